@@ -1,0 +1,3 @@
+from regfs.cli import main
+
+main()

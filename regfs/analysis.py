@@ -1,0 +1,163 @@
+"""Reports built from a snapshot and its marks: orphans, untagged manifests, stale uploads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from regfs.findings import Finding
+from regfs.graph import Dangling, Marks, Mode, mark
+from regfs.layout import upload_dir
+from regfs.scan import Snapshot
+
+DEFAULT_UPLOAD_AGE = 168 * 3600.0  # the registry's own upload purge age
+
+
+@dataclass(frozen=True, slots=True)
+class OrphanBlob:
+    digest: str
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True, slots=True)
+class UntaggedManifest:
+    repository: str
+    digest: str
+    kind: str
+    size: int
+    # Bytes of blobs (this manifest's own blob, config, layers) that only untagged manifests
+    # hold and that this manifest alone references.
+    exclusive_bytes: int
+    # Tags whose history (tags/<tag>/index) still lists this manifest.
+    history_tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StaleUpload:
+    repository: str
+    uuid: str
+    path: str
+    started_at: datetime | None
+    size: int
+
+
+@dataclass(slots=True)
+class OrphansReport:
+    orphaned_blobs: list[OrphanBlob]
+    untagged_manifests: list[UntaggedManifest]
+    # Bytes `--delete-untagged` frees beyond the orphans: blobs only untagged manifests reach.
+    untagged_bytes: int
+    dangling: list[Dangling]
+    stale_uploads: list[StaleUpload]
+    problems: list[Finding]
+    # Blobs kept only because something unreadable might reference them.
+    protected_blobs: int = 0
+    marks_default: Marks | None = field(default=None, repr=False)
+
+    @property
+    def orphaned_bytes(self) -> int:
+        return sum(b.size for b in self.orphaned_blobs)
+
+    @property
+    def stale_upload_bytes(self) -> int:
+        return sum(u.size for u in self.stale_uploads)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.dangling and not self.problems
+
+
+def orphaned_blobs(snap: Snapshot, marks: Marks) -> list[OrphanBlob]:
+    """Blobs no live manifest needs and nothing unreadable might need, by digest."""
+    return [
+        OrphanBlob(d, b.size, b.mtime) for d, b in sorted(snap.blobs.items()) if not marks.keeps(d)
+    ]
+
+
+def manifest_closure(snap: Snapshot, digest: str) -> set[str]:
+    """The manifest's own blob, its config and layers (not its children)."""
+    out = {digest}
+    m = snap.manifests.get(digest)
+    if m is not None:
+        out.update(desc.digest for desc in m.blob_refs())
+    return out
+
+
+def untagged_manifests(
+    snap: Snapshot, default: Marks, untagged: Marks
+) -> tuple[list[UntaggedManifest], int]:
+    """Manifests `--delete-untagged` removes, and the bytes it frees beyond orphans."""
+    freed = {d for d in default.marked if d in snap.blobs and not untagged.keeps(d)}
+    rows: list[tuple[str, str, set[str]]] = []
+    holders: dict[str, int] = {}
+    for repo_name, live in default.live.items():
+        repo = snap.repositories[repo_name]
+        for d in sorted(live):
+            if untagged.is_live(repo_name, d) or d not in repo.revision_digests():
+                continue
+            closure = manifest_closure(snap, d) & freed
+            rows.append((repo_name, d, closure))
+            for b in closure:
+                holders[b] = holders.get(b, 0) + 1
+    out = []
+    for repo_name, d, closure in rows:
+        repo = snap.repositories[repo_name]
+        m = snap.manifests.get(d)
+        kind = m.label if m else ("unparseable" if d in snap.unparseable else "missing")
+        size = snap.blobs[d].size if d in snap.blobs else 0
+        excl = sum(snap.blobs[b].size for b in closure if holders[b] == 1)
+        hist = tuple(sorted(t for t, tag in repo.tags.items() if d in tag.index))
+        out.append(UntaggedManifest(repo_name, d, kind, size, excl, hist))
+    return out, sum(snap.blobs[d].size for d in freed)
+
+
+def stale_uploads(snap: Snapshot, older_than: float, now: float | None = None) -> list[StaleUpload]:
+    """Unfinished uploads whose ``startedat`` is older than ``older_than`` seconds (0: none)."""
+    if older_than <= 0:
+        return []
+    now_dt = datetime.fromtimestamp(snap.scanned_at if now is None else now, UTC)
+    out = []
+    for repo in snap.repositories.values():
+        for up in repo.uploads.values():
+            if up.started_at is not None and (now_dt - up.started_at).total_seconds() > older_than:
+                out.append(
+                    StaleUpload(
+                        repo.name, up.uuid, upload_dir(repo.name, up.uuid), up.started_at, up.size
+                    )
+                )
+    return out
+
+
+def orphans(
+    snap: Snapshot, *, uploads_older_than: float = DEFAULT_UPLOAD_AGE, now: float | None = None
+) -> OrphansReport:
+    """Everything unreferenced, dangling, stale or damaged, as one report."""
+    default = mark(snap, Mode.DEFAULT)
+    untagged = mark(snap, Mode.UNTAGGED)
+    rows, untagged_bytes = untagged_manifests(snap, default, untagged)
+    return OrphansReport(
+        orphaned_blobs=orphaned_blobs(snap, default),
+        untagged_manifests=rows,
+        untagged_bytes=untagged_bytes,
+        dangling=default.dangling,
+        stale_uploads=stale_uploads(snap, uploads_older_than, now),
+        problems=list(snap.findings),
+        protected_blobs=len({d for d in default.protected if d in snap.blobs} - default.marked),
+        marks_default=default,
+    )
+
+
+def blob_repositories(snap: Snapshot, marks: Marks) -> dict[str, set[str]]:
+    """blob digest -> repositories whose live manifests reference it."""
+    out: dict[str, set[str]] = {}
+    for repo_name, live in marks.live.items():
+        for d in live:
+            for b in manifest_closure(snap, d):
+                out.setdefault(b, set()).add(repo_name)
+    return out
+
+
+def sum_sizes(snap: Snapshot, digests: Iterable[str]) -> int:
+    return sum(snap.blobs[d].size for d in digests if d in snap.blobs)

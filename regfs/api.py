@@ -1,0 +1,36 @@
+"""The library functions the CLI calls, one per command."""
+
+from __future__ import annotations
+
+import os
+
+from regfs.analysis import DEFAULT_UPLOAD_AGE, OrphansReport, orphans
+from regfs.scan import Progress, Snapshot, scan
+from regfs.storage import LocalStorage, resolve_root
+from regfs.treeview import Node, build_tree
+
+
+def default_workers() -> int:
+    return min(16, 4 * (os.cpu_count() or 1))
+
+
+def open_snapshot(root: str | None, *, progress: Progress | None = None) -> Snapshot:
+    """Resolve ROOT and scan it; raises RootError for an unusable ROOT."""
+    storage = LocalStorage(resolve_root(root))
+    return scan(storage, workers=default_workers(), progress=progress)
+
+
+def tree(
+    root: str | None, *, repo_glob: str | None = None, progress: Progress | None = None
+) -> Node:
+    return build_tree(open_snapshot(root, progress=progress), repo_glob)
+
+
+def find_orphans(
+    root: str | None,
+    *,
+    uploads_older_than: float = DEFAULT_UPLOAD_AGE,
+    progress: Progress | None = None,
+) -> OrphansReport:
+    snap = open_snapshot(root, progress=progress)
+    return orphans(snap, uploads_older_than=uploads_older_than)

@@ -1,0 +1,37 @@
+"""Durations as admins write them: ``90s``, ``30m``, ``1h``, ``7d``, ``2w``, ``0``."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_RE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``text``; units may be combined (``1h30m``). ``0`` means no limit.
+
+    Raises:
+        ValueError: with a message naming the text, when it is not a duration.
+    """
+    t = text.strip().lower()
+    if t in ("0", "0s"):
+        return 0.0
+    pos, total = 0, 0.0
+    for m in _RE.finditer(t):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(t) or not t:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 30m, 1h, 7d, or 0)")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    if seconds <= 0:
+        return "0"
+    for unit, n in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= n and seconds % n == 0:
+            return f"{int(seconds // n)}{unit}"
+    return f"{seconds:g}s"

@@ -1,0 +1,717 @@
+"""Walk a registry's storage into a :class:`Snapshot`; every anomaly becomes a finding.
+
+The walk lists each folder once with ``os.scandir`` (through :mod:`regfs.storage`), takes
+digests from folder names where the registry does, reads every link (its content is what the
+registry trusts) and reads each distinct manifest blob once. Repositories and the blob prefix
+folders are scanned in parallel by a thread pool: the work is system calls, which release the GIL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from regfs.digest import ALGORITHMS, DigestError, is_hex_for, make_digest, parse_digest
+from regfs.findings import Finding, Kind
+from regfs.layout import blob_data, valid_repo_name, valid_tag
+from regfs.manifests import Manifest, ManifestError, parse_manifest
+from regfs.storage import DIR, FILE, SYMLINK, Entry, LocalStorage
+
+# sha256 of zero bytes: a legitimate (empty) blob, not damage.
+EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+LINK_READ_LIMIT = 4096
+MANIFEST_READ_LIMIT = 16 << 20
+REPO_PARTS = ("_manifests", "_layers", "_uploads")
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(slots=True)
+class Link:
+    """A link file: the digest its content names (None when unreadable) and its mtime."""
+
+    digest: str | None
+    mtime: float
+
+
+@dataclass(slots=True)
+class Tag:
+    name: str
+    current: Link | None = None
+    index: dict[str, Link] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Upload:
+    uuid: str
+    started_at: datetime | None
+    size: int
+    mtime: float
+
+
+@dataclass(slots=True)
+class Repository:
+    """One repository; dict keys are the digests named by folder names."""
+
+    name: str
+    has_manifests: bool = False
+    has_layers: bool = False
+    has_uploads: bool = False
+    revisions: dict[str, Link] = field(default_factory=dict)
+    layers: dict[str, Link] = field(default_factory=dict)
+    tags: dict[str, Tag] = field(default_factory=dict)
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    # True when part of the repository could not be read: its references are not all known.
+    incomplete: bool = False
+
+    def revision_digests(self) -> set[str]:
+        """Every manifest the repository holds: folder names and link contents."""
+        out = set(self.revisions)
+        out.update(link.digest for link in self.revisions.values() if link.digest)
+        return out
+
+
+@dataclass(slots=True)
+class Blob:
+    size: int
+    mtime: float
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Everything a scan saw. Paths in findings are relative to ``v2``."""
+
+    v2: Path
+    blobs: dict[str, Blob]
+    repositories: dict[str, Repository]
+    manifests: dict[str, Manifest]
+    unparseable: dict[str, str]
+    findings: list[Finding]
+    # Blob folders that exist without a ``data`` file.
+    blobs_without_data: set[str]
+    # False when some blob folder could not be listed: blob presence is then not fully known.
+    blobs_complete: bool = True
+    scanned_at: float = 0.0
+
+    @property
+    def blocking(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocks_gc]
+
+
+class _Out:
+    """Per-task result buffer, merged by the main thread."""
+
+    def __init__(self) -> None:
+        self.findings: list[Finding] = []
+
+    def add(
+        self,
+        kind: Kind,
+        path: str,
+        message: str,
+        *,
+        digest: str | None = None,
+        repo: str | None = None,
+        blocks: bool = False,
+    ) -> None:
+        self.findings.append(Finding(kind, path, message, digest, repo, blocks))
+
+
+def scan(
+    storage: LocalStorage,
+    *,
+    workers: int = 8,
+    progress: Progress | None = None,
+    now: float | None = None,
+) -> Snapshot:
+    """Scan the whole storage below ``storage.v2``."""
+    import time
+
+    started = time.time() if now is None else now
+    out = _Out()
+    repo_names = _discover_repositories(storage, out)
+    tasks_total = len(repo_names)
+    blobs: dict[str, Blob] = {}
+    no_data: set[str] = set()
+    blobs_complete = True
+    prefixes = _blob_prefixes(storage, out)
+    if prefixes is None:
+        blobs_complete = False
+        prefixes = []
+    tasks_total += len(prefixes)
+    repositories: dict[str, Repository] = {}
+    done = 0
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        repo_futs = [
+            pool.submit(_scan_repository, storage, name, flags) for name, flags in repo_names
+        ]
+        blob_futs = [pool.submit(_scan_blob_prefix, storage, alg, p) for alg, p in prefixes]
+        for fut in repo_futs:
+            repo, rout = fut.result()
+            repositories[repo.name] = repo
+            out.findings.extend(rout.findings)
+            done += 1
+            if progress:
+                progress("scan", done, tasks_total)
+        for bfut in blob_futs:
+            part, missing, bout, complete = bfut.result()
+            blobs.update(part)
+            no_data.update(missing)
+            out.findings.extend(bout.findings)
+            blobs_complete = blobs_complete and complete
+            done += 1
+            if progress:
+                progress("scan", done, tasks_total)
+        manifests, unparseable = _load_manifests(storage, repositories, blobs, out, pool, progress)
+    snap = Snapshot(
+        v2=storage.v2,
+        blobs=blobs,
+        repositories=dict(sorted(repositories.items())),
+        manifests=manifests,
+        unparseable=unparseable,
+        findings=out.findings,
+        blobs_without_data=no_data,
+        blobs_complete=blobs_complete,
+        scanned_at=started,
+    )
+    _finish_findings(snap)
+    return snap
+
+
+# --- repositories -------------------------------------------------------------------------
+
+
+def _list(
+    storage: LocalStorage, rel: str, out: _Out, *, repo: str | None = None, blocks: bool = True
+) -> list[Entry] | None:
+    try:
+        return storage.list_dir(rel)
+    except PermissionError:
+        out.add(Kind.UNREADABLE, rel, "permission denied listing folder", repo=repo, blocks=blocks)
+    except FileNotFoundError:
+        out.add(Kind.UNREADABLE, rel, "folder vanished during the scan", repo=repo, blocks=blocks)
+    except NotADirectoryError:
+        out.add(Kind.UNKNOWN_ENTRY, rel, "expected a folder, found a file", repo=repo)
+    except OSError as exc:
+        out.add(
+            Kind.UNREADABLE, rel, f"cannot list folder: {exc.strerror}", repo=repo, blocks=blocks
+        )
+    return None
+
+
+def _symlink(out: _Out, rel: str, repo: str | None = None) -> None:
+    out.add(
+        Kind.SYMLINK,
+        rel,
+        "symbolic link (never followed; the registry may follow it)",
+        repo=repo,
+        blocks=True,
+    )
+
+
+def _discover_repositories(storage: LocalStorage, out: _Out) -> list[tuple[str, set[str]]]:
+    """Find every repository: a folder holding ``_manifests``, ``_layers`` or ``_uploads``."""
+    found: list[tuple[str, set[str]]] = []
+    if not storage.exists("repositories"):
+        return found
+    stack = [""]
+    while stack:
+        name = stack.pop()
+        rel = f"repositories/{name}" if name else "repositories"
+        entries = _list(storage, rel, out)
+        if entries is None:
+            continue
+        parts = {e.name for e in entries if e.kind == DIR and e.name in REPO_PARTS}
+        if parts and name:
+            if not valid_repo_name(name):
+                out.add(
+                    Kind.BAD_NAME,
+                    rel,
+                    "not a valid repository name; the registry ignores it",
+                    repo=name,
+                )
+            found.append((name, parts))
+        for e in entries:
+            child = f"{name}/{e.name}" if name else e.name
+            crel = f"{rel}/{e.name}"
+            if e.kind == SYMLINK:
+                _symlink(out, crel)
+            elif e.kind == DIR and e.name.startswith("_"):
+                if e.name not in REPO_PARTS or not name:
+                    out.add(Kind.UNKNOWN_ENTRY, crel, "unknown reserved folder")
+            elif e.kind == DIR:
+                stack.append(child)
+            else:
+                out.add(Kind.UNKNOWN_ENTRY, crel, "unexpected file among repositories")
+    found.sort()
+    return found
+
+
+def _read_link(
+    storage: LocalStorage, rel: str, name_digest: str | None, out: _Out, *, repo: str, blocks: bool
+) -> Link | None:
+    """Read and strictly parse a link file; None when it does not exist."""
+    try:
+        raw, _size, mtime = storage.read_file(rel, LINK_READ_LIMIT)
+    except FileNotFoundError:
+        return None
+    except PermissionError:
+        out.add(
+            Kind.UNREADABLE,
+            rel,
+            "permission denied reading link",
+            digest=name_digest,
+            repo=repo,
+            blocks=blocks,
+        )
+        return Link(None, 0.0)
+    except OSError as exc:
+        if exc.errno is not None and exc.errno in (40,):  # ELOOP: the link file is a symlink
+            _symlink(out, rel, repo)
+        else:
+            out.add(
+                Kind.UNREADABLE,
+                rel,
+                f"cannot read link: {exc}",
+                digest=name_digest,
+                repo=repo,
+                blocks=blocks,
+            )
+        return Link(None, 0.0)
+    if not raw:
+        out.add(
+            Kind.EMPTY_LINK,
+            rel,
+            "empty link file (a crash during a write leaves these)",
+            digest=name_digest,
+            repo=repo,
+            blocks=blocks,
+        )
+        return Link(None, mtime)
+    try:
+        text = raw.decode("ascii")
+        digest = parse_digest(text)
+    except UnicodeDecodeError:
+        out.add(
+            Kind.BAD_LINK,
+            rel,
+            "link content is not ASCII",
+            digest=name_digest,
+            repo=repo,
+            blocks=blocks,
+        )
+        return Link(None, mtime)
+    except DigestError as exc:
+        kind = Kind.UNKNOWN_ALGORITHM if exc.kind == "unknown_algorithm" else Kind.BAD_LINK
+        msg = str(exc)
+        if text.rstrip("\r\n") != text:
+            msg = "link content ends with a newline; the registry cannot parse it"
+        out.add(kind, rel, msg, digest=name_digest, repo=repo, blocks=blocks)
+        return Link(None, mtime)
+    if name_digest is not None and digest != name_digest:
+        out.add(
+            Kind.LINK_MISMATCH,
+            rel,
+            f"link names {digest} but its folder names {name_digest}",
+            digest=name_digest,
+            repo=repo,
+            blocks=blocks,
+        )
+    return Link(digest, mtime)
+
+
+def _scan_digest_links(
+    storage: LocalStorage, rel: str, repo: str, out: _Out, *, blocks: bool
+) -> tuple[dict[str, Link], bool]:
+    """Scan ``<rel>/<alg>/<hex>/link`` folders; returns links by folder digest and completeness."""
+    links: dict[str, Link] = {}
+    complete = True
+    algs = _list(storage, rel, out, repo=repo, blocks=blocks)
+    if algs is None:
+        return links, False
+    for a in algs:
+        arel = f"{rel}/{a.name}"
+        if a.kind == SYMLINK:
+            _symlink(out, arel, repo)
+            continue
+        if a.kind != DIR:
+            out.add(Kind.UNKNOWN_ENTRY, arel, "unexpected file", repo=repo)
+            continue
+        if a.name not in ALGORITHMS:
+            out.add(Kind.UNKNOWN_ALGORITHM, arel, f"unknown digest algorithm {a.name!r}", repo=repo)
+            continue
+        hexes = _list(storage, arel, out, repo=repo, blocks=blocks)
+        if hexes is None:
+            complete = False
+            continue
+        for h in hexes:
+            hrel = f"{arel}/{h.name}"
+            if h.kind == SYMLINK:
+                _symlink(out, hrel, repo)
+                continue
+            if h.kind != DIR or not is_hex_for(a.name, h.name):
+                out.add(Kind.BAD_NAME, hrel, f"not a {a.name} digest folder", repo=repo)
+                continue
+            d = make_digest(a.name, h.name)
+            inner = _list(storage, hrel, out, repo=repo, blocks=blocks)
+            if inner is None:
+                complete = False
+                links[d] = Link(None, 0.0)
+                continue
+            has_link = False
+            for e in inner:
+                if e.name == "link" and e.kind == FILE:
+                    has_link = True
+                elif e.kind == SYMLINK:
+                    _symlink(out, f"{hrel}/{e.name}", repo)
+                else:
+                    out.add(
+                        Kind.UNKNOWN_ENTRY,
+                        f"{hrel}/{e.name}",
+                        "unknown entry next to a link",
+                        digest=d,
+                        repo=repo,
+                    )
+            if not has_link:
+                out.add(
+                    Kind.MISSING_LINK,
+                    hrel,
+                    "digest folder without a link file",
+                    digest=d,
+                    repo=repo,
+                )
+                continue
+            link = _read_link(storage, f"{hrel}/link", d, out, repo=repo, blocks=blocks)
+            if link is not None:
+                links[d] = link
+    return links, complete
+
+
+def _scan_repository(storage: LocalStorage, name: str, parts: set[str]) -> tuple[Repository, _Out]:
+    out = _Out()
+    repo = Repository(name, "_manifests" in parts, "_layers" in parts, "_uploads" in parts)
+    base = f"repositories/{name}"
+    if repo.has_layers:
+        # Layer links do not hold manifest references: a bad one breaks pulls, not the graph.
+        repo.layers, ok = _scan_digest_links(storage, f"{base}/_layers", name, out, blocks=False)
+        repo.incomplete |= not ok
+    if repo.has_manifests:
+        ok = _scan_manifests_folder(storage, repo, out)
+        repo.incomplete |= not ok
+    if repo.has_uploads:
+        _scan_uploads(storage, repo, out)
+    return repo, out
+
+
+def _scan_manifests_folder(storage: LocalStorage, repo: Repository, out: _Out) -> bool:
+    base = f"repositories/{repo.name}/_manifests"
+    entries = _list(storage, base, out, repo=repo.name)
+    if entries is None:
+        return False
+    complete = True
+    for e in entries:
+        rel = f"{base}/{e.name}"
+        if e.kind == SYMLINK:
+            _symlink(out, rel, repo.name)
+        elif e.name == "revisions" and e.kind == DIR:
+            repo.revisions, ok = _scan_digest_links(storage, rel, repo.name, out, blocks=True)
+            complete &= ok
+        elif e.name == "tags" and e.kind == DIR:
+            complete &= _scan_tags(storage, repo, rel, out)
+        else:
+            out.add(Kind.UNKNOWN_ENTRY, rel, "unknown entry in _manifests", repo=repo.name)
+    return complete
+
+
+def _scan_tags(storage: LocalStorage, repo: Repository, base: str, out: _Out) -> bool:
+    tags = _list(storage, base, out, repo=repo.name)
+    if tags is None:
+        return False
+    complete = True
+    for t in tags:
+        trel = f"{base}/{t.name}"
+        if t.kind == SYMLINK:
+            _symlink(out, trel, repo.name)
+            continue
+        if t.kind != DIR:
+            out.add(Kind.UNKNOWN_ENTRY, trel, "unexpected file among tags", repo=repo.name)
+            continue
+        if not valid_tag(t.name):
+            out.add(Kind.BAD_NAME, trel, "not a valid tag name", repo=repo.name)
+        tag = Tag(t.name)
+        inner = _list(storage, trel, out, repo=repo.name)
+        if inner is None:
+            complete = False
+            repo.tags[t.name] = tag
+            continue
+        for e in inner:
+            rel = f"{trel}/{e.name}"
+            if e.kind == SYMLINK:
+                _symlink(out, rel, repo.name)
+            elif e.name == "current" and e.kind == DIR:
+                cur = _list(storage, rel, out, repo=repo.name)
+                if cur is None:
+                    complete = False
+                    tag.current = Link(None, 0.0)
+                    continue
+                for c in cur:
+                    if c.name == "link" and c.kind == FILE:
+                        tag.current = _read_link(
+                            storage, f"{rel}/link", None, out, repo=repo.name, blocks=True
+                        )
+                    elif c.kind == SYMLINK:
+                        _symlink(out, f"{rel}/{c.name}", repo.name)
+                    else:
+                        out.add(
+                            Kind.UNKNOWN_ENTRY,
+                            f"{rel}/{c.name}",
+                            "unknown entry next to a link",
+                            repo=repo.name,
+                        )
+            elif e.name == "index" and e.kind == DIR:
+                # History entries are not references: a bad one is reported, nothing more.
+                tag.index, _ok = _scan_digest_links(storage, rel, repo.name, out, blocks=False)
+            else:
+                out.add(Kind.UNKNOWN_ENTRY, rel, "unknown entry in a tag folder", repo=repo.name)
+        if tag.current is None:
+            out.add(
+                Kind.MISSING_LINK,
+                f"{trel}/current/link",
+                "tag without a current link: the registry cannot resolve it",
+                repo=repo.name,
+            )
+        repo.tags[t.name] = tag
+    return complete
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def parse_started_at(text: str) -> datetime:
+    """Parse a registry ``startedat`` value (RFC 3339, possibly with nanoseconds)."""
+    cleaned = _FRACTION.sub(r"\1", text.strip())
+    value = datetime.fromisoformat(cleaned.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _scan_uploads(storage: LocalStorage, repo: Repository, out: _Out) -> None:
+    base = f"repositories/{repo.name}/_uploads"
+    entries = _list(storage, base, out, repo=repo.name, blocks=False)
+    if entries is None:
+        return
+    for e in entries:
+        rel = f"{base}/{e.name}"
+        if e.kind == SYMLINK:
+            _symlink(out, rel, repo.name)
+            continue
+        if e.kind != DIR:
+            out.add(Kind.UNKNOWN_ENTRY, rel, "unexpected file among uploads", repo=repo.name)
+            continue
+        size, mtime, started = 0, 0.0, None
+        files = _walk_files(storage, rel, out, repo.name)
+        for frel, entry in files:
+            mtime = max(mtime, entry.mtime)
+            if frel == f"{rel}/data":
+                size = entry.size
+        if any(frel == f"{rel}/startedat" for frel, _ in files):
+            try:
+                raw, _, _ = storage.read_file(f"{rel}/startedat", 256)
+                started = parse_started_at(raw.decode("ascii"))
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                out.add(
+                    Kind.BAD_UPLOAD,
+                    f"{rel}/startedat",
+                    f"unreadable start time: {exc}",
+                    repo=repo.name,
+                )
+        else:
+            out.add(
+                Kind.BAD_UPLOAD, rel, "upload without a startedat file (kept by gc)", repo=repo.name
+            )
+        repo.uploads[e.name] = Upload(e.name, started, size, mtime)
+
+
+def _walk_files(storage: LocalStorage, rel: str, out: _Out, repo: str) -> list[tuple[str, Entry]]:
+    files: list[tuple[str, Entry]] = []
+    stack = [rel]
+    while stack:
+        cur = stack.pop()
+        entries = _list(storage, cur, out, repo=repo, blocks=False)
+        for e in entries or ():
+            erel = f"{cur}/{e.name}"
+            if e.kind == DIR:
+                stack.append(erel)
+            elif e.kind == SYMLINK:
+                _symlink(out, erel, repo)
+            else:
+                files.append((erel, e))
+    return files
+
+
+# --- blobs ----------------------------------------------------------------------------------
+
+
+def _blob_prefixes(storage: LocalStorage, out: _Out) -> list[tuple[str, str]] | None:
+    if not storage.exists("blobs"):
+        return []
+    algs = _list(storage, "blobs", out)
+    if algs is None:
+        return None
+    prefixes: list[tuple[str, str]] = []
+    for a in algs:
+        arel = f"blobs/{a.name}"
+        if a.kind == SYMLINK:
+            _symlink(out, arel)
+            continue
+        if a.kind != DIR or a.name not in ALGORITHMS:
+            out.add(Kind.UNKNOWN_ENTRY, arel, "unknown entry in blobs (not a known algorithm)")
+            continue
+        entries = _list(storage, arel, out)
+        if entries is None:
+            return None
+        for p in entries:
+            prel = f"{arel}/{p.name}"
+            if p.kind == SYMLINK:
+                _symlink(out, prel)
+            elif p.kind != DIR or len(p.name) != 2 or not is_hex_for("sha256", p.name * 32):
+                out.add(Kind.BAD_NAME, prel, "not a two-hex-digit blob prefix folder")
+            else:
+                prefixes.append((a.name, p.name))
+    return prefixes
+
+
+def _scan_blob_prefix(
+    storage: LocalStorage, alg: str, prefix: str
+) -> tuple[dict[str, Blob], set[str], _Out, bool]:
+    out = _Out()
+    blobs: dict[str, Blob] = {}
+    missing: set[str] = set()
+    prel = f"blobs/{alg}/{prefix}"
+    entries = _list(storage, prel, out)
+    if entries is None:
+        return blobs, missing, out, False
+    complete = True
+    for h in entries:
+        hrel = f"{prel}/{h.name}"
+        if h.kind == SYMLINK:
+            _symlink(out, hrel)
+            continue
+        if h.kind != DIR or not is_hex_for(alg, h.name) or h.name[:2] != prefix:
+            out.add(Kind.BAD_NAME, hrel, f"not a {alg} blob folder")
+            continue
+        d = make_digest(alg, h.name)
+        inner = _list(storage, hrel, out, blocks=True)
+        if inner is None:
+            complete = False
+            continue
+        found = False
+        for e in inner:
+            if e.name == "data" and e.kind == FILE:
+                found = True
+                blobs[d] = Blob(e.size, e.mtime)
+                if e.size == 0 and d != EMPTY_SHA256:
+                    out.add(Kind.EMPTY_BLOB, f"{hrel}/data", "zero-byte blob data", digest=d)
+            elif e.kind == SYMLINK:
+                _symlink(out, f"{hrel}/{e.name}")
+            else:
+                out.add(
+                    Kind.UNKNOWN_ENTRY,
+                    f"{hrel}/{e.name}",
+                    "unknown entry in a blob folder",
+                    digest=d,
+                )
+        if not found:
+            missing.add(d)
+            out.add(Kind.MISSING_DATA, hrel, "blob folder without data", digest=d)
+    return blobs, missing, out, complete
+
+
+# --- manifests ------------------------------------------------------------------------------
+
+
+def _load_manifests(
+    storage: LocalStorage,
+    repositories: dict[str, Repository],
+    blobs: dict[str, Blob],
+    out: _Out,
+    pool: ThreadPoolExecutor,
+    progress: Progress | None,
+) -> tuple[dict[str, Manifest], dict[str, str]]:
+    """Read and parse each distinct manifest once: every revision, then index children."""
+    manifests: dict[str, Manifest] = {}
+    unparseable: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    wanted: list[str] = []
+    for repo in repositories.values():
+        for d in sorted(repo.revision_digests()):
+            if d not in owner:
+                owner[d] = repo.name
+                wanted.append(d)
+    total = len(wanted)
+    done = 0
+    while wanted:
+        present = [d for d in wanted if d in blobs]
+        results = pool.map(lambda d: (d, _read_manifest(storage, d)), present)
+        nxt: list[str] = []
+        for d, res in results:
+            done += 1
+            if isinstance(res, Manifest):
+                manifests[d] = res
+                for child in res.children:
+                    if child.digest not in owner:
+                        owner[child.digest] = owner[d]
+                        nxt.append(child.digest)
+            else:
+                unparseable[d] = res
+                out.add(
+                    Kind.UNPARSEABLE_MANIFEST,
+                    blob_data(d),
+                    res,
+                    digest=d,
+                    repo=owner.get(d),
+                    blocks=True,
+                )
+            if progress and done % 256 == 0:
+                progress("manifests", done, total)
+        total += len(nxt)
+        wanted = nxt
+    if progress:
+        progress("manifests", total, total)
+    return manifests, unparseable
+
+
+def _read_manifest(storage: LocalStorage, digest: str) -> Manifest | str:
+    rel = blob_data(digest)
+    try:
+        data, size, _ = storage.read_file(rel, MANIFEST_READ_LIMIT)
+    except OSError as exc:
+        return f"cannot read manifest: {exc.strerror or exc}"
+    if size > MANIFEST_READ_LIMIT:
+        return f"manifest larger than {MANIFEST_READ_LIMIT} bytes"
+    try:
+        return parse_manifest(data)
+    except ManifestError as exc:
+        return f"unparseable manifest: {exc}"
+
+
+def _finish_findings(snap: Snapshot) -> None:
+    snap.findings.sort(key=lambda f: (f.path, str(f.kind)))
+
+
+def iter_links(repo: Repository) -> Iterable[tuple[str, str, Link]]:
+    """Every link of a repository as (role, folder digest or tag, link)."""
+    for d, link in repo.layers.items():
+        yield "layer", d, link
+    for d, link in repo.revisions.items():
+        yield "revision", d, link
+    for name, tag in repo.tags.items():
+        if tag.current is not None:
+            yield "tag", name, tag.current
+        for d, link in tag.index.items():
+            yield "tag_index", d, link

@@ -1,0 +1,132 @@
+"""The only module that touches the filesystem: root resolution, listing, reading, deleting.
+
+Nothing here follows a symbolic link: listings report links as links, files are opened with
+``O_NOFOLLOW``, and every path is built from the resolved root plus a relative path that the
+layout produced, never from link contents.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+from dataclasses import dataclass
+from pathlib import Path
+
+from regfs.errors import RootError
+from regfs.layout import V2
+
+DEFAULT_ROOT = "/var/lib/registry"
+ROOT_ENV = "REGFS_ROOT"
+
+_O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+# Entry kinds returned by list_dir.
+DIR, FILE, SYMLINK, OTHER = "dir", "file", "symlink", "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    name: str
+    kind: str
+    size: int
+    mtime: float
+
+
+def resolve_root(given: str | os.PathLike[str] | None) -> Path:
+    """Resolve ROOT to the ``docker/registry/v2`` folder, or raise :class:`RootError`.
+
+    ROOT may be the registry's ``rootdirectory`` (holding ``docker/registry/v2``) or the
+    ``v2`` folder itself; when omitted, ``$REGFS_ROOT``, else ``/var/lib/registry``.
+    """
+    if given is None or str(given) == "":
+        given = os.environ.get(ROOT_ENV) or DEFAULT_ROOT
+    path = Path(given).expanduser()
+    shown = str(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise RootError("no such folder", path=shown) from None
+    except PermissionError:
+        raise RootError("permission denied", path=shown) from None
+    except OSError as exc:
+        raise RootError(exc.strerror or str(exc), path=shown) from None
+    if not stat_mod.S_ISDIR(st.st_mode):
+        raise RootError("not a folder", path=shown)
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise RootError("folder is not readable", path=shown)
+    candidates = [path.joinpath(*V2), path]
+    for cand in candidates:
+        if _looks_like_v2(cand, is_given=cand == path):
+            if not os.access(cand, os.R_OK | os.X_OK):
+                raise RootError("folder is not readable", path=str(cand))
+            return cand.absolute()
+    raise RootError(
+        "not a registry storage root (no docker/registry/v2 with blobs/ or repositories/ inside)",
+        path=shown,
+    )
+
+
+def _looks_like_v2(cand: Path, *, is_given: bool) -> bool:
+    if is_given and cand.name != "v2":
+        return False
+    try:
+        names = set(os.listdir(cand))
+    except OSError:
+        return False
+    return bool(names & {"blobs", "repositories"})
+
+
+class LocalStorage:
+    """Filesystem access below one ``v2`` folder; every path argument is relative to it."""
+
+    def __init__(self, v2: Path) -> None:
+        self.v2 = v2
+        self.base = str(v2)
+
+    def abspath(self, rel: str) -> str:
+        return f"{self.base}/{rel}" if rel else self.base
+
+    def list_dir(self, rel: str) -> list[Entry]:
+        """List a folder without following links; raises OSError when it cannot be read."""
+        out: list[Entry] = []
+        with os.scandir(self.abspath(rel)) as it:
+            for e in it:
+                if e.is_symlink():
+                    out.append(Entry(e.name, SYMLINK, 0, 0.0))
+                elif e.is_dir(follow_symlinks=False):
+                    out.append(Entry(e.name, DIR, 0, 0.0))
+                elif e.is_file(follow_symlinks=False):
+                    st = e.stat(follow_symlinks=False)
+                    out.append(Entry(e.name, FILE, st.st_size, st.st_mtime))
+                else:
+                    out.append(Entry(e.name, OTHER, 0, 0.0))
+        return out
+
+    def read_file(self, rel: str, limit: int) -> tuple[bytes, int, float]:
+        """Read at most ``limit`` bytes of a regular file; returns (data, size, mtime)."""
+        fd = os.open(self.abspath(rel), _O_READ)
+        try:
+            st = os.fstat(fd)
+            if not stat_mod.S_ISREG(st.st_mode):
+                raise IsADirectoryError(f"not a regular file: {rel}")
+            chunks: list[bytes] = []
+            remaining = min(limit, st.st_size) if st.st_size else limit
+            while remaining > 0:
+                chunk = os.read(fd, min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                remaining -= len(chunk)
+            return b"".join(chunks), st.st_size, st.st_mtime
+        finally:
+            os.close(fd)
+
+    def lstat(self, rel: str) -> os.stat_result:
+        return os.lstat(self.abspath(rel))
+
+    def exists(self, rel: str) -> bool:
+        try:
+            os.lstat(self.abspath(rel))
+        except FileNotFoundError:
+            return False
+        return True

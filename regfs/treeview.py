@@ -1,0 +1,130 @@
+"""The registry as a tree of plain dicts: repository -> tag -> manifest -> config and layers.
+
+One structure feeds both ``regfs tree`` text (through anytree) and ``regfs tree --json``.
+Every node has ``type`` and ``children``; see the README for the keys of each type.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+from regfs.analysis import blob_repositories
+from regfs.graph import Marks, Mode, mark, referrers_index
+from regfs.scan import Repository, Snapshot
+
+Node = dict[str, Any]
+
+
+def build_tree(snap: Snapshot, repo_glob: str | None = None) -> Node:
+    default = mark(snap, Mode.DEFAULT)
+    untagged = mark(snap, Mode.UNTAGGED)
+    shared = {d for d, repos in blob_repositories(snap, default).items() if len(repos) > 1}
+    repos = []
+    for repo in snap.repositories.values():
+        if repo_glob and not fnmatch.fnmatchcase(repo.name, repo_glob):
+            continue
+        repos.append(_repo_node(snap, repo, untagged, shared))
+    return {"type": "registry", "path": str(snap.v2), "children": repos}
+
+
+def _repo_node(snap: Snapshot, repo: Repository, untagged: Marks, shared: set[str]) -> Node:
+    refs = referrers_index(snap, repo)
+    ctx = _Ctx(snap, repo, refs, shared)
+    children: list[Node] = []
+    for name, tag in sorted(repo.tags.items()):
+        node: Node = {"type": "tag", "name": name, "children": []}
+        if tag.current is None or tag.current.digest is None:
+            node["broken"] = True
+        else:
+            node["children"].append(ctx.manifest(tag.current.digest, set()))
+        children.append(node)
+    live = untagged.live.get(repo.name, {})
+    dead = sorted(d for d in repo.revision_digests() if d not in live)
+    nested: set[str] = set()
+    for d in dead:
+        m = snap.manifests.get(d)
+        if m is not None:
+            nested.update(c.digest for c in m.children)
+        for r in refs.get(d, ()):
+            nested.add(r)
+    tops = [d for d in dead if d not in nested]
+    if tops:
+        children.append(
+            {
+                "type": "untagged",
+                "count": len(dead),
+                "children": [ctx.manifest(d, set()) for d in tops],
+            }
+        )
+    if repo.uploads:
+        children.append(
+            {
+                "type": "uploads",
+                "count": len(repo.uploads),
+                "size": sum(u.size for u in repo.uploads.values()),
+                "children": [],
+            }
+        )
+    return {"type": "repository", "name": repo.name, "children": children}
+
+
+class _Ctx:
+    def __init__(
+        self, snap: Snapshot, repo: Repository, refs: dict[str, list[str]], shared: set[str]
+    ) -> None:
+        self.snap, self.repo, self.refs, self.shared = snap, repo, refs, shared
+
+    def blob(self, role: str, digest: str, size: int | None, *, foreign: bool = False) -> Node:
+        blob = self.snap.blobs.get(digest)
+        node: Node = {
+            "type": role,
+            "digest": digest,
+            "size": blob.size if blob else size,
+            "children": [],
+        }
+        if blob is None and not foreign:
+            node["missing"] = True
+        if foreign:
+            node["foreign"] = True
+        if digest in self.shared:
+            node["shared"] = True
+        return node
+
+    def manifest(
+        self, digest: str, seen: set[str], platform: str | None = None, role: str = "manifest"
+    ) -> Node:
+        snap = self.snap
+        blob = snap.blobs.get(digest)
+        m = snap.manifests.get(digest)
+        node: Node = {
+            "type": role,
+            "digest": digest,
+            "size": blob.size if blob else None,
+            "kind": m.label if m else None,
+            "children": [],
+        }
+        if platform:
+            node["platform"] = platform
+        if m is not None and m.artifact_type:
+            node["artifact_type"] = m.artifact_type
+        if blob is None:
+            node["missing"] = True
+        elif m is None:
+            node["unparseable"] = snap.unparseable.get(digest, "not a manifest")
+        if digest in seen:  # an index cycle: show it, do not follow it
+            node["cycle"] = True
+            return node
+        seen = seen | {digest}
+        if m is not None:
+            if m.config is not None:
+                node["children"].append(self.blob("config", m.config.digest, m.config.size))
+            for layer in m.layers:
+                node["children"].append(
+                    self.blob("layer", layer.digest, layer.size, foreign=layer.foreign)
+                )
+            for child in m.children:
+                node["children"].append(self.manifest(child.digest, seen, child.platform))
+        for r in self.refs.get(digest, ()):
+            node["children"].append(self.manifest(r, seen, role="referrer"))
+        return node
