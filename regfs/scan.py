@@ -67,6 +67,8 @@ class Repository:
     uploads: dict[str, Upload] = field(default_factory=dict)
     # True when part of the repository could not be read: its references are not all known.
     incomplete: bool = False
+    # Digest folders with nothing in them (deleted revisions, removed layer links).
+    empty_dirs: list[str] = field(default_factory=list)
 
     def revision_digests(self) -> set[str]:
         """Every manifest the repository holds: folder names and link contents."""
@@ -325,9 +327,12 @@ def _read_link(
 
 
 def _scan_digest_links(
-    storage: LocalStorage, rel: str, repo: str, out: _Out, *, blocks: bool
+    storage: LocalStorage, rel: str, repo: str, out: _Out, *, blocks: bool, empty: list[str]
 ) -> tuple[dict[str, Link], bool]:
-    """Scan ``<rel>/<alg>/<hex>/link`` folders; returns links by folder digest and completeness."""
+    """Scan ``<rel>/<alg>/<hex>/link`` folders; returns links by folder digest and completeness.
+
+    Digest folders holding nothing are appended to ``empty``.
+    """
     links: dict[str, Link] = {}
     complete = True
     algs = _list(storage, rel, out, repo=repo, blocks=blocks)
@@ -376,7 +381,7 @@ def _scan_digest_links(
                         digest=d,
                         repo=repo,
                     )
-            if not has_link:
+            if not has_link and inner:
                 out.add(
                     Kind.MISSING_LINK,
                     hrel,
@@ -384,6 +389,11 @@ def _scan_digest_links(
                     digest=d,
                     repo=repo,
                 )
+                continue
+            if not has_link:
+                # What the registry leaves when it deletes a manifest (2.8) or a layer link
+                # (v3 gc): harmless, cleaned up by `regfs gc`.
+                empty.append(hrel)
                 continue
             link = _read_link(storage, f"{hrel}/link", d, out, repo=repo, blocks=blocks)
             if link is not None:
@@ -397,7 +407,9 @@ def _scan_repository(storage: LocalStorage, name: str, parts: set[str]) -> tuple
     base = f"repositories/{name}"
     if repo.has_layers:
         # Layer links do not hold manifest references: a bad one breaks pulls, not the graph.
-        repo.layers, ok = _scan_digest_links(storage, f"{base}/_layers", name, out, blocks=False)
+        repo.layers, ok = _scan_digest_links(
+            storage, f"{base}/_layers", name, out, blocks=False, empty=repo.empty_dirs
+        )
         repo.incomplete |= not ok
     if repo.has_manifests:
         ok = _scan_manifests_folder(storage, repo, out)
@@ -418,7 +430,9 @@ def _scan_manifests_folder(storage: LocalStorage, repo: Repository, out: _Out) -
         if e.kind == SYMLINK:
             _symlink(out, rel, repo.name)
         elif e.name == "revisions" and e.kind == DIR:
-            repo.revisions, ok = _scan_digest_links(storage, rel, repo.name, out, blocks=True)
+            repo.revisions, ok = _scan_digest_links(
+                storage, rel, repo.name, out, blocks=True, empty=repo.empty_dirs
+            )
             complete &= ok
         elif e.name == "tags" and e.kind == DIR:
             complete &= _scan_tags(storage, repo, rel, out)
@@ -474,7 +488,9 @@ def _scan_tags(storage: LocalStorage, repo: Repository, base: str, out: _Out) ->
                         )
             elif e.name == "index" and e.kind == DIR:
                 # History entries are not references: a bad one is reported, nothing more.
-                tag.index, _ok = _scan_digest_links(storage, rel, repo.name, out, blocks=False)
+                tag.index, _ok = _scan_digest_links(
+                    storage, rel, repo.name, out, blocks=False, empty=repo.empty_dirs
+                )
             else:
                 out.add(Kind.UNKNOWN_ENTRY, rel, "unknown entry in a tag folder", repo=repo.name)
         if tag.current is None:
