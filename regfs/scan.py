@@ -67,8 +67,6 @@ class Repository:
     uploads: dict[str, Upload] = field(default_factory=dict)
     # True when part of the repository could not be read: its references are not all known.
     incomplete: bool = False
-    # Digest folders with nothing in them (deleted revisions, removed layer links).
-    empty_dirs: list[str] = field(default_factory=list)
 
     def revision_digests(self) -> set[str]:
         """Every manifest the repository holds: folder names and link contents."""
@@ -95,6 +93,8 @@ class Snapshot:
     findings: list[Finding]
     # Blob folders that exist without a ``data`` file.
     blobs_without_data: set[str]
+    # Folders found empty (deleted revisions, finished uploads, ...), relative to ``v2``.
+    empty_dirs: list[str] = field(default_factory=list)
     # False when some blob folder could not be listed: blob presence is then not fully known.
     blobs_complete: bool = True
     scanned_at: float = 0.0
@@ -109,6 +109,7 @@ class _Out:
 
     def __init__(self) -> None:
         self.findings: list[Finding] = []
+        self.empty: list[str] = []
 
     def add(
         self,
@@ -156,6 +157,7 @@ def scan(
             repo, rout = fut.result()
             repositories[repo.name] = repo
             out.findings.extend(rout.findings)
+            out.empty.extend(rout.empty)
             done += 1
             if progress:
                 progress("scan", done, tasks_total)
@@ -164,6 +166,7 @@ def scan(
             blobs.update(part)
             no_data.update(missing)
             out.findings.extend(bout.findings)
+            out.empty.extend(bout.empty)
             blobs_complete = blobs_complete and complete
             done += 1
             if progress:
@@ -177,6 +180,7 @@ def scan(
         unparseable=unparseable,
         findings=out.findings,
         blobs_without_data=no_data,
+        empty_dirs=sorted(out.empty),
         blobs_complete=blobs_complete,
         scanned_at=started,
     )
@@ -191,7 +195,7 @@ def _list(
     storage: LocalStorage, rel: str, out: _Out, *, repo: str | None = None, blocks: bool = True
 ) -> list[Entry] | None:
     try:
-        return storage.list_dir(rel)
+        entries = storage.list_dir(rel)
     except PermissionError:
         out.add(Kind.UNREADABLE, rel, "permission denied listing folder", repo=repo, blocks=blocks)
     except FileNotFoundError:
@@ -202,6 +206,10 @@ def _list(
         out.add(
             Kind.UNREADABLE, rel, f"cannot list folder: {exc.strerror}", repo=repo, blocks=blocks
         )
+    else:
+        if not entries:
+            out.empty.append(rel)
+        return entries
     return None
 
 
@@ -327,12 +335,9 @@ def _read_link(
 
 
 def _scan_digest_links(
-    storage: LocalStorage, rel: str, repo: str, out: _Out, *, blocks: bool, empty: list[str]
+    storage: LocalStorage, rel: str, repo: str, out: _Out, *, blocks: bool
 ) -> tuple[dict[str, Link], bool]:
-    """Scan ``<rel>/<alg>/<hex>/link`` folders; returns links by folder digest and completeness.
-
-    Digest folders holding nothing are appended to ``empty``.
-    """
+    """Scan ``<rel>/<alg>/<hex>/link`` folders; returns links by folder digest and completeness."""
     links: dict[str, Link] = {}
     complete = True
     algs = _list(storage, rel, out, repo=repo, blocks=blocks)
@@ -392,8 +397,7 @@ def _scan_digest_links(
                 continue
             if not has_link:
                 # What the registry leaves when it deletes a manifest (2.8) or a layer link
-                # (v3 gc): harmless, cleaned up by `regfs gc`.
-                empty.append(hrel)
+                # (v3 gc): harmless, recorded as an empty folder and cleaned up by `regfs gc`.
                 continue
             link = _read_link(storage, f"{hrel}/link", d, out, repo=repo, blocks=blocks)
             if link is not None:
@@ -407,9 +411,7 @@ def _scan_repository(storage: LocalStorage, name: str, parts: set[str]) -> tuple
     base = f"repositories/{name}"
     if repo.has_layers:
         # Layer links do not hold manifest references: a bad one breaks pulls, not the graph.
-        repo.layers, ok = _scan_digest_links(
-            storage, f"{base}/_layers", name, out, blocks=False, empty=repo.empty_dirs
-        )
+        repo.layers, ok = _scan_digest_links(storage, f"{base}/_layers", name, out, blocks=False)
         repo.incomplete |= not ok
     if repo.has_manifests:
         ok = _scan_manifests_folder(storage, repo, out)
@@ -430,9 +432,7 @@ def _scan_manifests_folder(storage: LocalStorage, repo: Repository, out: _Out) -
         if e.kind == SYMLINK:
             _symlink(out, rel, repo.name)
         elif e.name == "revisions" and e.kind == DIR:
-            repo.revisions, ok = _scan_digest_links(
-                storage, rel, repo.name, out, blocks=True, empty=repo.empty_dirs
-            )
+            repo.revisions, ok = _scan_digest_links(storage, rel, repo.name, out, blocks=True)
             complete &= ok
         elif e.name == "tags" and e.kind == DIR:
             complete &= _scan_tags(storage, repo, rel, out)
@@ -488,9 +488,7 @@ def _scan_tags(storage: LocalStorage, repo: Repository, base: str, out: _Out) ->
                         )
             elif e.name == "index" and e.kind == DIR:
                 # History entries are not references: a bad one is reported, nothing more.
-                tag.index, _ok = _scan_digest_links(
-                    storage, rel, repo.name, out, blocks=False, empty=repo.empty_dirs
-                )
+                tag.index, _ok = _scan_digest_links(storage, rel, repo.name, out, blocks=False)
             else:
                 out.add(Kind.UNKNOWN_ENTRY, rel, "unknown entry in a tag folder", repo=repo.name)
         if tag.current is None:
