@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 
 from regfs.analysis import DEFAULT_UPLOAD_AGE, OrphansReport, orphans
+from regfs.gc import trash
+from regfs.gc.lock import Lock
+from regfs.gc.plan import state_dir
+from regfs.gc.trash import RestoreResult, TrashRun
 from regfs.scan import Progress, Snapshot, scan
 from regfs.storage import LocalStorage, resolve_root
 from regfs.treeview import Node, build_tree
@@ -34,3 +38,25 @@ def find_orphans(
 ) -> OrphansReport:
     snap = open_snapshot(root, progress=progress)
     return orphans(snap, uploads_older_than=uploads_older_than)
+
+
+def _state(root: str | None) -> tuple[str, str]:
+    v2 = str(resolve_root(root))
+    return v2, state_dir(v2)
+
+
+def restore(root: str | None, run_id: str) -> RestoreResult:
+    """Put a trash run back, under the same lock gc takes."""
+    v2, state = _state(root)
+    with Lock(state, f"regfs restore {run_id}"):
+        return trash.restore(state, v2, run_id)
+
+
+def trash_runs(root: str | None) -> list[TrashRun]:
+    return trash.list_trash(_state(root)[1])
+
+
+def purge_trash(root: str | None, older_than: float) -> list[TrashRun]:
+    _v2, state = _state(root)
+    with Lock(state, "regfs trash purge"):
+        return trash.purge(state, older_than)

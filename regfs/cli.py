@@ -19,7 +19,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from regfs import __version__, api, render
 from regfs.analysis import DEFAULT_UPLOAD_AGE
 from regfs.duration import parse_duration
-from regfs.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, RegfsError
+from regfs.errors import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    RefusedError,
+    RegfsError,
+)
+from regfs.gc.plan import GcOptions, GcPlan
+from regfs.gc.run import collect, command_line
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 problems found; 2 bad input; 3 refused for safety; "
@@ -103,6 +113,8 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None] | No
 def errors() -> Iterator[None]:
     try:
         yield
+    except RefusedError as exc:
+        _refused(exc)
     except RegfsError as exc:
         fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
@@ -150,6 +162,203 @@ def orphans_cmd(
     else:
         typer.echo(render.orphans_text(report))
     raise typer.Exit(EXIT_OK if report.healthy else EXIT_FINDINGS)
+
+
+def _refused(exc: RefusedError) -> NoReturn:
+    err.print(f"regfs: refused: {exc}", markup=False, soft_wrap=True)
+    for r in exc.reasons:
+        err.print(f"  {r}", markup=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+@app.command("gc")
+def gc_cmd(
+    root: RootArg = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Build and show the plan; write nothing.")
+    ] = False,
+    delete_untagged: Annotated[
+        bool,
+        typer.Option(
+            "--delete-untagged",
+            help="Also delete manifests no tag reaches (children of live indexes and "
+            "referrers of live manifests stay).",
+        ),
+    ] = False,
+    min_age: Annotated[
+        str, typer.Option("--min-age", help="Grace period: keep anything younger (0: none).")
+    ] = "1h",
+    uploads_older_than: Annotated[
+        str,
+        typer.Option("--uploads-older-than", help="Delete unfinished uploads started before this."),
+    ] = "168h",
+    trash: Annotated[
+        bool,
+        typer.Option("--trash", help="Move into ROOT/.regfs/trash/RUN-ID, not delete."),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Proceed despite unreadable items; everything they might use is kept."
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOpt = False,
+    registry_url: Annotated[
+        str | None,
+        typer.Option(
+            "--registry-url", help="Check the registry there refuses uploads (read-only mode)."
+        ),
+    ] = None,
+    skip_live_check: Annotated[
+        bool, typer.Option("--skip-live-check", help="Skip every live-registry check (dangerous).")
+    ] = False,
+) -> None:
+    """Delete what nothing needs: blobs, and with --delete-untagged untagged manifests; plus
+    dead layer links, stale uploads and empty folders.
+
+    Exit codes: 0 done (or planned); 2 bad input or not confirmed; 3 refused (incomplete graph,
+    live registry, lock held; a dry run exits 3 when a real run would refuse); 4 a deletion
+    failed part-way (run again after fixing the cause: gc converges); 130 interrupted.
+    """
+    options = GcOptions(
+        delete_untagged=delete_untagged,
+        min_age=duration(min_age, "--min-age"),
+        uploads_older_than=duration(uploads_older_than, "--uploads-older-than"),
+        force=force,
+        trash=trash,
+    )
+    interactive = sys.stdin.isatty() and err.is_terminal
+    if not dry_run and not yes and not interactive:
+        fail("a real run needs --yes when there is no terminal to confirm on; nothing deleted")
+    if skip_live_check and not dry_run:
+        err.print("regfs: WARNING: --skip-live-check: not checking whether the registry is live")
+
+    def confirm(plan: GcPlan) -> bool:
+        if yes:
+            return True
+        n = len(plan.actions)
+        return typer.confirm(
+            f"Delete {n} items ({render.size(plan.reclaimed_bytes)})"
+            + (" into the trash" if trash else "")
+            + "?",
+            err=True,
+        )
+
+    try:
+        with progress_bar(not as_json) as cb:
+            outcome = collect(
+                root,
+                options,
+                dry_run=dry_run,
+                registry_url=registry_url,
+                skip_live_check=skip_live_check,
+                confirm=confirm,
+                progress=cb,
+                command=command_line(["regfs", *sys.argv[1:]]),
+            )
+    except RefusedError as exc:
+        _refused(exc)
+    except RegfsError as exc:
+        fail(str(exc), exc.exit_code)
+    typer.echo(render.to_json(render.gc_dict(outcome)) if as_json else render.gc_text(outcome))
+    if outcome.would_refuse:
+        raise typer.Exit(EXIT_REFUSED)
+    if outcome.executed is not None:
+        if outcome.executed.failed:
+            raise typer.Exit(EXIT_PARTIAL)
+        if outcome.executed.interrupted:
+            raise typer.Exit(130)
+
+
+@app.command("restore")
+def restore_cmd(
+    run_id: Annotated[str, typer.Argument(help="The run to put back (see `regfs trash list`).")],
+    root: RootArg = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Put back everything a `regfs gc --trash` (or `rm --trash`) run moved; never overwrites."""
+    with errors():
+        res = api.restore(root, run_id)
+    if as_json:
+        typer.echo(
+            render.to_json(
+                {
+                    "schema": render.SCHEMA_VERSION,
+                    "run_id": res.run_id,
+                    "restored": res.restored,
+                    "refused": res.refused,
+                    "missing": res.missing,
+                }
+            )
+        )
+    else:
+        typer.echo(f"Restored {len(res.restored)} items of run {res.run_id}.")
+        for p in res.refused:
+            typer.echo(f"  refused (something is there again): {p}")
+        for p in res.missing:
+            typer.echo(f"  missing from the trash: {p}")
+    if res.refused or res.missing:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+trash_app = typer.Typer(help="List and purge runs kept in the trash.", no_args_is_help=True)
+app.add_typer(trash_app, name="trash")
+
+
+@trash_app.command("list")
+def trash_list_cmd(root: RootArg = None, as_json: JsonOpt = False) -> None:
+    """Runs in the trash, with their size."""
+    with errors():
+        runs = api.trash_runs(root)
+    if as_json:
+        typer.echo(
+            render.to_json(
+                {
+                    "schema": render.SCHEMA_VERSION,
+                    "runs": [
+                        {
+                            "run_id": r.run_id,
+                            "created": r.created,
+                            "files": r.items,
+                            "bytes": r.bytes,
+                        }
+                        for r in runs
+                    ],
+                }
+            )
+        )
+        return
+    if not runs:
+        typer.echo("The trash is empty.")
+    for r in runs:
+        typer.echo(f"{r.run_id}  {r.items} files  {render.size(r.bytes)}")
+
+
+@trash_app.command("purge")
+def trash_purge_cmd(
+    root: RootArg = None,
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Purge runs older than this (0: all).")
+    ] = "7d",
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete trash runs older than --older-than for good."""
+    age = duration(older_than, "--older-than")
+    with errors():
+        gone = api.purge_trash(root, age)
+    if as_json:
+        typer.echo(
+            render.to_json(
+                {
+                    "schema": render.SCHEMA_VERSION,
+                    "purged": [r.run_id for r in gone],
+                    "bytes": sum(r.bytes for r in gone),
+                }
+            )
+        )
+    else:
+        typer.echo(f"Purged {len(gone)} runs ({render.size(sum(r.bytes for r in gone))}).")
 
 
 def main() -> None:

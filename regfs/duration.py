@@ -34,4 +34,5 @@ def format_duration(seconds: float) -> str:
     for unit, n in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= n and seconds % n == 0:
             return f"{int(seconds // n)}{unit}"
-    return f"{seconds:g}s"
+    # Not ``:g``, which turns 1234567 into "1.23457e+06", a text parse_duration rejects.
+    return f"{seconds:f}".rstrip("0").rstrip(".") + "s"

@@ -89,10 +89,13 @@ def _unknowable(snap: Snapshot, repo: Repository) -> set[str]:
     return out
 
 
-def mark(snap: Snapshot, mode: Mode) -> Marks:
+def mark(snap: Snapshot, mode: Mode, extra_roots: dict[str, set[str]] | None = None) -> Marks:
+    """Mark what is live. ``extra_roots`` (repository -> digests) are kept live whatever the
+    mode, e.g. revisions too young to judge."""
     marks = Marks(mode)
     for repo in snap.repositories.values():
-        _mark_repository(snap, repo, mode, marks)
+        extra = sorted((extra_roots or {}).get(repo.name, ()))
+        _mark_repository(snap, repo, mode, marks, extra)
     marks.dangling.sort(key=lambda x: (x.repository, x.kind, x.digest))
     return marks
 
@@ -134,12 +137,16 @@ def _roots(snap: Snapshot, repo: Repository, mode: Mode) -> list[tuple[str, str,
     return roots
 
 
-def _mark_repository(snap: Snapshot, repo: Repository, mode: Mode, marks: Marks) -> None:
+def _mark_repository(
+    snap: Snapshot, repo: Repository, mode: Mode, marks: Marks, extra: list[str]
+) -> None:
     live: dict[str, str] = {}
     referrers = referrers_index(snap, repo) if mode is Mode.UNTAGGED else {}
     queue: deque[tuple[str, str, str, str, str | None]] = deque()
     for d, why, kind, path in _roots(snap, repo, mode):
         queue.append((d, why, kind, path, None))
+    for d in extra:
+        queue.append((d, "kept: young", "revision", revision_dir(repo.name, d) + "/link", None))
     while queue:
         d, why, kind, path, referrer = queue.popleft()
         if d in live:

@@ -17,7 +17,8 @@ V2 = ("docker", "registry", "v2")
 # distribution/reference: path components and tags.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
 REPO_NAME_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
-TAG_RE = re.compile(r"[\w][\w.-]{0,127}")
+# ASCII: Go's \w is [0-9A-Za-z_]; Python's would also accept any Unicode letter.
+TAG_RE = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
 # Repository names are limited to 255 characters by distribution.
 REPO_NAME_MAX = 255
 

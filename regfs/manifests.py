@@ -108,7 +108,9 @@ def parse_manifest(data: bytes) -> Manifest:
         raise ManifestError("empty manifest")
     try:
         doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors, and so is the int-size limit
+        # (a number of more than 4300 digits); deep nesting raises RecursionError.
         raise ManifestError(f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ManifestError("not a JSON object")

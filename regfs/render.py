@@ -12,6 +12,7 @@ from anytree import RenderTree
 
 from regfs.analysis import OrphansReport
 from regfs.digest import short
+from regfs.gc.run import GcOutcome
 from regfs.treeview import Node
 
 SCHEMA_VERSION = 1
@@ -158,4 +159,152 @@ def orphans_text(r: OrphansReport) -> str:
         out.append(
             f"Kept because something unreadable may reference them: {r.protected_blobs} blobs"
         )
+    return "\n".join(out)
+
+
+# --- gc -------------------------------------------------------------------------------------
+
+STEP_TITLES = {
+    "tag_index": "tag history entries",
+    "revision": "untagged manifests",
+    "layer_link": "layer links",
+    "upload": "stale uploads",
+    "blob": "blobs",
+    "folder": "empty folders",
+}
+
+
+def gc_dict(o: GcOutcome) -> dict[str, Any]:
+    plan = o.plan
+    if o.dry_run or o.executed is None:
+        actions = plan.actions
+        skipped: list[dict[str, Any]] = []
+        reclaimed = plan.reclaimed_bytes
+        status = "refused" if o.would_refuse else "planned"
+    else:
+        ex = o.executed
+        actions = [r.action for r in ex.results if r.status == "done"]
+        skipped = [
+            {
+                "step": r.action.step,
+                "path": r.action.path,
+                "digest": r.action.digest,
+                "status": r.status,
+                "reason": r.detail,
+            }
+            for r in ex.results
+            if r.status in ("skipped", "gone", "failed")
+        ]
+        reclaimed = ex.reclaimed_bytes
+        status = "failed" if ex.failed else ("interrupted" if ex.interrupted else "done")
+    by: dict[str, list[Any]] = {s: [] for s in STEP_TITLES}
+    for a in actions:
+        by[a.step].append(a)
+    manifests = [
+        {"repository": a.repository, "digest": a.digest, "path": a.path} for a in by["revision"]
+    ]
+    return {
+        "schema": SCHEMA_VERSION,
+        "run_id": plan.run_id,
+        "dry_run": o.dry_run,
+        "status": status,
+        "mode": "delete-untagged" if plan.options.delete_untagged else "default",
+        "blobs": [{"digest": a.digest, "size": a.size, "path": a.path} for a in by["blob"]],
+        "manifests": manifests,
+        "tag_index_entries": [
+            {"repository": a.repository, "digest": a.digest, "path": a.path}
+            for a in by["tag_index"]
+        ],
+        "layer_links": [
+            {"repository": a.repository, "digest": a.digest, "path": a.path}
+            for a in by["layer_link"]
+        ],
+        "uploads": [
+            {"repository": a.repository, "path": a.path, "size": a.size} for a in by["upload"]
+        ],
+        "folders": [a.path for a in by["folder"]],
+        "reclaimed_bytes": reclaimed,
+        "skipped": skipped,
+        "kept": [
+            {
+                "kind": k.kind,
+                "path": k.path,
+                "digest": k.digest,
+                "repository": k.repository,
+                "size": k.size,
+                "reason": k.reason,
+            }
+            for k in plan.kept
+        ],
+        "problems": [f.as_dict() for f in plan.blocking],
+        "refused": o.would_refuse or [],
+        "seconds": round(o.executed.seconds, 3) if o.executed else None,
+    }
+
+
+def gc_text(o: GcOutcome) -> str:
+    d = gc_dict(o)
+    plan = o.plan
+    out: list[str] = []
+    verb = "Would delete" if o.dry_run else "Deleted"
+    if plan.options.trash and not o.dry_run:
+        verb = "Moved to trash"
+    counts: dict[str, tuple[int, int]] = {}
+    acts = (
+        plan.actions
+        if o.dry_run or o.executed is None
+        else [r.action for r in o.executed.results if r.status == "done"]
+    )
+    for a in acts:
+        n, b = counts.get(a.step, (0, 0))
+        counts[a.step] = (n + 1, b + a.size)
+    mode = "--delete-untagged" if plan.options.delete_untagged else "default mode"
+    out.append(f"regfs gc ({mode}), run {plan.run_id}" + (" [dry run]" if o.dry_run else ""))
+    if not acts:
+        out.append("Nothing to delete.")
+    else:
+        out.append(f"{verb}:")
+        for step, title in STEP_TITLES.items():
+            if step in counts:
+                n, b = counts[step]
+                extra = f"  {size(b)}" if b else ""
+                out.append(f"  {title:<22}{n:>8}{extra}")
+        out.append(f"  {'total reclaimed':<22}{'':>8}  {size(d['reclaimed_bytes'])}")
+    kept: dict[str, tuple[int, int]] = {}
+    for k in plan.kept:
+        key = f"{k.kind}: {k.reason}"
+        n, b = kept.get(key, (0, 0))
+        kept[key] = (n + 1, b + k.size)
+    if kept:
+        out.append("Kept:")
+        for key, (n, b) in sorted(kept.items()):
+            out.append(f"  {n} {key}" + (f" ({size(b)})" if b else ""))
+    for s in d["skipped"]:
+        out.append(f"  {s['status']}: {s['step']} {s['path']}: {s['reason']}")
+    if d["refused"]:
+        out.append("A real run would refuse (exit 3) because of:")
+        out.extend(f"  {r}" for r in d["refused"])
+    elif plan.blocking:
+        out.append(
+            f"Proceeding despite {len(plan.blocking)} problems (--force); everything "
+            "they might reference was kept."
+        )
+    if o.executed is not None:
+        out.append(f"Took {o.executed.seconds:.1f}s.")
+        if o.executed.failed:
+            out.append(
+                f"FAILED: {o.executed.failed.detail}; the run stopped there. Fix the "
+                "cause and run regfs gc again: it converges."
+            )
+        if o.executed.interrupted:
+            out.append("Interrupted: stopped between two items. Run regfs gc again to finish.")
+        if counts:
+            out.append(
+                "Now restart the registry (its blob cache still believes in deleted "
+                "blobs) and take it out of read-only mode."
+            )
+        if plan.options.trash and counts:
+            out.append(f"Undo with: regfs restore {plan.run_id}")
+    if o.live_check_skipped:
+        out.append("WARNING: the live-registry check was skipped (--skip-live-check).")
     return "\n".join(out)

@@ -9,6 +9,7 @@ folders are scanned in parallel by a thread pool: the work is system calls, whic
 from __future__ import annotations
 
 import re
+import stat as stat_mod
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -223,10 +224,21 @@ def _symlink(out: _Out, rel: str, repo: str | None = None) -> None:
     )
 
 
+def _is_symlink(storage: LocalStorage, rel: str) -> bool:
+    """True when ``rel`` itself is a symbolic link (listing it would follow the link)."""
+    try:
+        return stat_mod.S_ISLNK(storage.lstat(rel).st_mode)
+    except OSError:
+        return False
+
+
 def _discover_repositories(storage: LocalStorage, out: _Out) -> list[tuple[str, set[str]]]:
     """Find every repository: a folder holding ``_manifests``, ``_layers`` or ``_uploads``."""
     found: list[tuple[str, set[str]]] = []
     if not storage.exists("repositories"):
+        return found
+    if _is_symlink(storage, "repositories"):
+        _symlink(out, "repositories")
         return found
     stack = [""]
     while stack:
@@ -574,6 +586,9 @@ def _walk_files(storage: LocalStorage, rel: str, out: _Out, repo: str) -> list[t
 def _blob_prefixes(storage: LocalStorage, out: _Out) -> list[tuple[str, str]] | None:
     if not storage.exists("blobs"):
         return []
+    if _is_symlink(storage, "blobs"):
+        _symlink(out, "blobs")
+        return None
     algs = _list(storage, "blobs", out)
     if algs is None:
         return None

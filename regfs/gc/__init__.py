@@ -1,0 +1,1 @@
+"""Garbage collection: a pure planner and a single-use executor."""

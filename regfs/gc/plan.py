@@ -1,0 +1,371 @@
+"""Pure planning: (snapshot, options, now) -> :class:`GcPlan`. Nothing here touches the disk.
+
+The plan is an ordered list of actions, references before data, so that a crash at any
+point leaves only harmless orphans and never a link to missing data:
+
+1. ``tag_index``: ``tags/<tag>/index/<alg>/<hex>`` entries of deleted manifests;
+2. ``revision``: revision folders of deleted (untagged) manifests;
+3. ``layer_link``: ``_layers`` links of deleted blobs, and links no surviving manifest of the
+   repository references;
+4. ``upload``: stale unfinished uploads;
+5. ``blob``: blob folders nothing live needs;
+6. ``folder``: folders the run leaves empty, deepest first, up to whole repositories.
+
+``--dry-run`` renders this very object; a real run executes it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from regfs.analysis import manifest_closure
+from regfs.digest import ALGORITHMS
+from regfs.findings import Finding
+from regfs.graph import Marks, Mode, mark
+from regfs.layout import blob_dir, layer_dir, repo_dir, revision_dir, tag_index_dir, upload_dir
+from regfs.scan import Repository, Snapshot, iter_links
+
+STEP_ORDER = ("tag_index", "revision", "layer_link", "upload", "blob", "folder")
+
+
+@dataclass(frozen=True, slots=True)
+class GcOptions:
+    delete_untagged: bool = False
+    min_age: float = 3600.0
+    uploads_older_than: float = 168 * 3600.0
+    force: bool = False
+    trash: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One deletion. ``path`` is a folder relative to ``v2``; ``expect_*`` describe its primary
+    file (``link``, ``data`` or an upload's ``data``) at scan time, re-checked before deleting."""
+
+    step: str
+    path: str
+    repository: str | None = None
+    digest: str | None = None
+    size: int = 0
+    expect_size: int | None = None
+    expect_mtime: float | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "step": self.step,
+            "path": self.path,
+            "repository": self.repository,
+            "digest": self.digest,
+            "size": self.size,
+            "expect_size": self.expect_size,
+            "expect_mtime": self.expect_mtime,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> Action:
+        def opt_int(v: object) -> int | None:
+            return int(v) if isinstance(v, int | float) else None
+
+        def opt_float(v: object) -> float | None:
+            return float(v) if isinstance(v, int | float) else None
+
+        def opt_str(v: object) -> str | None:
+            return v if isinstance(v, str) else None
+
+        return cls(
+            step=str(d["step"]),
+            path=str(d["path"]),
+            repository=opt_str(d.get("repository")),
+            digest=opt_str(d.get("digest")),
+            size=opt_int(d.get("size")) or 0,
+            expect_size=opt_int(d.get("expect_size")),
+            expect_mtime=opt_float(d.get("expect_mtime")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """Something that would be garbage but is kept, and why."""
+
+    kind: str
+    path: str
+    reason: str
+    digest: str | None = None
+    repository: str | None = None
+    size: int = 0
+
+
+@dataclass(slots=True)
+class GcPlan:
+    run_id: str
+    v2: str
+    options: GcOptions
+    created: float
+    actions: list[Action]
+    kept: list[Kept]
+    blocking: list[Finding]
+    # Untagged manifests removed (repository, digest), for reporting.
+    manifests: list[tuple[str, str]] = field(default_factory=list)
+    # Young unfinished uploads: evidence of a live registry.
+    young_uploads: list[str] = field(default_factory=list)
+
+    def by_step(self, step: str) -> list[Action]:
+        return [a for a in self.actions if a.step == step]
+
+    @property
+    def reclaimed_bytes(self) -> int:
+        return sum(a.size for a in self.actions)
+
+
+def new_run_id(now: float) -> str:
+    stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+def _newest_links(snap: Snapshot) -> dict[str, float]:
+    """digest -> newest mtime of any link naming it (by folder name or by content)."""
+    out: dict[str, float] = {}
+    for repo in snap.repositories.values():
+        for role, key, link in iter_links(repo):
+            names = [link.digest] if link.digest else []
+            if role != "tag":
+                names.append(key)
+            for d in names:
+                if link.mtime > out.get(d, 0.0):
+                    out[d] = link.mtime
+    return out
+
+
+def build_plan(snap: Snapshot, options: GcOptions, *, now: float | None = None) -> GcPlan:
+    """Plan a garbage collection of ``snap``."""
+    now = time.time() if now is None else now
+    cutoff = now - options.min_age if options.min_age > 0 else float("inf")
+    plan = GcPlan(
+        run_id=new_run_id(now),
+        v2=str(snap.v2),
+        options=options,
+        created=now,
+        actions=[],
+        kept=[],
+        blocking=snap.blocking,
+    )
+    default = mark(snap, Mode.DEFAULT)
+    marks = default
+    if options.delete_untagged:
+        young: dict[str, set[str]] = {}
+        for repo in snap.repositories.values():
+            for d, link in repo.revisions.items():
+                if link.mtime > cutoff:
+                    young.setdefault(repo.name, set()).add(link.digest or d)
+        marks = mark(snap, Mode.UNTAGGED, young)
+        _plan_manifests(snap, marks, default, plan)
+    newest = _newest_links(snap)
+    doomed = _plan_blobs(snap, marks, newest, cutoff, plan)
+    _plan_layer_links(snap, marks, doomed, cutoff, plan)
+    _plan_uploads(snap, options, cutoff, now, plan)
+    _plan_folders(snap, plan)
+    order = {s: i for i, s in enumerate(STEP_ORDER)}
+    plan.actions.sort(key=lambda a: order[a.step])
+    return plan
+
+
+def _plan_manifests(snap: Snapshot, marks: Marks, default: Marks, plan: GcPlan) -> None:
+    for repo in snap.repositories.values():
+        if repo.incomplete:
+            continue
+        for d, link in sorted(repo.revisions.items()):
+            target = link.digest or d
+            if (
+                link.digest is None
+                or marks.is_live(repo.name, target)
+                or marks.is_live(repo.name, d)
+            ):
+                continue
+            for tag_name, tag in sorted(repo.tags.items()):
+                entry = tag.index.get(target)
+                if entry is not None:
+                    plan.actions.append(
+                        Action(
+                            "tag_index",
+                            tag_index_dir(repo.name, tag_name, target),
+                            repo.name,
+                            target,
+                            expect_mtime=entry.mtime,
+                        )
+                    )
+            plan.actions.append(
+                Action(
+                    "revision",
+                    revision_dir(repo.name, d),
+                    repo.name,
+                    target,
+                    expect_mtime=link.mtime,
+                )
+            )
+            plan.manifests.append((repo.name, target))
+
+
+def _plan_blobs(
+    snap: Snapshot, marks: Marks, newest: dict[str, float], cutoff: float, plan: GcPlan
+) -> set[str]:
+    doomed: set[str] = set()
+    for d, blob in sorted(snap.blobs.items()):
+        if d in marks.marked:
+            continue
+        path = blob_dir(d)
+        if d in marks.protected:
+            plan.kept.append(
+                Kept("blob", path, "may be referenced by an unreadable manifest", d, size=blob.size)
+            )
+            continue
+        if blob.mtime > cutoff or newest.get(d, 0.0) > cutoff:
+            plan.kept.append(Kept("blob", path, "younger than --min-age", d, size=blob.size))
+            continue
+        doomed.add(d)
+        plan.actions.append(Action("blob", path, None, d, blob.size, blob.size, blob.mtime))
+    return doomed
+
+
+def _referenced_in(snap: Snapshot, marks: Marks, repo: Repository) -> set[str]:
+    out: set[str] = set()
+    for d in marks.live.get(repo.name, {}):
+        out |= manifest_closure(snap, d)
+    return out
+
+
+def _plan_layer_links(
+    snap: Snapshot, marks: Marks, doomed: set[str], cutoff: float, plan: GcPlan
+) -> None:
+    for repo in snap.repositories.values():
+        if repo.incomplete or not repo.layers:
+            continue
+        used = _referenced_in(snap, marks, repo)
+        protected = any(d in marks.protected for d in repo.layers)
+        for d, link in sorted(repo.layers.items()):
+            target = link.digest or d
+            path = layer_dir(repo.name, d)
+            if d in doomed or target in doomed:
+                plan.actions.append(
+                    Action("layer_link", path, repo.name, target, expect_mtime=link.mtime)
+                )
+                continue
+            if d in used or target in used or protected:
+                continue
+            if link.mtime > cutoff:
+                plan.kept.append(
+                    Kept("layer_link", path, "younger than --min-age", target, repo.name)
+                )
+                continue
+            plan.actions.append(
+                Action("layer_link", path, repo.name, target, expect_mtime=link.mtime)
+            )
+
+
+def _plan_uploads(
+    snap: Snapshot, options: GcOptions, cutoff: float, now: float, plan: GcPlan
+) -> None:
+    for repo in snap.repositories.values():
+        for up in sorted(repo.uploads.values(), key=lambda u: u.uuid):
+            path = upload_dir(repo.name, up.uuid)
+            started = up.started_at.timestamp() if up.started_at else None
+            if (started is not None and started > cutoff) or up.mtime > cutoff:
+                plan.young_uploads.append(path)
+            if started is None:
+                plan.kept.append(
+                    Kept("upload", path, "no readable startedat", None, repo.name, up.size)
+                )
+                continue
+            if options.uploads_older_than <= 0 or now - started <= options.uploads_older_than:
+                continue
+            if up.mtime > cutoff:
+                plan.kept.append(
+                    Kept("upload", path, "written to within --min-age", None, repo.name, up.size)
+                )
+                continue
+            plan.actions.append(
+                Action("upload", path, repo.name, None, up.size, expect_mtime=up.mtime)
+            )
+
+
+# --- folders left empty ----------------------------------------------------------------------
+
+
+def _leaves(snap: Snapshot) -> Iterable[str]:
+    """Every path the scan knows of, as leaves: files, empty folders, anything reported."""
+    for d in snap.blobs:
+        yield blob_dir(d)
+    for d in snap.blobs_without_data:
+        yield blob_dir(d)
+    for repo in snap.repositories.values():
+        base = repo_dir(repo.name)
+        for d in repo.layers:
+            yield layer_dir(repo.name, d) + "/link"
+        for d in repo.revisions:
+            yield revision_dir(repo.name, d) + "/link"
+        for name, tag in repo.tags.items():
+            if tag.current is not None:
+                yield f"{base}/_manifests/tags/{name}/current/link"
+            for d in tag.index:
+                yield tag_index_dir(repo.name, name, d) + "/link"
+        for u in repo.uploads:
+            yield upload_dir(repo.name, u)
+    yield from snap.empty_dirs
+    for f in snap.findings:
+        yield f.path
+
+
+def _ancestors(path: str) -> Iterable[str]:
+    parts = path.split("/")
+    for i in range(len(parts) - 1, 0, -1):
+        yield "/".join(parts[:i])
+
+
+def _plan_folders(snap: Snapshot, plan: GcPlan) -> None:
+    """Folders that hold nothing once the planned actions ran, deepest first.
+
+    A folder survives when any known leaf below it survives: a file, an upload, anything the
+    scan reported (unknown entries, symlinks, unreadable folders), a child repository's content.
+    ``blobs``, ``blobs/<alg>`` and ``repositories`` themselves always stay.
+    """
+    removed = {a.path for a in plan.actions}
+    empty = set(snap.empty_dirs)
+    stop = {"", "blobs", "repositories"} | {f"blobs/{alg}" for alg in ALGORITHMS}
+    candidates: set[str] = {p for p in empty if p not in stop}
+    for p in removed | empty:
+        for anc in _ancestors(p):
+            if anc in stop:
+                break
+            candidates.add(anc)
+    if not candidates:
+        return
+    kept: set[str] = set()
+    for leaf in _leaves(snap):
+        if leaf in empty or _under_any(leaf, removed):
+            continue
+        if leaf in candidates:
+            kept.add(leaf)
+        for anc in _ancestors(leaf):
+            if anc in candidates:
+                if anc in kept:
+                    break
+                kept.add(anc)
+    folders = candidates - kept - removed
+    for c in sorted(folders, key=lambda p: (-p.count("/"), p)):
+        plan.actions.append(Action("folder", c))
+
+
+def _under_any(path: str, roots: set[str]) -> bool:
+    return path in roots or any(anc in roots for anc in _ancestors(path))
+
+
+def state_dir(v2: str) -> str:
+    """Where regfs keeps its lock, journals and trash: ``<rootdirectory>/.regfs``."""
+    parts = v2.rstrip("/").split("/")
+    if parts[-3:] == ["docker", "registry", "v2"]:
+        return os.path.join("/".join(parts[:-3]) or "/", ".regfs")
+    return os.path.join(v2, ".regfs")

@@ -1,0 +1,134 @@
+"""One garbage collection from ROOT to result: lock, scan, plan, guard, confirm, execute."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from regfs.errors import RefusedError, UsageError
+from regfs.gc.execute import ExecResult, Executor, Ops, relinked_digests
+from regfs.gc.journal import Journal
+from regfs.gc.live import probe_registry, process_holders
+from regfs.gc.lock import Lock
+from regfs.gc.plan import GcOptions, GcPlan, build_plan, state_dir
+from regfs.gc.trash import trash_root
+from regfs.scan import Progress, Snapshot, scan
+from regfs.storage import LocalStorage, resolve_root
+
+
+@dataclass(slots=True)
+class GcOutcome:
+    plan: GcPlan
+    snapshot: Snapshot
+    dry_run: bool
+    executed: ExecResult | None = None
+    # Set when a real run would be refused (shown by a dry run).
+    would_refuse: list[str] | None = None
+    live_check_skipped: bool = False
+
+
+def _workers() -> int:
+    return min(16, 4 * (os.cpu_count() or 1))
+
+
+def live_evidence(plan: GcPlan, snap: Snapshot, registry_url: str | None) -> list[str]:
+    """Reasons to believe a registry is writing to this storage now."""
+    reasons = [f"unfinished upload started within --min-age: {p}" for p in plan.young_uploads]
+    root = os.path.dirname(os.path.dirname(os.path.dirname(plan.v2)))
+    watch = root if os.path.basename(plan.v2) == "v2" else plan.v2
+    if sys.platform.startswith("linux"):
+        reasons += process_holders(watch)
+    if registry_url:
+        why = probe_registry(registry_url, snap.repositories)
+        if why:
+            reasons.append(why)
+    return reasons
+
+
+def blocking_reasons(plan: GcPlan) -> list[str]:
+    return [f"{f.kind}: {f.path}: {f.message}" for f in plan.blocking]
+
+
+def collect(
+    root: str | None,
+    options: GcOptions,
+    *,
+    dry_run: bool,
+    registry_url: str | None = None,
+    skip_live_check: bool = False,
+    confirm: Callable[[GcPlan], bool] | None = None,
+    progress: Progress | None = None,
+    ops: Ops | None = None,
+    now: float | None = None,
+    command: str = "regfs gc",
+) -> GcOutcome:
+    """Run (or, with ``dry_run``, only plan) a garbage collection.
+
+    Raises:
+        RootError: ROOT is unusable.
+        RefusedError: the graph is incomplete (without ``force``), a registry looks live,
+            or another regfs holds the lock. Nothing is deleted.
+        UsageError: the run was not confirmed.
+    """
+    v2 = resolve_root(root)
+    storage = LocalStorage(v2)
+    if dry_run:
+        snap = scan(storage, workers=_workers(), progress=progress)
+        plan = build_plan(snap, options, now=now)
+        refuse = None if options.force else (blocking_reasons(plan) or None)
+        return GcOutcome(plan, snap, True, would_refuse=refuse)
+    state = state_dir(str(v2))
+    with Lock(state, command):
+        snap = scan(storage, workers=_workers(), progress=progress)
+        plan = build_plan(snap, options, now=now)
+        if plan.blocking and not options.force:
+            raise RefusedError(
+                "the scan met problems that leave the reference graph incomplete; nothing "
+                "deleted (fix them, or use --force to keep everything they might reference)",
+                reasons=blocking_reasons(plan),
+            )
+        if not skip_live_check:
+            reasons = live_evidence(plan, snap, registry_url)
+            if reasons:
+                raise RefusedError(
+                    "the registry looks live; put it in read-only mode or stop it "
+                    "(or use --skip-live-check); nothing deleted",
+                    reasons=reasons,
+                )
+        if not plan.actions:
+            return GcOutcome(plan, snap, False, ExecResult(), live_check_skipped=skip_live_check)
+        if confirm is not None and not confirm(plan):
+            raise UsageError("not confirmed; nothing deleted")
+        journal = Journal(state, plan.run_id)
+        journal.write_plan(plan, command)
+        trash = os.path.join(trash_root(state), plan.run_id) if options.trash else None
+        executor = Executor(
+            plan,
+            journal=journal,
+            trash_dir=trash,
+            ops=ops,
+            progress=progress,
+            relinked=lambda wanted: relinked_digests(str(v2), wanted),
+        )
+        try:
+            result = executor.run()
+        finally:
+            journal.close()
+        journal.finish(
+            {
+                "done": len(result.with_status("done")),
+                "skipped": len(result.with_status("skipped")),
+                "gone": len(result.with_status("gone")),
+                "failed": result.failed.detail if result.failed else None,
+                "interrupted": result.interrupted,
+                "reclaimed_bytes": result.reclaimed_bytes,
+            }
+        )
+        return GcOutcome(plan, snap, False, result, live_check_skipped=skip_live_check)
+
+
+def command_line(argv: list[str]) -> str:
+    return " ".join(shlex.quote(a) for a in argv)
