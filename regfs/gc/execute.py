@@ -160,6 +160,8 @@ class Executor:
             self._single_file_dir(a, "data", check_size=True)
         elif a.step == "upload":
             self._upload(a)
+        elif a.step == "tag":
+            self._tag(a)
         else:
             self._single_file_dir(a, "link", check_size=False)
 
@@ -218,6 +220,45 @@ class Executor:
                 newest = max(newest, os.lstat(p).st_mtime)
         if a.expect_mtime is not None and newest > a.expect_mtime:
             raise _Skip("written to since the scan")
+        if self.trash_dir is not None:
+            self.ops.rename(folder, self._trash_path(a.path))
+            return
+        for p in files:
+            self.ops.unlink(p)
+        for d in sorted(dirs, key=lambda p: -p.count("/")):
+            self.ops.rmdir(d)
+        self.ops.rmdir(folder)
+
+    def _tag(self, a: Action) -> None:
+        """A whole tag folder: ``current/link`` and ``index/<alg>/<hex>/link`` files only."""
+        folder = self._abs(a.path)
+        if os.path.islink(folder):
+            raise _Skip("is a symbolic link")
+        self._listing(folder)
+        files: list[str] = []
+        dirs: list[str] = []
+        for cur, dnames, fnames in os.walk(folder, followlinks=False):
+            rel = os.path.relpath(cur, folder)
+            depth = 0 if rel == "." else rel.count("/") + 1
+            for d in dnames:
+                if os.path.islink(os.path.join(cur, d)):
+                    raise _Skip("holds a symbolic link")
+                dirs.append(os.path.join(cur, d))
+            for fn in fnames:
+                p = os.path.join(cur, fn)
+                known = fn == "link" and (
+                    rel == "current" or (rel.startswith("index/") and depth == 3)
+                )
+                if not known or os.path.islink(p):
+                    raise _Skip(f"holds an unknown file {os.path.relpath(p, folder)}")
+                files.append(p)
+        current = os.path.join(folder, "current", "link")
+        if a.expect_mtime is not None:
+            try:
+                if os.lstat(current).st_mtime != a.expect_mtime:
+                    raise _Skip("tag moved since the scan")
+            except FileNotFoundError:
+                raise _Skip("tag changed since the scan") from None
         if self.trash_dir is not None:
             self.ops.rename(folder, self._trash_path(a.path))
             return

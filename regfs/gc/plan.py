@@ -3,6 +3,7 @@
 The plan is an ordered list of actions, references before data, so that a crash at any
 point leaves only harmless orphans and never a link to missing data:
 
+0. ``tag``: whole tag folders (only ``regfs rm``);
 1. ``tag_index``: ``tags/<tag>/index/<alg>/<hex>`` entries of deleted manifests;
 2. ``revision``: revision folders of deleted (untagged) manifests;
 3. ``layer_link``: ``_layers`` links of deleted blobs, and links no surviving manifest of the
@@ -30,7 +31,7 @@ from regfs.graph import Marks, Mode, mark
 from regfs.layout import blob_dir, layer_dir, repo_dir, revision_dir, tag_index_dir, upload_dir
 from regfs.scan import Repository, Snapshot, iter_links
 
-STEP_ORDER = ("tag_index", "revision", "layer_link", "upload", "blob", "folder")
+STEP_ORDER = ("tag", "tag_index", "revision", "layer_link", "upload", "blob", "folder")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,10 +169,16 @@ def build_plan(snap: Snapshot, options: GcOptions, *, now: float | None = None) 
     doomed = _plan_blobs(snap, marks, newest, cutoff, plan)
     _plan_layer_links(snap, marks, doomed, cutoff, plan)
     _plan_uploads(snap, options, cutoff, now, plan)
-    _plan_folders(snap, plan)
+    plan.young_uploads = young_uploads(snap, cutoff)
+    plan_folders(snap, plan)
+    sort_actions(plan)
+    return plan
+
+
+def sort_actions(plan: GcPlan) -> None:
+    """References before data, folders last (they were computed deepest first)."""
     order = {s: i for i, s in enumerate(STEP_ORDER)}
     plan.actions.sort(key=lambda a: order[a.step])
-    return plan
 
 
 def _plan_manifests(snap: Snapshot, marks: Marks, default: Marks, plan: GcPlan) -> None:
@@ -266,6 +273,17 @@ def _plan_layer_links(
             )
 
 
+def young_uploads(snap: Snapshot, cutoff: float) -> list[str]:
+    """Unfinished uploads started or written to within the grace period: a registry at work."""
+    out = []
+    for repo in snap.repositories.values():
+        for up in sorted(repo.uploads.values(), key=lambda u: u.uuid):
+            started = up.started_at.timestamp() if up.started_at else None
+            if (started is not None and started > cutoff) or up.mtime > cutoff:
+                out.append(upload_dir(repo.name, up.uuid))
+    return out
+
+
 def _plan_uploads(
     snap: Snapshot, options: GcOptions, cutoff: float, now: float, plan: GcPlan
 ) -> None:
@@ -273,8 +291,6 @@ def _plan_uploads(
         for up in sorted(repo.uploads.values(), key=lambda u: u.uuid):
             path = upload_dir(repo.name, up.uuid)
             started = up.started_at.timestamp() if up.started_at else None
-            if (started is not None and started > cutoff) or up.mtime > cutoff:
-                plan.young_uploads.append(path)
             if started is None:
                 plan.kept.append(
                     Kept("upload", path, "no readable startedat", None, repo.name, up.size)
@@ -325,7 +341,7 @@ def _ancestors(path: str) -> Iterable[str]:
         yield "/".join(parts[:i])
 
 
-def _plan_folders(snap: Snapshot, plan: GcPlan) -> None:
+def plan_folders(snap: Snapshot, plan: GcPlan) -> None:
     """Folders that hold nothing once the planned actions ran, deepest first.
 
     A folder survives when any known leaf below it survives: a file, an upload, anything the

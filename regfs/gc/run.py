@@ -14,6 +14,7 @@ from regfs.gc.journal import Journal
 from regfs.gc.live import probe_registry, process_holders
 from regfs.gc.lock import Lock
 from regfs.gc.plan import GcOptions, GcPlan, build_plan, state_dir
+from regfs.gc.rm import Selection, build_rm_plan, parse_target, select, without
 from regfs.gc.trash import trash_root
 from regfs.scan import Progress, Snapshot, scan
 from regfs.storage import LocalStorage, resolve_root
@@ -90,44 +91,152 @@ def collect(
                 "deleted (fix them, or use --force to keep everything they might reference)",
                 reasons=blocking_reasons(plan),
             )
-        if not skip_live_check:
-            reasons = live_evidence(plan, snap, registry_url)
-            if reasons:
-                raise RefusedError(
-                    "the registry looks live; put it in read-only mode or stop it "
-                    "(or use --skip-live-check); nothing deleted",
-                    reasons=reasons,
-                )
-        if not plan.actions:
-            return GcOutcome(plan, snap, False, ExecResult(), live_check_skipped=skip_live_check)
-        if confirm is not None and not confirm(plan):
-            raise UsageError("not confirmed; nothing deleted")
-        journal = Journal(state, plan.run_id)
-        journal.write_plan(plan, command)
-        trash = os.path.join(trash_root(state), plan.run_id) if options.trash else None
-        executor = Executor(
+        return _guard_and_execute(
             plan,
-            journal=journal,
-            trash_dir=trash,
-            ops=ops,
+            snap,
+            state,
+            v2,
+            registry_url=registry_url,
+            skip_live_check=skip_live_check,
+            confirm=confirm,
             progress=progress,
-            relinked=lambda wanted: relinked_digests(str(v2), wanted),
+            ops=ops,
+            command=command,
         )
-        try:
-            result = executor.run()
-        finally:
-            journal.close()
-        journal.finish(
-            {
-                "done": len(result.with_status("done")),
-                "skipped": len(result.with_status("skipped")),
-                "gone": len(result.with_status("gone")),
-                "failed": result.failed.detail if result.failed else None,
-                "interrupted": result.interrupted,
-                "reclaimed_bytes": result.reclaimed_bytes,
-            }
+
+
+def _guard_and_execute(
+    plan: GcPlan,
+    snap: Snapshot,
+    state: str,
+    v2: os.PathLike[str] | str,
+    *,
+    registry_url: str | None,
+    skip_live_check: bool,
+    confirm: Callable[[GcPlan], bool] | None,
+    progress: Progress | None,
+    ops: Ops | None,
+    command: str,
+) -> GcOutcome:
+    """Live-registry guard, confirmation, journal, execution: shared by gc and rm."""
+    if not skip_live_check:
+        reasons = live_evidence(plan, snap, registry_url)
+        if reasons:
+            raise RefusedError(
+                "the registry looks live; put it in read-only mode or stop it "
+                "(or use --skip-live-check); nothing deleted",
+                reasons=reasons,
+            )
+    if not plan.actions:
+        return GcOutcome(plan, snap, False, ExecResult(), live_check_skipped=skip_live_check)
+    if confirm is not None and not confirm(plan):
+        raise UsageError("not confirmed; nothing deleted")
+    journal = Journal(state, plan.run_id)
+    journal.write_plan(plan, command)
+    trash = os.path.join(trash_root(state), plan.run_id) if plan.options.trash else None
+    executor = Executor(
+        plan,
+        journal=journal,
+        trash_dir=trash,
+        ops=ops,
+        progress=progress,
+        relinked=lambda wanted: relinked_digests(str(v2), wanted),
+    )
+    try:
+        result = executor.run()
+    finally:
+        journal.close()
+    journal.finish(
+        {
+            "done": len(result.with_status("done")),
+            "skipped": len(result.with_status("skipped")),
+            "gone": len(result.with_status("gone")),
+            "failed": result.failed.detail if result.failed else None,
+            "interrupted": result.interrupted,
+            "reclaimed_bytes": result.reclaimed_bytes,
+        }
+    )
+    return GcOutcome(plan, snap, False, result, live_check_skipped=skip_live_check)
+
+
+@dataclass(slots=True)
+class RmOutcome:
+    selection: Selection
+    removal: GcOutcome
+    # `regfs gc` after the removal: the plan (dry run or no --gc) or the run (with --gc).
+    gc: GcOutcome | None = None
+
+
+def remove(
+    root: str | None,
+    targets: list[str],
+    *,
+    dry_run: bool,
+    trash: bool = False,
+    run_gc: bool = False,
+    gc_options: GcOptions | None = None,
+    registry_url: str | None = None,
+    skip_live_check: bool = False,
+    confirm: Callable[[GcPlan], bool] | None = None,
+    progress: Progress | None = None,
+    ops: Ops | None = None,
+    now: float | None = None,
+    command: str = "regfs rm",
+) -> RmOutcome:
+    """Remove tags, manifests or repositories; then report or run what gc would reclaim.
+
+    Raises:
+        UsageError: a malformed target, or one that matches nothing (nothing is touched).
+        RefusedError: live registry or lock held.
+    """
+    parsed = [parse_target(t) for t in targets]
+    if not parsed:
+        raise UsageError("no target given")
+    v2 = resolve_root(root)
+    storage = LocalStorage(v2)
+    gopts = gc_options or GcOptions()
+    if dry_run:
+        snap = scan(storage, workers=_workers(), progress=progress)
+        sel = select(snap, parsed)
+        plan = build_rm_plan(snap, sel, trash=trash, min_age=gopts.min_age, now=now)
+        after = without(snap, plan)
+        gc_plan = build_plan(after, gopts, now=now)
+        return RmOutcome(sel, GcOutcome(plan, snap, True), GcOutcome(gc_plan, after, True))
+    state = state_dir(str(v2))
+    with Lock(state, command):
+        snap = scan(storage, workers=_workers(), progress=progress)
+        sel = select(snap, parsed)
+        plan = build_rm_plan(snap, sel, trash=trash, min_age=gopts.min_age, now=now)
+        removal = _guard_and_execute(
+            plan,
+            snap,
+            state,
+            v2,
+            registry_url=registry_url,
+            skip_live_check=skip_live_check,
+            confirm=confirm,
+            progress=progress,
+            ops=ops,
+            command=command,
         )
-        return GcOutcome(plan, snap, False, result, live_check_skipped=skip_live_check)
+    if removal.executed is not None and (removal.executed.failed or removal.executed.interrupted):
+        return RmOutcome(sel, removal)
+    if run_gc:
+        gc = collect(
+            root,
+            gopts,
+            dry_run=False,
+            registry_url=registry_url,
+            skip_live_check=skip_live_check,
+            confirm=None,
+            progress=progress,
+            ops=ops,
+            now=now,
+            command=command + " (gc)",
+        )
+    else:
+        gc = collect(root, gopts, dry_run=True, progress=progress, now=now)
+    return RmOutcome(sel, removal, gc)
 
 
 def command_line(argv: list[str]) -> str:
