@@ -541,6 +541,8 @@ def _scan_uploads(storage: LocalStorage, repo: Repository, out: _Out) -> None:
             continue
         size, mtime, started = 0, 0.0, None
         files = _walk_files(storage, rel, out, repo.name)
+        if not files:
+            continue  # only empty folders: what an interrupted cleanup leaves
         for frel, entry in files:
             mtime = max(mtime, entry.mtime)
             if frel == f"{rel}/data":

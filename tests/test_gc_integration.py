@@ -72,8 +72,9 @@ def blobs_on_disk(root: Path) -> set[str]:
     return {d for d, _ in rr.iter_blobs(root)}
 
 
-def pull_everything(root: Path, meta: dict[str, Any], must: set[tuple[str, str]],
-                    gone: set[tuple[str, str]]) -> None:
+def pull_everything(
+    root: Path, meta: dict[str, Any], must: set[tuple[str, str]], gone: set[tuple[str, str]]
+) -> None:
     cfg = meta["registry_config"]
     with rr.Registry(root, schema1=cfg["schema1"], foreign_urls=cfg["foreign_urls"]) as reg:
         for repo, tags in meta["tags"].items():
@@ -162,8 +163,9 @@ def test_damaged_tree_fails_closed_then_force_keeps_what_pulled(tmp_path: Path) 
                 except (AssertionError, rr.RegistryHTTPError):
                     pass
     assert pulled, "some images of the damaged tree should still pull"
-    code, out = run_regfs("gc", str(root), "--yes", "--min-age", "0", "--force",
-                          "--skip-live-check")
+    code, out = run_regfs(
+        "gc", str(root), "--yes", "--min-age", "0", "--force", "--skip-live-check"
+    )
     assert code == 0, out
     with rr.Registry(root, schema1=cfg["schema1"], foreign_urls=cfg["foreign_urls"]) as reg:
         for repo, tag in pulled:
@@ -173,8 +175,9 @@ def test_damaged_tree_fails_closed_then_force_keeps_what_pulled(tmp_path: Path) 
 def test_rm_repository_and_tag_then_gc(tmp_path: Path) -> None:
     meta = rr.load_fixture_meta("shared")
     root = rr.extract_fixture("shared", tmp_path / "root")
-    code, out = run_regfs("rm", str(root), "org/team", "base/os:latest", "--yes", "--gc",
-                          "--min-age", "0")
+    code, out = run_regfs(
+        "rm", str(root), "org/team", "base/os:latest", "--yes", "--gc", "--min-age", "0"
+    )
     assert code == 0, out
     cfg = meta["registry_config"]
     with rr.Registry(root, schema1=cfg["schema1"], foreign_urls=cfg["foreign_urls"]) as reg:

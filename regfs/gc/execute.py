@@ -223,7 +223,14 @@ class Executor:
         if self.trash_dir is not None:
             self.ops.rename(folder, self._trash_path(a.path))
             return
-        for p in files:
+        # ``startedat`` goes last: until then a crashed run leaves an upload that is still
+        # recognisably stale, and afterwards only empty folders.
+        started = os.path.join(folder, "startedat")
+        for p in sorted(files, key=lambda p: p == started):
+            if p == started:
+                for d in sorted(dirs, key=lambda p: -p.count("/")):
+                    self.ops.rmdir(d)
+                dirs = []
             self.ops.unlink(p)
         for d in sorted(dirs, key=lambda p: -p.count("/")):
             self.ops.rmdir(d)
