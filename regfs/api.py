@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 
 from regfs.analysis import DEFAULT_UPLOAD_AGE, OrphansReport, orphans
+from regfs.check import CheckReport
+from regfs.check import check as check_snapshot
+from regfs.du import DuReport, validate_du_options
+from regfs.du import du as disk_usage
 from regfs.gc import trash
 from regfs.gc.lock import Lock
 from regfs.gc.plan import state_dir
@@ -60,3 +64,34 @@ def purge_trash(root: str | None, older_than: float) -> list[TrashRun]:
     _v2, state = _state(root)
     with Lock(state, "regfs trash purge"):
         return trash.purge(state, older_than)
+
+
+def check(
+    root: str | None,
+    *,
+    repo_glob: str | None = None,
+    verify_digests: bool = False,
+    progress: Progress | None = None,
+) -> CheckReport:
+    """`regfs check`: everything wrong with the storage, as findings."""
+    snap = open_snapshot(root, progress=progress)
+    return check_snapshot(
+        snap,
+        repo_glob=repo_glob,
+        verify_digests=verify_digests,
+        workers=default_workers(),
+        progress=progress,
+    )
+
+
+def du(
+    root: str | None,
+    *,
+    by: str = "repo",
+    sort: str = "exclusive",
+    top: int | None = None,
+    progress: Progress | None = None,
+) -> DuReport:
+    """`regfs du`: bytes per repository (and per tag), shared, exclusive, untagged."""
+    validate_du_options(by=by, sort=sort, top=top)
+    return disk_usage(open_snapshot(root, progress=progress), by=by, sort=sort, top=top)

@@ -14,10 +14,22 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.text import Text
 
 from regfs import __version__, api, render
 from regfs.analysis import DEFAULT_UPLOAD_AGE
+from regfs.check import VERIFY_PHASE
 from regfs.duration import parse_duration
 from regfs.errors import (
     EXIT_FINDINGS,
@@ -367,3 +379,121 @@ def main() -> None:
     except BrokenPipeError:  # e.g. `regfs tree | head`
         sys.stderr.close()
         sys.exit(0)
+
+
+# --- check and du ---------------------------------------------------------------------------
+
+
+class _AmountColumn(ProgressColumn):
+    """Bytes (with a transfer speed) for the digest verification, counts for the rest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._bytes = DownloadColumn(binary_units=False)
+        self._speed = TransferSpeedColumn()
+        self._count = MofNCompleteColumn()
+
+    def render(self, task: Task) -> Text:
+        if task.fields.get("bytes"):
+            return Text.assemble(self._bytes.render(task), "  ", self._speed.render(task))
+        return self._count.render(task)
+
+
+@contextmanager
+def transfer_progress_bar(
+    enabled: bool, byte_phases: tuple[str, ...] = (VERIFY_PHASE,)
+) -> Iterator[Callable[[str, int, int], None] | None]:
+    """Like :func:`progress_bar`, showing bytes and throughput for ``byte_phases``."""
+    if not enabled or not err.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        _AmountColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total, bytes=phase in byte_phases)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        yield update
+
+
+@app.command("check")
+def check_cmd(
+    root: RootArg = None,
+    verify_digests: Annotated[
+        bool,
+        typer.Option(
+            "--verify-digests",
+            help="Re-hash every blob's data and compare it with its digest (reads everything).",
+        ),
+    ] = False,
+    repo: Annotated[
+        str | None,
+        typer.Option("--repo", help="Only check repositories matching this glob."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the storage: everything the scanner finds, tags that cannot be pulled, dangling
+    and unlinked references; with --verify-digests, corrupt blobs.
+
+    Exit 0 when healthy, 1 when any problem is found, 2 on bad input.
+    """
+    with errors(), transfer_progress_bar(True) as cb:
+        report = api.check(root, repo_glob=repo, verify_digests=verify_digests, progress=cb)
+    if as_json:
+        typer.echo(render.to_json(render.check_dict(report)))
+    else:
+        typer.echo(render.check_text(report, width=_text_width()))
+    raise typer.Exit(EXIT_OK if report.healthy else EXIT_FINDINGS)
+
+
+@app.command("du")
+def du_cmd(
+    root: RootArg = None,
+    by: Annotated[
+        str, typer.Option("--by", metavar="repo|tag", help="One row per repository, or per tag.")
+    ] = "repo",
+    sort: Annotated[
+        str,
+        typer.Option(
+            "--sort",
+            metavar="FIELD",
+            help="name, total, shared, exclusive or untagged (sizes sort largest first).",
+        ),
+    ] = "exclusive",
+    top: Annotated[
+        str | None,
+        typer.Option(
+            "--top", metavar="N", help="Only the first N repositories.", show_default=False
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Disk usage per repository (and per tag): total, shared with other repositories,
+    exclusive (what `regfs rm REPO` + `regfs gc` would free), untagged; registry totals."""
+    limit: int | None = None
+    if top is not None:
+        try:
+            limit = int(top)
+        except ValueError:
+            fail(f"--top must be a positive number, not {top!r}")
+    with errors(), progress_bar(True) as cb:
+        report = api.du(root, by=by, sort=sort, top=limit, progress=cb)
+    if as_json:
+        typer.echo(render.to_json(render.du_dict(report)))
+    else:
+        typer.echo(render.du_text(report, width=_text_width()))
+
+
+def _text_width() -> int:
+    """The terminal's width on a terminal (at least 80), else 80."""
+    out = Console()
+    return max(80, out.width) if out.is_terminal else 80

@@ -15,6 +15,10 @@ ALGORITHMS: dict[str, int] = {"sha256": 64, "sha384": 96, "sha512": 128}
 _ALG_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*")
 _ENC_RE = re.compile(r"[a-zA-Z0-9=_-]+")
 _HEX_RE = {alg: re.compile(f"[a-f0-9]{{{n}}}") for alg, n in ALGORITHMS.items()}
+_SHA256_HEX = _HEX_RE["sha256"]
+# Digests already validated, so a blob referenced many times is checked once.
+_VALID: dict[str, str] = {}
+_VALID_MAX = 4_000_000
 
 
 class DigestError(ValueError):
@@ -32,6 +36,11 @@ def parse_digest(text: str) -> str:
     encoded part of exactly the right length in lowercase hex. Nothing is stripped: a trailing
     newline is an error, as it is for the registry.
     """
+    known = _VALID.get(text)
+    if known is not None:
+        return known
+    if len(text) == 71 and text.startswith("sha256:") and _SHA256_HEX.fullmatch(text, 7):
+        return _remember(text)
     alg, sep, enc = text.partition(":")
     if not sep:
         raise DigestError(f"not a digest (no ':'): {_show(text)}")
@@ -43,7 +52,14 @@ def parse_digest(text: str) -> str:
         raise DigestError(
             f"{alg} digest must be {ALGORITHMS[alg]} lowercase hex characters: {_show(text)}"
         )
-    return sys.intern(text)
+    return _remember(text)
+
+
+def _remember(text: str) -> str:
+    canon = sys.intern(text)
+    if len(_VALID) < _VALID_MAX:
+        _VALID[canon] = canon
+    return canon
 
 
 def is_hex_for(alg: str, name: str) -> bool:

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
+import textwrap
 from datetime import UTC, datetime
 from typing import Any
 
 import humanize
 from anytree import Node as ANode
 from anytree import RenderTree
+from rich import box
+from rich.console import Console
+from rich.table import Table
 
 from regfs.analysis import OrphansReport
+from regfs.check import CheckReport
 from regfs.digest import short
+from regfs.du import DuReport
+from regfs.findings import Finding, Kind
 from regfs.gc.run import GcOutcome
 from regfs.treeview import Node
 
@@ -165,6 +174,7 @@ def orphans_text(r: OrphansReport) -> str:
 # --- gc -------------------------------------------------------------------------------------
 
 STEP_TITLES = {
+    "tag": "tags",
     "tag_index": "tag history entries",
     "revision": "untagged manifests",
     "layer_link": "layer links",
@@ -308,3 +318,213 @@ def gc_text(o: GcOutcome) -> str:
     if o.live_check_skipped:
         out.append("WARNING: the live-registry check was skipped (--skip-live-check).")
     return "\n".join(out)
+
+
+# --- check ----------------------------------------------------------------------------------
+
+CHECK_TITLES = {
+    Kind.BROKEN_TAG: "tags that cannot be pulled",
+    Kind.DIGEST_MISMATCH: "blobs whose data does not match their digest",
+    Kind.DANGLING: "references to blobs that are not stored",
+    Kind.UNLINKED_BLOB: "references the repository does not link",
+    Kind.MISSING_DATA: "blob folders without data",
+    Kind.UNPARSEABLE_MANIFEST: "manifests that cannot be parsed",
+    Kind.LINK_MISMATCH: "links whose content disagrees with their folder",
+    Kind.EMPTY_LINK: "empty link files",
+    Kind.BAD_LINK: "link files that cannot be parsed",
+}
+CHECK_ORDER = [Kind.BROKEN_TAG, Kind.DIGEST_MISMATCH, Kind.DANGLING, Kind.UNLINKED_BLOB] + [
+    k
+    for k in Kind
+    if k not in (Kind.BROKEN_TAG, Kind.DIGEST_MISMATCH, Kind.DANGLING, Kind.UNLINKED_BLOB)
+]
+
+
+def problem_dict(f: Finding) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": str(f.kind), "path": f.path, "message": f.message}
+    if f.digest is not None:
+        out["digest"] = f.digest
+    out["repository"] = f.repository
+    return out
+
+
+def check_dict(r: CheckReport) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "healthy": r.healthy,
+        "problems": [problem_dict(f) for f in r.problems],
+        "counts": {str(k): r.count(k) for k in CHECK_ORDER if r.count(k)},
+        "repo_glob": r.repo_glob,
+        "checked": {
+            "repositories": r.repositories,
+            "tags": r.tags,
+            "manifests": r.manifests,
+            "blobs": r.blobs,
+        },
+        "digests_verified": r.verified,
+        "verified_blobs": r.verified_blobs,
+        "verified_bytes": r.verified_bytes,
+        "verify_seconds": round(r.verify_seconds, 3),
+    }
+
+
+def _n(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else (plural or singular + 's')}"
+
+
+_DIGEST_RE = re.compile(r"\b(?:sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})\b")
+
+
+def _short_match(m: re.Match[str]) -> str:
+    return short(m.group(0))
+
+
+def _wrap(text: str, indent: str, width: int) -> list[str]:
+    return textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [indent]
+
+
+def check_text(r: CheckReport, width: int = 80) -> str:
+    scope = f" matching {r.repo_glob}" if r.repo_glob else ""
+    out = [
+        f"Checked {_n(r.repositories, 'repository', 'repositories')}{scope}: "
+        f"{_n(r.tags, 'tag')}, {_n(r.manifests, 'manifest')}; "
+        f"{_n(r.blobs, 'blob')} in the store."
+    ]
+    if r.verified:
+        speed = r.throughput
+        rate = f", {size(int(speed))}/s" if speed is not None else ""
+        bad = r.count(Kind.DIGEST_MISMATCH)
+        out.append(
+            f"Verified {_n(r.verified_blobs, 'blob')} ({size(r.verified_bytes)}) in "
+            f"{r.verify_seconds:.1f}s{rate}: "
+            + (f"{bad} corrupt." if bad else "all match their digests.")
+        )
+    else:
+        out.append("Blob digests were not verified (--verify-digests re-hashes every blob).")
+    if r.healthy:
+        out.append("Healthy: no problems found.")
+        return "\n".join(out)
+    out.append(f"{_n(len(r.problems), 'problem')} (digests shortened; --json has them in full):")
+    for kind in CHECK_ORDER:
+        found = [f for f in r.problems if f.kind is kind]
+        if not found:
+            continue
+        title = CHECK_TITLES.get(kind)
+        out.append("")
+        out.append(f"{kind} ({len(found)})" + (f": {title}" if title else ""))
+        for f in found:
+            out.append(f"  {f.path}")
+            out.extend(_wrap(_DIGEST_RE.sub(_short_match, f.message), "    ", width))
+    return "\n".join(out)
+
+
+# --- du -------------------------------------------------------------------------------------
+
+
+def du_dict(r: DuReport) -> dict[str, Any]:
+    repos = []
+    for row in r.repositories:
+        item: dict[str, Any] = {
+            "name": row.name,
+            "total_bytes": row.total_bytes,
+            "shared_bytes": row.shared_bytes,
+            "exclusive_bytes": row.exclusive_bytes,
+            "untagged_bytes": row.untagged_bytes,
+            "manifest_count": row.manifests,
+            "tag_count": row.tags,
+            "blob_count": row.blobs,
+        }
+        if row.tag_usage is not None:
+            item["tags"] = [
+                {
+                    "name": t.name,
+                    "digest": t.digest,
+                    "total_bytes": t.total_bytes,
+                    "exclusive_bytes": t.exclusive_bytes,
+                }
+                for t in row.tag_usage
+            ]
+        repos.append(item)
+    return {
+        "schema": SCHEMA_VERSION,
+        "by": r.by,
+        "sort": r.sort,
+        "top": r.top,
+        "repositories": repos,
+        "totals": {
+            "disk_bytes": r.disk_bytes,
+            "disk_blobs": r.disk_blobs,
+            "referenced_bytes": r.referenced_bytes,
+            "orphaned_bytes": r.orphaned_bytes,
+            "untagged_bytes": r.untagged_bytes,
+            "dedup_ratio": round(r.dedup_ratio, 4),
+            "repositories": r.repository_count,
+        },
+    }
+
+
+def du_text(r: DuReport, width: int = 80) -> str:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
+    table.add_column("REPOSITORY", overflow="fold", ratio=1)
+    for title in ("TOTAL", "SHARED", "EXCLUSIVE", "UNTAGGED"):
+        table.add_column(title, justify="right", no_wrap=True)
+    table.add_column("TAGS", justify="right", no_wrap=True)
+    table.add_column("MANIFESTS", justify="right", no_wrap=True)
+    for row in r.repositories:
+        table.add_row(
+            row.name,
+            size(row.total_bytes),
+            size(row.shared_bytes),
+            size(row.exclusive_bytes),
+            size(row.untagged_bytes),
+            str(row.tags),
+            str(row.manifests),
+        )
+        for t in row.tag_usage or ():
+            table.add_row(f"  :{t.name}", size(t.total_bytes), "", size(t.exclusive_bytes))
+    buf = io.StringIO()
+    console = Console(
+        file=buf, width=width, color_system=None, highlight=False, force_terminal=False
+    )
+    out: list[str] = []
+    if r.repositories:
+        console.print(table)
+        out.extend(line.rstrip() for line in buf.getvalue().splitlines())
+    else:
+        out.append("(no repositories)")
+    if r.top is not None and r.top < r.repository_count:
+        out.append(f"Top {len(r.repositories)} of {r.repository_count} repositories by {r.sort}.")
+    if r.by == "tag":
+        out.append(
+            "Tag rows: TOTAL is what the tag reaches, EXCLUSIVE what no other tag or "
+            "untagged manifest of its repository reaches."
+        )
+    without = size(r.repo_total_bytes)
+    out.append("")
+    out.append(f"Disk:        {size(r.disk_bytes):>10}  in {_n(r.disk_blobs, 'blob')}")
+    out.append(
+        f"Referenced:  {size(r.referenced_bytes):>10}  dedup ratio {r.dedup_ratio:.2f} "
+        f"({without} if nothing were shared)"
+    )
+    out.append(f"Orphaned:    {size(r.orphaned_bytes):>10}  freed by `regfs gc`")
+    out.append(
+        f"Untagged:    {size(r.untagged_bytes):>10}  also freed by `regfs gc --delete-untagged`"
+    )
+    return "\n".join(_wrapped_lines(out, width))
+
+
+def _wrapped_lines(lines: list[str], width: int) -> list[str]:
+    out: list[str] = []
+    for line in lines:
+        if len(line) <= width or line.startswith(" "):
+            out.append(line)
+        else:
+            out.extend(textwrap.wrap(line, width=width, subsequent_indent="  "))
+    return out

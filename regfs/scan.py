@@ -8,13 +8,15 @@ folders are scanned in parallel by a thread pool: the work is system calls, whic
 
 from __future__ import annotations
 
+import contextlib
 import re
 import stat as stat_mod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from regfs.digest import ALGORITHMS, DigestError, is_hex_for, make_digest, parse_digest
 from regfs.findings import Finding, Kind
@@ -29,6 +31,8 @@ MANIFEST_READ_LIMIT = 16 << 20
 REPO_PARTS = ("_manifests", "_layers", "_uploads")
 
 Progress = Callable[[str, int, int], None]
+Mapper = Callable[..., Iterator[Any]]
+MANIFEST_CHUNK = 256
 
 
 @dataclass(slots=True)
@@ -128,11 +132,21 @@ class _Out:
 def scan(
     storage: LocalStorage,
     *,
-    workers: int = 8,
+    workers: int = 4,
     progress: Progress | None = None,
     now: float | None = None,
+    thorough: bool = True,
+    history: bool = True,
 ) -> Snapshot:
-    """Scan the whole storage below ``storage.v2``."""
+    """Scan the whole storage below ``storage.v2``.
+
+    ``thorough`` lists every digest folder and reads every link, reporting stray files next to
+    links and link contents that disagree with their folder (fsck). Without it, the scan reads
+    only what the graph needs (revision and tag links, manifests) and stats the rest: what
+    ``regfs gc`` uses, whose executor re-checks each folder's content before touching it.
+    ``history=False`` (fast scans only) skips the tags' ``index`` folders, which only
+    ``--delete-untagged`` and ``rm`` act on.
+    """
     import time
 
     started = time.time() if now is None else now
@@ -149,21 +163,22 @@ def scan(
     tasks_total += len(prefixes)
     repositories: dict[str, Repository] = {}
     done = 0
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        repo_futs = [
-            pool.submit(_scan_repository, storage, name, flags) for name, flags in repo_names
-        ]
-        blob_futs = [pool.submit(_scan_blob_prefix, storage, alg, p) for alg, p in prefixes]
-        for fut in repo_futs:
-            repo, rout = fut.result()
+    with contextlib.ExitStack() as stack:
+        pmap: Mapper = map
+        if workers > 1:
+            pmap = stack.enter_context(ThreadPoolExecutor(max_workers=workers)).map
+        for repo, rout in pmap(
+            lambda nf: _scan_repository(storage, nf[0], nf[1], thorough, history), repo_names
+        ):
             repositories[repo.name] = repo
             out.findings.extend(rout.findings)
             out.empty.extend(rout.empty)
             done += 1
             if progress:
                 progress("scan", done, tasks_total)
-        for bfut in blob_futs:
-            part, missing, bout, complete = bfut.result()
+        for part, missing, bout, complete in pmap(
+            lambda ap: _scan_blob_prefix(storage, ap[0], ap[1], thorough), prefixes
+        ):
             blobs.update(part)
             no_data.update(missing)
             out.findings.extend(bout.findings)
@@ -172,7 +187,7 @@ def scan(
             done += 1
             if progress:
                 progress("scan", done, tasks_total)
-        manifests, unparseable = _load_manifests(storage, repositories, blobs, out, pool, progress)
+        manifests, unparseable = _load_manifests(storage, repositories, blobs, out, pmap, progress)
     snap = Snapshot(
         v2=storage.v2,
         blobs=blobs,
@@ -347,11 +362,25 @@ def _read_link(
 
 
 def _scan_digest_links(
-    storage: LocalStorage, rel: str, repo: str, out: _Out, *, blocks: bool
+    storage: LocalStorage,
+    rel: str,
+    repo: str,
+    out: _Out,
+    *,
+    blocks: bool,
+    how: str,
+    missing_ok: bool = False,
 ) -> tuple[dict[str, Link], bool]:
-    """Scan ``<rel>/<alg>/<hex>/link`` folders; returns links by folder digest and completeness."""
+    """Scan ``<rel>/<alg>/<hex>/link`` folders; returns links by folder digest and completeness.
+
+    ``how`` is ``list`` (list every digest folder and read its link: thorough), ``read`` (read
+    the link straight away) or ``stat`` (only its type, size and mtime; the content is taken to
+    match the folder name, as the registry's own enumeration does).
+    """
     links: dict[str, Link] = {}
     complete = True
+    if missing_ok and not storage.exists(rel):
+        return links, True
     algs = _list(storage, rel, out, repo=repo, blocks=blocks)
     if algs is None:
         return links, False
@@ -379,61 +408,115 @@ def _scan_digest_links(
                 out.add(Kind.BAD_NAME, hrel, f"not a {a.name} digest folder", repo=repo)
                 continue
             d = make_digest(a.name, h.name)
-            inner = _list(storage, hrel, out, repo=repo, blocks=blocks)
-            if inner is None:
-                complete = False
-                links[d] = Link(None, 0.0)
-                continue
-            has_link = False
-            for e in inner:
-                if e.name == "link" and e.kind == FILE:
-                    has_link = True
-                elif e.kind == SYMLINK:
-                    _symlink(out, f"{hrel}/{e.name}", repo)
-                else:
-                    out.add(
-                        Kind.UNKNOWN_ENTRY,
-                        f"{hrel}/{e.name}",
-                        "unknown entry next to a link",
-                        digest=d,
-                        repo=repo,
-                    )
-            if not has_link and inner:
-                out.add(
-                    Kind.MISSING_LINK,
-                    hrel,
-                    "digest folder without a link file",
-                    digest=d,
-                    repo=repo,
-                )
-                continue
-            if not has_link:
-                # What the registry leaves when it deletes a manifest (2.8) or a layer link
-                # (v3 gc): harmless, recorded as an empty folder and cleaned up by `regfs gc`.
-                continue
-            link = _read_link(storage, f"{hrel}/link", d, out, repo=repo, blocks=blocks)
+            link: Link | None = None
+            if how == "read":
+                link = _read_link(storage, f"{hrel}/link", d, out, repo=repo, blocks=blocks)
+            elif how == "stat":
+                link = _stat_link(storage, f"{hrel}/link", d, out, repo=repo, blocks=blocks)
+            if link is None:
+                # Thorough mode, or no link file where one was expected: look inside.
+                ok, link = _leaf_folder(storage, hrel, d, out, repo=repo, blocks=blocks)
+                complete &= ok
             if link is not None:
                 links[d] = link
     return links, complete
 
 
-def _scan_repository(storage: LocalStorage, name: str, parts: set[str]) -> tuple[Repository, _Out]:
+def _leaf_folder(
+    storage: LocalStorage, hrel: str, d: str, out: _Out, *, repo: str, blocks: bool
+) -> tuple[bool, Link | None]:
+    """List a digest folder and read its link; (listing succeeded, link or None)."""
+    inner = _list(storage, hrel, out, repo=repo, blocks=blocks)
+    if inner is None:
+        return False, Link(None, 0.0)
+    has_link = False
+    for e in inner:
+        if e.name == "link" and e.kind == FILE:
+            has_link = True
+        elif e.kind == SYMLINK:
+            _symlink(out, f"{hrel}/{e.name}", repo)
+        else:
+            out.add(
+                Kind.UNKNOWN_ENTRY,
+                f"{hrel}/{e.name}",
+                "unknown entry next to a link",
+                digest=d,
+                repo=repo,
+            )
+    if not has_link:
+        if inner:
+            out.add(
+                Kind.MISSING_LINK, hrel, "digest folder without a link file", digest=d, repo=repo
+            )
+        # An empty folder is what the registry leaves when it deletes a manifest (2.8) or a
+        # layer link (v3 gc): harmless, recorded as empty and cleaned up by `regfs gc`.
+        return True, None
+    return True, _read_link(storage, f"{hrel}/link", d, out, repo=repo, blocks=blocks)
+
+
+def _stat_link(
+    storage: LocalStorage, rel: str, d: str, out: _Out, *, repo: str, blocks: bool
+) -> Link | None:
+    """Type, size and mtime of a link without reading it; None when it does not exist."""
+    try:
+        st = storage.lstat(rel)
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        return None
+    except OSError as exc:
+        out.add(
+            Kind.UNREADABLE,
+            rel,
+            f"cannot stat link: {exc.strerror}",
+            digest=d,
+            repo=repo,
+            blocks=blocks,
+        )
+        return Link(None, 0.0)
+    if stat_mod.S_ISLNK(st.st_mode):
+        _symlink(out, rel, repo)
+        return Link(None, st.st_mtime)
+    if not stat_mod.S_ISREG(st.st_mode):
+        return None
+    if st.st_size == 0:
+        out.add(
+            Kind.EMPTY_LINK,
+            rel,
+            "empty link file (a crash during a write leaves these)",
+            digest=d,
+            repo=repo,
+            blocks=blocks,
+        )
+        return Link(None, st.st_mtime)
+    if st.st_size != len(d):
+        return _read_link(storage, rel, d, out, repo=repo, blocks=blocks)
+    return Link(d, st.st_mtime)
+
+
+def _scan_repository(
+    storage: LocalStorage, name: str, parts: set[str], thorough: bool, history: bool = True
+) -> tuple[Repository, _Out]:
     out = _Out()
     repo = Repository(name, "_manifests" in parts, "_layers" in parts, "_uploads" in parts)
     base = f"repositories/{name}"
     if repo.has_layers:
         # Layer links do not hold manifest references: a bad one breaks pulls, not the graph.
-        repo.layers, ok = _scan_digest_links(storage, f"{base}/_layers", name, out, blocks=False)
+        repo.layers, ok = _scan_digest_links(
+            storage, f"{base}/_layers", name, out, blocks=False, how="list" if thorough else "stat"
+        )
         repo.incomplete |= not ok
     if repo.has_manifests:
-        ok = _scan_manifests_folder(storage, repo, out)
+        ok = _scan_manifests_folder(storage, repo, out, thorough, history)
         repo.incomplete |= not ok
     if repo.has_uploads:
         _scan_uploads(storage, repo, out)
     return repo, out
 
 
-def _scan_manifests_folder(storage: LocalStorage, repo: Repository, out: _Out) -> bool:
+def _scan_manifests_folder(
+    storage: LocalStorage, repo: Repository, out: _Out, thorough: bool, history: bool = True
+) -> bool:
     base = f"repositories/{repo.name}/_manifests"
     entries = _list(storage, base, out, repo=repo.name)
     if entries is None:
@@ -444,16 +527,61 @@ def _scan_manifests_folder(storage: LocalStorage, repo: Repository, out: _Out) -
         if e.kind == SYMLINK:
             _symlink(out, rel, repo.name)
         elif e.name == "revisions" and e.kind == DIR:
-            repo.revisions, ok = _scan_digest_links(storage, rel, repo.name, out, blocks=True)
+            repo.revisions, ok = _scan_digest_links(
+                storage, rel, repo.name, out, blocks=True, how="list" if thorough else "read"
+            )
             complete &= ok
         elif e.name == "tags" and e.kind == DIR:
-            complete &= _scan_tags(storage, repo, rel, out)
+            complete &= _scan_tags(storage, repo, rel, out, thorough, history)
         else:
             out.add(Kind.UNKNOWN_ENTRY, rel, "unknown entry in _manifests", repo=repo.name)
     return complete
 
 
-def _scan_tags(storage: LocalStorage, repo: Repository, base: str, out: _Out) -> bool:
+def _history_names(storage: LocalStorage, rel: str, repo: str, out: _Out) -> dict[str, Link]:
+    """Fast path for a tag's history: the digests its ``index`` names, no per-entry calls.
+
+    Their mtimes are not read (0.0 = unknown): a re-push refreshes the revision link, which
+    the grace period looks at, and the executor re-checks each entry's content instead.
+    """
+    links: dict[str, Link] = {}
+    try:
+        algs = storage.list_kinds(rel)
+    except FileNotFoundError:
+        return links
+    except OSError as exc:
+        out.add(Kind.UNREADABLE, rel, f"cannot list folder: {exc.strerror}", repo=repo)
+        return links
+    if not algs:
+        out.empty.append(rel)
+    for alg, kind in algs:
+        arel = f"{rel}/{alg}"
+        if kind != DIR or alg not in ALGORITHMS:
+            out.add(Kind.UNKNOWN_ENTRY, arel, "unexpected entry in a tag history", repo=repo)
+            continue
+        try:
+            names = storage.list_kinds(arel)
+        except OSError as exc:
+            out.add(Kind.UNREADABLE, arel, f"cannot list folder: {exc.strerror}", repo=repo)
+            continue
+        if not names:
+            out.empty.append(arel)
+        for h, hkind in names:
+            if hkind == DIR and is_hex_for(alg, h):
+                links[make_digest(alg, h)] = Link(make_digest(alg, h), 0.0)
+            else:
+                out.add(Kind.BAD_NAME, f"{arel}/{h}", f"not a {alg} digest folder", repo=repo)
+    return links
+
+
+def _scan_tags(
+    storage: LocalStorage,
+    repo: Repository,
+    base: str,
+    out: _Out,
+    thorough: bool,
+    history: bool = True,
+) -> bool:
     tags = _list(storage, base, out, repo=repo.name)
     if tags is None:
         return False
@@ -469,6 +597,16 @@ def _scan_tags(storage: LocalStorage, repo: Repository, base: str, out: _Out) ->
         if not valid_tag(t.name):
             out.add(Kind.BAD_NAME, trel, "not a valid tag name", repo=repo.name)
         tag = Tag(t.name)
+        if not thorough:
+            # Fast path: read current/link and list the history without listing every folder.
+            tag.current = _read_link(
+                storage, f"{trel}/current/link", None, out, repo=repo.name, blocks=True
+            )
+            if tag.current is not None:
+                if history:
+                    tag.index = _history_names(storage, f"{trel}/index", repo.name, out)
+                repo.tags[t.name] = tag
+                continue
         inner = _list(storage, trel, out, repo=repo.name)
         if inner is None:
             complete = False
@@ -500,7 +638,9 @@ def _scan_tags(storage: LocalStorage, repo: Repository, base: str, out: _Out) ->
                         )
             elif e.name == "index" and e.kind == DIR:
                 # History entries are not references: a bad one is reported, nothing more.
-                tag.index, _ok = _scan_digest_links(storage, rel, repo.name, out, blocks=False)
+                tag.index, _ok = _scan_digest_links(
+                    storage, rel, repo.name, out, blocks=False, how="list" if thorough else "stat"
+                )
             else:
                 out.add(Kind.UNKNOWN_ENTRY, rel, "unknown entry in a tag folder", repo=repo.name)
         if tag.current is None:
@@ -618,7 +758,7 @@ def _blob_prefixes(storage: LocalStorage, out: _Out) -> list[tuple[str, str]] | 
 
 
 def _scan_blob_prefix(
-    storage: LocalStorage, alg: str, prefix: str
+    storage: LocalStorage, alg: str, prefix: str, thorough: bool = True
 ) -> tuple[dict[str, Blob], set[str], _Out, bool]:
     out = _Out()
     blobs: dict[str, Blob] = {}
@@ -637,6 +777,17 @@ def _scan_blob_prefix(
             out.add(Kind.BAD_NAME, hrel, f"not a {alg} blob folder")
             continue
         d = make_digest(alg, h.name)
+        if not thorough:
+            try:
+                st = storage.lstat(f"{hrel}/data")
+            except OSError:
+                pass  # look inside, below
+            else:
+                if stat_mod.S_ISREG(st.st_mode):
+                    blobs[d] = Blob(st.st_size, st.st_mtime)
+                    if st.st_size == 0 and d != EMPTY_SHA256:
+                        out.add(Kind.EMPTY_BLOB, f"{hrel}/data", "zero-byte blob data", digest=d)
+                    continue
         inner = _list(storage, hrel, out, blocks=True)
         if inner is None:
             complete = False
@@ -671,7 +822,7 @@ def _load_manifests(
     repositories: dict[str, Repository],
     blobs: dict[str, Blob],
     out: _Out,
-    pool: ThreadPoolExecutor,
+    pmap: Mapper,
     progress: Progress | None,
 ) -> tuple[dict[str, Manifest], dict[str, str]]:
     """Read and parse each distinct manifest once: every revision, then index children."""
@@ -686,29 +837,34 @@ def _load_manifests(
                 wanted.append(d)
     total = len(wanted)
     done = 0
+
+    def read_chunk(chunk: list[str]) -> list[tuple[str, Manifest | str]]:
+        return [(d, _read_manifest(storage, d)) for d in chunk]
+
     while wanted:
         present = [d for d in wanted if d in blobs]
-        results = pool.map(lambda d: (d, _read_manifest(storage, d)), present)
+        chunks = [present[k : k + MANIFEST_CHUNK] for k in range(0, len(present), MANIFEST_CHUNK)]
         nxt: list[str] = []
-        for d, res in results:
-            done += 1
-            if isinstance(res, Manifest):
-                manifests[d] = res
-                for child in res.children:
-                    if child.digest not in owner:
-                        owner[child.digest] = owner[d]
-                        nxt.append(child.digest)
-            else:
-                unparseable[d] = res
-                out.add(
-                    Kind.UNPARSEABLE_MANIFEST,
-                    blob_data(d),
-                    res,
-                    digest=d,
-                    repo=owner.get(d),
-                    blocks=True,
-                )
-            if progress and done % 256 == 0:
+        for results in pmap(read_chunk, chunks):
+            for d, res in results:
+                if isinstance(res, Manifest):
+                    manifests[d] = res
+                    for child in res.children:
+                        if child.digest not in owner:
+                            owner[child.digest] = owner[d]
+                            nxt.append(child.digest)
+                else:
+                    unparseable[d] = res
+                    out.add(
+                        Kind.UNPARSEABLE_MANIFEST,
+                        blob_data(d),
+                        res,
+                        digest=d,
+                        repo=owner.get(d),
+                        blocks=True,
+                    )
+            done += len(results)
+            if progress:
                 progress("manifests", done, total)
         total += len(nxt)
         wanted = nxt

@@ -102,6 +102,21 @@ class LocalStorage:
                     out.append(Entry(e.name, OTHER, 0, 0.0))
         return out
 
+    def list_kinds(self, rel: str) -> list[tuple[str, str]]:
+        """(name, kind) of each entry, from the directory listing alone (no stat calls)."""
+        out: list[tuple[str, str]] = []
+        with os.scandir(self.abspath(rel)) as it:
+            for e in it:
+                if e.is_symlink():
+                    out.append((e.name, SYMLINK))
+                elif e.is_dir(follow_symlinks=False):
+                    out.append((e.name, DIR))
+                elif e.is_file(follow_symlinks=False):
+                    out.append((e.name, FILE))
+                else:
+                    out.append((e.name, OTHER))
+        return out
+
     def read_file(self, rel: str, limit: int) -> tuple[bytes, int, float]:
         """Read at most ``limit`` bytes of a regular file; returns (data, size, mtime)."""
         fd = os.open(self.abspath(rel), _O_READ)

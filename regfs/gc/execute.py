@@ -180,7 +180,9 @@ class Executor:
         names = self._listing(folder)
         if names != [name]:
             if not names:
-                raise _Gone(f"{name} already gone")
+                # An earlier run was interrupted between the file and its folder.
+                self.ops.rmdir(folder)
+                raise _Gone(f"{name} already gone; removed its empty folder")
             raise _Skip(f"folder holds {sorted(names)!r}, expected only {name!r}")
         target = f"{folder}/{name}"
         try:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from regfs.analysis import manifest_closure
-from regfs.digest import ALGORITHMS
+from regfs.digest import ALGORITHMS, split_digest
 from regfs.findings import Finding
 from regfs.graph import Marks, Mode, mark
 from regfs.layout import blob_dir, layer_dir, repo_dir, revision_dir, tag_index_dir, upload_dir
@@ -202,7 +202,7 @@ def _plan_manifests(snap: Snapshot, marks: Marks, default: Marks, plan: GcPlan) 
                             tag_index_dir(repo.name, tag_name, target),
                             repo.name,
                             target,
-                            expect_mtime=entry.mtime,
+                            expect_mtime=entry.mtime or None,
                         )
                     )
             plan.actions.append(
@@ -311,72 +311,114 @@ def _plan_uploads(
 # --- folders left empty ----------------------------------------------------------------------
 
 
-def _leaves(snap: Snapshot) -> Iterable[str]:
-    """Every path the scan knows of, as leaves: files, empty folders, anything reported."""
-    for d in snap.blobs:
-        yield blob_dir(d)
-    for d in snap.blobs_without_data:
-        yield blob_dir(d)
-    for repo in snap.repositories.values():
-        base = repo_dir(repo.name)
-        for d in repo.layers:
-            yield layer_dir(repo.name, d) + "/link"
-        for d in repo.revisions:
-            yield revision_dir(repo.name, d) + "/link"
-        for name, tag in repo.tags.items():
-            if tag.current is not None:
-                yield f"{base}/_manifests/tags/{name}/current/link"
-            for d in tag.index:
-                yield tag_index_dir(repo.name, name, d) + "/link"
-        for u in repo.uploads:
-            yield upload_dir(repo.name, u)
+def _repo_leaves(repo: Repository) -> Iterable[str]:
+    """The files and uploads of one repository, as leaf paths."""
+    base = repo_dir(repo.name)
+    for d in repo.layers:
+        yield layer_dir(repo.name, d) + "/link"
+    for d in repo.revisions:
+        yield revision_dir(repo.name, d) + "/link"
+    for name, tag in repo.tags.items():
+        if tag.current is not None:
+            yield f"{base}/_manifests/tags/{name}/current/link"
+        for d in tag.index:
+            yield tag_index_dir(repo.name, name, d) + "/link"
+    for u in repo.uploads:
+        yield upload_dir(repo.name, u)
+
+
+def _leaves(snap: Snapshot, candidates: set[str]) -> Iterable[str]:
+    """What the scan knows of, as leaves (files, uploads, anything reported), in the parts of
+    the tree that hold candidate folders; elsewhere a repository counts as one leaf."""
+    prefixes = {c for c in candidates if c.startswith("blobs/") and c.count("/") == 2}
+    if prefixes:
+        for d in snap.blobs.keys() | snap.blobs_without_data:
+            alg, hexpart = split_digest(d)
+            if f"blobs/{alg}/{hexpart[:2]}" in prefixes:
+                yield blob_dir(d)
+    repo_dirs = {repo_dir(name): name for name in snap.repositories}
+    detailed: set[str] = set()
+    for c in candidates:
+        p = c
+        while p.startswith("repositories/"):
+            if p in repo_dirs:
+                detailed.add(repo_dirs[p])
+                break
+            p = p[: p.rfind("/")]
+    for name, repo in snap.repositories.items():
+        if name in detailed:
+            yield from _repo_leaves(repo)
+        else:
+            yield repo_dir(name)
     yield from snap.empty_dirs
     for f in snap.findings:
         yield f.path
 
 
 def _ancestors(path: str) -> Iterable[str]:
-    parts = path.split("/")
-    for i in range(len(parts) - 1, 0, -1):
-        yield "/".join(parts[:i])
+    i = path.rfind("/")
+    while i > 0:
+        path = path[:i]
+        yield path
+        i = path.rfind("/")
 
 
 def plan_folders(snap: Snapshot, plan: GcPlan) -> None:
     """Folders that hold nothing once the planned actions ran, deepest first.
 
     A folder survives when any known leaf below it survives: a file, an upload, anything the
-    scan reported (unknown entries, symlinks, unreadable folders), a child repository's content.
+    scan reported (unknown entries, symlinks, unreadable folders), a child repository.
     ``blobs``, ``blobs/<alg>`` and ``repositories`` themselves always stay.
     """
     removed = {a.path for a in plan.actions}
     empty = set(snap.empty_dirs)
     stop = {"", "blobs", "repositories"} | {f"blobs/{alg}" for alg in ALGORITHMS}
-    candidates: set[str] = {p for p in empty if p not in stop}
+    walked: set[str] = set()
     for p in removed | empty:
         for anc in _ancestors(p):
-            if anc in stop:
+            if anc in stop or anc in walked:
                 break
-            candidates.add(anc)
+            walked.add(anc)
+    candidates = walked | {p for p in empty if p not in stop}
     if not candidates:
         return
+    gone: dict[str, bool] = {}
+
+    def inside_removed(path: str) -> bool:
+        """True when ``path`` is a removed folder or lies inside one (memoised by folder)."""
+        if path in removed:
+            return True
+        chain: list[str] = []
+        result = False
+        for anc in _ancestors(path):
+            known = gone.get(anc)
+            if known is not None:
+                result = known
+                break
+            chain.append(anc)
+            if anc in removed:
+                result = True
+                break
+        for anc in chain:
+            gone[anc] = result
+        return result
+
     kept: set[str] = set()
-    for leaf in _leaves(snap):
-        if leaf in empty or _under_any(leaf, removed):
+    seen: set[str] = set()
+    for leaf in _leaves(snap, candidates):
+        if leaf in empty or inside_removed(leaf):
             continue
         if leaf in candidates:
             kept.add(leaf)
         for anc in _ancestors(leaf):
+            if anc in seen:
+                break
+            seen.add(anc)
             if anc in candidates:
-                if anc in kept:
-                    break
                 kept.add(anc)
     folders = candidates - kept - removed
     for c in sorted(folders, key=lambda p: (-p.count("/"), p)):
         plan.actions.append(Action("folder", c))
-
-
-def _under_any(path: str, roots: set[str]) -> bool:
-    return path in roots or any(anc in roots for anc in _ancestors(path))
 
 
 def state_dir(v2: str) -> str:

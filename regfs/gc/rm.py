@@ -183,7 +183,7 @@ def build_rm_plan(
                         tag_index_dir(name, tag_name, digest),
                         name,
                         digest,
-                        expect_mtime=tag_obj.index[digest].mtime,
+                        expect_mtime=tag_obj.index[digest].mtime or None,
                     )
                 )
         for d, link in sorted(repo.revisions.items()):

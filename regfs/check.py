@@ -1,0 +1,453 @@
+"""``regfs check``: fsck for registry storage. Every problem is a :class:`Finding`; nothing prints.
+
+On top of what the scanner reports (bad, empty and mismatched links, missing data, strays,
+unparseable manifests, ...) it looks at the storage the way a pull does:
+
+* ``dangling``: a revision, index child, config or layer whose blob data is not in the store
+  (from :func:`regfs.graph.mark` in default mode);
+* ``broken_tag``: a tag whose full closure (its manifest, index children recursively, their
+  configs and layers; foreign layers with ``urls`` excepted) is incomplete, so the image cannot
+  be pulled; the message names ``repo:tag`` and what is wrong;
+* ``unlinked_blob``: a manifest whose config or layer has no ``_layers`` link in its
+  repository (a pull gets "blob unknown"), and an index child or tag target that is not a
+  revision of the repository (a pull gets "manifest unknown");
+* with ``verify_digests``: ``digest_mismatch`` for every blob whose data does not hash to its
+  digest, read twice before it is called corrupt. Schema1 manifests are checked against their
+  canonical payload (:func:`regfs.manifests.schema1_payload`), which is what their digest names.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import hashlib
+import io
+import os
+import stat as stat_mod
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from regfs.errors import UsageError
+from regfs.findings import Finding, Kind
+from regfs.graph import Mode, mark
+from regfs.layout import blob_data, layer_dir, revision_dir, tag_dir
+from regfs.manifests import schema1_payload
+from regfs.scan import MANIFEST_READ_LIMIT, Repository, Snapshot
+
+Progress = Callable[[str, int, int], None]
+
+CHUNK = 1 << 20  # bytes read per system call while hashing
+VERIFY_PHASE = "verify"
+# How many problems a broken tag's message names before "and N more".
+MAX_NAMED = 3
+
+_O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+@dataclass(slots=True)
+class CheckReport:
+    problems: list[Finding]
+    repositories: int = 0
+    tags: int = 0
+    manifests: int = 0
+    blobs: int = 0
+    verified: bool = False
+    verified_blobs: int = 0
+    verified_bytes: int = 0
+    verify_seconds: float = 0.0
+    repo_glob: str | None = None
+    # Blobs whose first read hashed wrong but whose second read was right.
+    reread_ok: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    @property
+    def throughput(self) -> float | None:
+        """Bytes hashed per second, when digests were verified."""
+        if not self.verified or self.verify_seconds <= 0:
+            return None
+        return self.verified_bytes / self.verify_seconds
+
+    def count(self, kind: Kind) -> int:
+        return sum(1 for f in self.problems if f.kind is kind)
+
+
+def check(
+    snap: Snapshot,
+    *,
+    repo_glob: str | None = None,
+    verify_digests: bool = False,
+    workers: int = 8,
+    progress: Progress | None = None,
+) -> CheckReport:
+    """Check ``snap``; ``repo_glob`` (fnmatch) restricts the repository-level checks, and the
+    digest verification to the blobs those repositories reference."""
+    names = [n for n in snap.repositories if repo_glob is None or _match(n, repo_glob)]
+    if repo_glob is not None and not names:
+        raise UsageError(f"no repository matches {repo_glob!r}")
+    selected = set(names)
+    default = mark(snap, Mode.DEFAULT)
+    report = CheckReport(
+        problems=[],
+        repositories=len(names),
+        tags=sum(len(snap.repositories[n].tags) for n in names),
+        manifests=len({d for n in names for d in default.live.get(n, {})}),
+        blobs=len(snap.blobs),
+        repo_glob=repo_glob,
+    )
+    scope = _scope_blobs(snap, names, default.live) if repo_glob is not None else None
+    problems: list[Finding] = []
+    for f in snap.findings:
+        if scope is None or _in_scope(f, repo_glob or "", selected, scope):
+            problems.append(f)
+    for dg in default.dangling:
+        if dg.repository not in selected:
+            continue
+        via = f" (referenced by {dg.referrer})" if dg.referrer else ""
+        what = {"revision": "manifest", "tag": "manifest", "child": "index child"}.get(
+            dg.kind, dg.kind
+        )
+        problems.append(
+            Finding(
+                Kind.DANGLING,
+                dg.path,
+                f"{what} {dg.digest} of {dg.repository} has no blob data{via}",
+                dg.digest,
+                dg.repository,
+            )
+        )
+    # digest -> what a pull of it meets: "is corrupt" or "cannot be read"
+    corrupt: dict[str, str] = {}
+    if verify_digests:
+        targets = sorted(snap.blobs) if scope is None else sorted(scope & snap.blobs.keys())
+        for d, (kind, why) in sorted(_verify(snap, targets, workers, progress, report).items()):
+            problems.append(Finding(kind, blob_data(d), why, d))
+            corrupt[d] = "is corrupt" if kind is Kind.DIGEST_MISMATCH else "cannot be read"
+    for name in names:
+        repo = snap.repositories[name]
+        problems.extend(_unlinked(snap, repo, default.live.get(name, {})))
+        problems.extend(_broken_tags(snap, repo, corrupt))
+    problems.sort(key=lambda f: (f.path, str(f.kind), f.message))
+    report.problems = problems
+    return report
+
+
+# --- scope ----------------------------------------------------------------------------------
+
+
+def _match(name: str, glob: str) -> bool:
+    return fnmatch.fnmatchcase(name, glob)
+
+
+def _scope_blobs(snap: Snapshot, names: list[str], live: dict[str, dict[str, str]]) -> set[str]:
+    """Every blob the repositories reference: manifests, configs, layers, linked blobs."""
+    out: set[str] = set()
+    for name in names:
+        repo = snap.repositories[name]
+        for d in live.get(name, {}):
+            out.add(d)
+            m = snap.manifests.get(d)
+            if m is not None:
+                out.update(desc.digest for desc in m.blob_refs())
+        for d, link in repo.layers.items():
+            out.add(d)
+            if link.digest:
+                out.add(link.digest)
+        for tag in repo.tags.values():
+            if tag.current is not None and tag.current.digest:
+                out.add(tag.current.digest)
+    return out
+
+
+def _in_scope(f: Finding, glob: str, selected: set[str], scope: set[str]) -> bool:
+    if f.repository is not None:
+        return f.repository in selected or _match(f.repository, glob)
+    if f.digest is not None and f.digest in scope:
+        return True
+    if f.path.startswith("repositories/"):
+        parts = f.path.split("/")[1:]
+        return any(_match("/".join(parts[:i]), glob) for i in range(1, len(parts) + 1))
+    return False
+
+
+# --- what a pull needs ----------------------------------------------------------------------
+
+
+def _unlinked(snap: Snapshot, repo: Repository, live: Iterable[str]) -> list[Finding]:
+    """Configs and layers without a ``_layers`` link; children and tag targets that are not
+    revisions of the repository."""
+    out: dict[str, Finding] = {}
+    revisions = repo.revision_digests()
+    for d in sorted(live):
+        m = snap.manifests.get(d)
+        if m is None:
+            continue
+        # A child that is not a manifest of the repository is reported as such, below;
+        # its own config and layers are beside the point.
+        refs = m.blob_refs() if d in revisions else ()
+        for desc in refs:
+            if desc.foreign or desc.digest in repo.layers:
+                continue
+            path = layer_dir(repo.name, desc.digest) + "/link"
+            if path not in out:
+                role = "config" if desc is m.config else "layer"
+                out[path] = Finding(
+                    Kind.UNLINKED_BLOB,
+                    path,
+                    f"{role} {desc.digest} of manifest {d} has no _layers link in "
+                    f"{repo.name}: a pull gets 'blob unknown'",
+                    desc.digest,
+                    repo.name,
+                )
+        for child in m.children:
+            if child.digest in revisions:
+                continue
+            path = revision_dir(repo.name, child.digest) + "/link"
+            if path not in out:
+                out[path] = Finding(
+                    Kind.UNLINKED_BLOB,
+                    path,
+                    f"index {d} lists {child.digest}, which is not a manifest of {repo.name}: "
+                    "a pull of it gets 'manifest unknown'",
+                    child.digest,
+                    repo.name,
+                )
+    for name, tag in sorted(repo.tags.items()):
+        target = tag.current.digest if tag.current is not None else None
+        if target is None or target in revisions:
+            continue
+        path = revision_dir(repo.name, target) + "/link"
+        if path not in out:
+            out[path] = Finding(
+                Kind.UNLINKED_BLOB,
+                path,
+                f"tag {name} points at {target}, which is not a manifest of {repo.name}: "
+                "a pull gets 'manifest unknown'",
+                target,
+                repo.name,
+            )
+    return list(out.values())
+
+
+def _broken_tags(snap: Snapshot, repo: Repository, corrupt: dict[str, str]) -> list[Finding]:
+    out = []
+    memo: dict[str, list[str]] = {}  # many tags often name one manifest
+    for name, tag in sorted(repo.tags.items()):
+        path = tag_dir(repo.name, name) + "/current/link"
+        target: str | None = None
+        if tag.current is None:
+            issues = ["the tag has no current link"]
+        elif tag.current.digest is None:
+            issues = ["its current link cannot be read"]
+        else:
+            target = tag.current.digest
+            if target not in memo:
+                memo[target] = pull_issues(snap, repo, target, corrupt)
+            issues = memo[target]
+        if issues:
+            named = "; ".join(issues[:MAX_NAMED])
+            if len(issues) > MAX_NAMED:
+                named += f"; and {len(issues) - MAX_NAMED} more"
+            out.append(
+                Finding(
+                    Kind.BROKEN_TAG,
+                    path,
+                    f"{repo.name}:{name} cannot be pulled: {named}",
+                    target,
+                    repo.name,
+                )
+            )
+    return out
+
+
+def pull_issues(
+    snap: Snapshot, repo: Repository, digest: str, corrupt: dict[str, str] | None = None
+) -> list[str]:
+    """What stops a pull of ``repo@digest``: every manifest (index children recursively) must
+    be a revision of the repository with readable data; every config and layer (foreign ones
+    excepted) must have data and a ``_layers`` link naming it."""
+    corrupt = corrupt or {}
+    issues: list[str] = []
+    seen: set[str] = set()
+    queue = deque([(digest, "manifest")])
+    while queue:
+        d, role = queue.popleft()
+        if d in seen:
+            continue
+        seen.add(d)
+        rev = repo.revisions.get(d)
+        if rev is None:
+            # The registry reads the link at revisions/<digest>: nothing else serves it.
+            issues.append(f"{role} {d} is not a manifest of the repository")
+            continue
+        if rev.digest is None:
+            issues.append(f"the revision link of {role} {d} cannot be read")
+            continue
+        elif rev.digest != d:
+            issues.append(f"the revision link of {role} {d} names {rev.digest}")
+            continue
+        if d not in snap.blobs:
+            issues.append(f"{role} {d} has no blob data")
+            continue
+        if d in corrupt:
+            issues.append(f"{role} {d} {corrupt[d]}")
+            continue
+        m = snap.manifests.get(d)
+        if m is None:
+            issues.append(f"{role} {d} cannot be parsed")
+            continue
+        for desc in m.blob_refs():
+            if desc.foreign:
+                continue
+            what = "config" if desc is m.config else "layer"
+            link = repo.layers.get(desc.digest)
+            if desc.digest not in snap.blobs:
+                issues.append(f"{what} {desc.digest} has no blob data")
+            elif link is None:
+                issues.append(f"{what} {desc.digest} has no _layers link")
+            elif link.digest is None:
+                issues.append(f"the _layers link of {what} {desc.digest} cannot be read")
+            elif link.digest != desc.digest:
+                issues.append(f"the _layers link of {what} {desc.digest} names {link.digest}")
+            elif desc.digest in corrupt:
+                issues.append(f"{what} {desc.digest} {corrupt[desc.digest]}")
+        for child in m.children:
+            queue.append((child.digest, "child"))
+    return issues
+
+
+# --- digest verification --------------------------------------------------------------------
+
+
+class _Meter:
+    """Thread-safe byte counter that reports progress at most every 64 MiB or 0.1 s."""
+
+    def __init__(self, total: int, progress: Progress | None) -> None:
+        self.total = total
+        self.done = 0
+        self.progress = progress
+        self.lock = threading.Lock()
+        self.reported = 0
+        self.last = 0.0
+
+    def add(self, n: int) -> None:
+        if self.progress is None:
+            return
+        with self.lock:
+            self.done += n
+            now = time.monotonic()
+            if self.done - self.reported >= 64 << 20 or now - self.last >= 0.1:
+                self.reported, self.last = self.done, now
+                self.progress(VERIFY_PHASE, min(self.done, self.total), self.total)
+
+    def finish(self) -> None:
+        if self.progress is not None:
+            with self.lock:
+                self.progress(VERIFY_PHASE, self.total, self.total)
+
+
+def _verify(
+    snap: Snapshot,
+    digests: list[str],
+    workers: int,
+    progress: Progress | None,
+    report: CheckReport,
+) -> dict[str, tuple[Kind, str]]:
+    """Re-hash every blob in ``digests``; returns digest -> (kind, why) for each bad one."""
+    base = str(snap.v2)
+    total = sum(snap.blobs[d].size for d in digests)
+    meter = _Meter(total, progress)
+    if progress:
+        progress(VERIFY_PHASE, 0, total)
+    # Largest first, so that one big layer does not finish alone at the end.
+    order = sorted(digests, key=lambda d: (-snap.blobs[d].size, d))
+    started = time.monotonic()
+    bad: dict[str, tuple[Kind, str]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = pool.map(lambda d: (d, _verify_blob(base, d, meter)), order)
+        for d, (problem, reread) in results:
+            if problem is not None:
+                bad[d] = problem
+            elif reread:
+                report.reread_ok.append(d)
+    meter.finish()
+    report.verified = True
+    report.verified_blobs = len(digests)
+    report.verified_bytes = total
+    report.verify_seconds = time.monotonic() - started
+    report.reread_ok.sort()
+    return bad
+
+
+def _verify_blob(base: str, digest: str, meter: _Meter) -> tuple[tuple[Kind, str] | None, bool]:
+    """((kind, why) when the blob is bad, else None; whether a second read was needed)."""
+    path = f"{base}/{blob_data(digest)}"
+    try:
+        first = _actual(path, digest, meter)
+        if first is None:
+            return None, False
+        second = _actual(path, digest, None)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return (Kind.SYMLINK, "blob data is a symbolic link (never followed)"), False
+        return (Kind.UNREADABLE, f"cannot read blob data: {exc.strerror or exc}"), False
+    if second is None:
+        return None, True
+    if second != first:
+        why = (
+            f"data hashes to {first}, then to {second} when read again: "
+            "neither is its digest (unstable storage?)"
+        )
+    else:
+        why = f"data hashes to {first}, not to its digest (read twice)"
+    return (Kind.DIGEST_MISMATCH, why), True
+
+
+@contextmanager
+def _open(path: str) -> Iterator[io.FileIO]:
+    """Open a regular file for reading, unbuffered, without following a symbolic link."""
+    with io.FileIO(path, "rb", opener=lambda p, _flags: os.open(p, _O_READ)) as f:
+        if not stat_mod.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise IsADirectoryError(21, "not a regular file", path)
+        yield f
+
+
+def _actual(path: str, digest: str, meter: _Meter | None) -> str | None:
+    """None when the data at ``path`` matches ``digest``; otherwise what it hashes to."""
+    alg = digest.partition(":")[0]
+    h = hashlib.new(alg)
+    view = memoryview(bytearray(CHUNK))
+    with _open(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        while n := f.readinto(view):
+            h.update(view[:n])
+            if meter is not None:
+                meter.add(n)
+    actual = f"{alg}:{h.hexdigest()}"
+    if actual == digest:
+        return None
+    if size <= MANIFEST_READ_LIMIT and _schema1_matches(path, digest, alg):
+        return None
+    return actual
+
+
+def _schema1_matches(path: str, digest: str, alg: str) -> bool:
+    """A signed schema1 manifest's digest is that of its canonical payload."""
+    with _open(path) as f:
+        data = f.readall()
+    if data.lstrip()[:1] != b"{" or b'"schemaVersion"' not in data:
+        return False
+    try:
+        payload = schema1_payload(data)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return False
+    if payload == data:
+        return False
+    return f"{alg}:{hashlib.new(alg, payload).hexdigest()}" == digest

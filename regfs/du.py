@@ -1,0 +1,220 @@
+"""``regfs du``: where the disk went, per repository and per tag. Each blob counts once.
+
+Per repository, its blob set is what keeps blobs alive in ``regfs gc`` (default mode, every
+revision a root): the manifests it holds (index children recursively), their configs and layers,
+plus, when part of the repository cannot be read, every blob it links (gc keeps those too).
+
+* ``total_bytes``: the repository's blob set;
+* ``shared_bytes``: the part some other repository also keeps;
+* ``exclusive_bytes``: the rest, which is exactly what ``regfs rm REPO`` followed by
+  ``regfs gc`` reclaims beyond what ``regfs gc`` alone reclaims;
+* ``untagged_bytes``: blobs ``regfs gc --delete-untagged`` frees (beyond plain ``regfs gc``)
+  that only this repository's untagged manifests hold.
+
+Per tag (``by="tag"``), within its repository: ``total_bytes`` is everything the tag reaches
+(its manifest, index children, referrers, configs, layers); ``exclusive_bytes`` the part no
+other tag and no untagged manifest of the repository reaches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from dataclasses import dataclass, field
+
+from regfs.errors import UsageError
+from regfs.graph import Mode, mark, referrers_index
+from regfs.scan import Repository, Snapshot
+
+SORT_FIELDS = ("name", "total", "shared", "exclusive", "untagged")
+BY_VALUES = ("repo", "tag")
+
+
+@dataclass(frozen=True, slots=True)
+class TagUsage:
+    name: str
+    digest: str | None
+    total_bytes: int
+    exclusive_bytes: int
+
+
+@dataclass(slots=True)
+class RepoUsage:
+    name: str
+    total_bytes: int
+    shared_bytes: int
+    exclusive_bytes: int
+    untagged_bytes: int
+    manifests: int
+    tags: int
+    blobs: int
+    tag_usage: list[TagUsage] | None = None
+
+
+@dataclass(slots=True)
+class DuReport:
+    repositories: list[RepoUsage]
+    disk_bytes: int
+    disk_blobs: int
+    referenced_bytes: int
+    orphaned_bytes: int
+    untagged_bytes: int
+    # Sum over every repository of total_bytes (before --top), for the dedup ratio.
+    repo_total_bytes: int
+    repository_count: int
+    by: str = "repo"
+    sort: str = "exclusive"
+    top: int | None = None
+    problems: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def dedup_ratio(self) -> float:
+        """Bytes the repositories would take without sharing, over the bytes they do take."""
+        if self.referenced_bytes <= 0:
+            return 1.0
+        return self.repo_total_bytes / self.referenced_bytes
+
+
+def validate_du_options(*, by: str, sort: str, top: int | None) -> None:
+    """Raise :class:`UsageError` for a bad ``--by``, ``--sort`` or ``--top``."""
+    if by not in BY_VALUES:
+        raise UsageError(f"--by must be one of {', '.join(BY_VALUES)}, not {by!r}")
+    if sort not in SORT_FIELDS:
+        raise UsageError(f"--sort must be one of {', '.join(SORT_FIELDS)}, not {sort!r}")
+    if top is not None and top < 1:
+        raise UsageError(f"--top must be a positive number, not {top}")
+
+
+def repo_keeps(snap: Snapshot, mode: Mode) -> dict[str, set[str]]:
+    """repository -> the stored blobs it keeps alive in ``mode`` (marked or protected).
+
+    Marking is per repository, so keeping each repository's marks apart tells exactly what
+    removing it would change.
+    """
+    out: dict[str, set[str]] = {}
+    for name, repo in snap.repositories.items():
+        alone = dataclasses.replace(snap, repositories={name: repo})
+        marks = mark(alone, mode)
+        out[name] = {d for d in marks.marked | marks.protected if d in snap.blobs}
+    return out
+
+
+def du(
+    snap: Snapshot, *, by: str = "repo", sort: str = "exclusive", top: int | None = None
+) -> DuReport:
+    """Disk usage of ``snap``; ``sort`` is one of :data:`SORT_FIELDS`, ``by`` ``repo``/``tag``."""
+    validate_du_options(by=by, sort=sort, top=top)
+    size = {d: b.size for d, b in snap.blobs.items()}
+    keep = repo_keeps(snap, Mode.DEFAULT)
+    keep_untagged = repo_keeps(snap, Mode.UNTAGGED)
+    holders: dict[str, set[str]] = {}
+    for name, blobs in keep.items():
+        for d in blobs:
+            holders.setdefault(d, set()).add(name)
+    referenced = set(holders)
+    kept_untagged: set[str] = set().union(*keep_untagged.values()) if keep_untagged else set()
+    freed_untagged = referenced - kept_untagged
+    rows: list[RepoUsage] = []
+    for name, repo in snap.repositories.items():
+        blobs = keep[name]
+        total = sum(size[d] for d in blobs)
+        exclusive = sum(size[d] for d in blobs if len(holders[d]) == 1)
+        untagged = sum(size[d] for d in blobs & freed_untagged if len(holders[d]) == 1)
+        row = RepoUsage(
+            name=name,
+            total_bytes=total,
+            shared_bytes=total - exclusive,
+            exclusive_bytes=exclusive,
+            untagged_bytes=untagged,
+            manifests=len(repo.revision_digests()),
+            tags=len(repo.tags),
+            blobs=len(blobs),
+        )
+        if by == "tag":
+            row.tag_usage = _tag_usage(snap, repo, size, sort)
+        rows.append(row)
+    repo_total = sum(r.total_bytes for r in rows)
+    rows = sort_rows(rows, sort)
+    if top is not None:
+        rows = rows[:top]
+    disk = sum(size.values())
+    ref_bytes = sum(size[d] for d in referenced)
+    return DuReport(
+        repositories=rows,
+        disk_bytes=disk,
+        disk_blobs=len(size),
+        referenced_bytes=ref_bytes,
+        orphaned_bytes=disk - ref_bytes,
+        untagged_bytes=sum(size[d] for d in freed_untagged),
+        repo_total_bytes=repo_total,
+        repository_count=len(snap.repositories),
+        by=by,
+        sort=sort,
+        top=top,
+        problems=len(snap.findings),
+    )
+
+
+def sort_rows(rows: list[RepoUsage], sort: str) -> list[RepoUsage]:
+    if sort == "name":
+        return sorted(rows, key=lambda r: r.name)
+    attr = f"{sort}_bytes"
+    return sorted(rows, key=lambda r: (-int(getattr(r, attr)), r.name))
+
+
+# --- per tag --------------------------------------------------------------------------------
+
+
+def reach(
+    snap: Snapshot, digest: str, referrers: dict[str, list[str]]
+) -> tuple[set[str], set[str]]:
+    """(manifests, blobs) a manifest reaches: itself, index children and referrers
+    (recursively), configs and layers. Blobs include manifests, stored or not."""
+    manifests: set[str] = set()
+    blobs: set[str] = set()
+    queue = deque([digest])
+    while queue:
+        d = queue.popleft()
+        if d in manifests:
+            continue
+        manifests.add(d)
+        blobs.add(d)
+        m = snap.manifests.get(d)
+        if m is not None:
+            blobs.update(desc.digest for desc in m.blob_refs())
+            queue.extend(c.digest for c in m.children)
+        queue.extend(referrers.get(d, ()))
+    return manifests, blobs
+
+
+def _tag_usage(snap: Snapshot, repo: Repository, size: dict[str, int], sort: str) -> list[TagUsage]:
+    referrers = referrers_index(snap, repo)
+    per_tag: dict[str, tuple[str | None, set[str]]] = {}
+    tagged_manifests: set[str] = set()
+    for name, tag in sorted(repo.tags.items()):
+        target = tag.current.digest if tag.current is not None else None
+        if target is None:
+            per_tag[name] = (None, set())
+            continue
+        manifests, blobs = reach(snap, target, referrers)
+        tagged_manifests |= manifests
+        per_tag[name] = (target, blobs)
+    # What the repository's untagged manifests reach is not any tag's alone.
+    untagged_blobs: set[str] = set()
+    for d in sorted(repo.revision_digests() - tagged_manifests):
+        untagged_blobs |= reach(snap, d, referrers)[1]
+    count: dict[str, int] = {}
+    for _target, blobs in per_tag.values():
+        for d in blobs:
+            count[d] = count.get(d, 0) + 1
+    out = []
+    for name, (target, blobs) in per_tag.items():
+        stored = [d for d in blobs if d in size]
+        own = [d for d in stored if count[d] == 1 and d not in untagged_blobs]
+        out.append(TagUsage(name, target, sum(size[d] for d in stored), sum(size[d] for d in own)))
+    if sort == "name":
+        return sorted(out, key=lambda t: t.name)
+    if sort == "total":
+        return sorted(out, key=lambda t: (-t.total_bytes, t.name))
+    return sorted(out, key=lambda t: (-t.exclusive_bytes, t.name))

@@ -1,0 +1,86 @@
+"""Shared fixtures for the unit tests: a tmp-path storage builder and permission denial."""
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from builder import StoreBuilder
+
+from regfs.storage import LocalStorage
+
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+@pytest.fixture
+def builder(tmp_path: Path) -> StoreBuilder:
+    """An empty registry storage (rootdirectory ``tmp_path/registry``) to build trees in."""
+    return StoreBuilder(tmp_path / "registry")
+
+
+@pytest.fixture
+def deny(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
+    """``deny(path)``: make a folder (or file) unreadable.
+
+    Uses ``chmod 000`` when that really denies access (not root). As root, where it does not,
+    it is simulated: ``LocalStorage.list_dir``/``read_file`` raise PermissionError and
+    ``os.access``/``os.listdir`` answer as they would for an unreadable path.
+    """
+    restore: list[tuple[Path, int]] = []
+    simulated: list[str] = []
+
+    def is_denied(path: Any) -> bool:
+        if not isinstance(path, str | os.PathLike):
+            return False
+        p = os.path.abspath(os.fspath(path))
+        return any(p == d or p.startswith(d + "/") for d in simulated)
+
+    def install() -> None:
+        orig_list = LocalStorage.list_dir
+        orig_read = LocalStorage.read_file
+        orig_access = os.access
+        orig_listdir = os.listdir
+
+        def list_dir(self: LocalStorage, rel: str) -> Any:
+            if is_denied(self.abspath(rel)):
+                raise PermissionError(13, "Permission denied", self.abspath(rel))
+            return orig_list(self, rel)
+
+        def read_file(self: LocalStorage, rel: str, limit: int) -> Any:
+            if is_denied(self.abspath(rel)):
+                raise PermissionError(13, "Permission denied", self.abspath(rel))
+            return orig_read(self, rel, limit)
+
+        def access(path: Any, mode: int, *args: Any, **kwargs: Any) -> bool:
+            if is_denied(path):
+                return False
+            return orig_access(path, mode, *args, **kwargs)
+
+        def listdir(path: Any = ".") -> list[Any]:
+            if is_denied(path):
+                raise PermissionError(13, "Permission denied", os.fspath(path))
+            return orig_listdir(path)
+
+        monkeypatch.setattr(LocalStorage, "list_dir", list_dir)
+        monkeypatch.setattr(LocalStorage, "read_file", read_file)
+        monkeypatch.setattr(os, "access", access)
+        monkeypatch.setattr(os, "listdir", listdir)
+
+    def _deny(path: Path) -> None:
+        path = Path(path)
+        if not IS_ROOT:
+            mode = path.stat().st_mode & 0o7777
+            os.chmod(path, 0)
+            restore.append((path, mode))
+            if not os.access(path, os.R_OK):
+                return
+            os.chmod(path, mode)
+            restore.pop()
+        if not simulated:
+            install()
+        simulated.append(os.path.abspath(path))
+
+    yield _deny
+    for path, mode in reversed(restore):
+        os.chmod(path, mode)
