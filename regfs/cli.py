@@ -7,6 +7,7 @@ no confirmation); 3 refused for safety (incomplete graph, live registry, lock he
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,7 +42,8 @@ from regfs.errors import (
     RegfsError,
 )
 from regfs.gc.plan import GcOptions, GcPlan
-from regfs.gc.run import collect, command_line
+from regfs.gc.run import collect, command_line, remove
+from regfs.storage import resolve_root
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 problems found; 2 bad input; 3 refused for safety; "
@@ -373,14 +375,6 @@ def trash_purge_cmd(
         typer.echo(f"Purged {len(gone)} runs ({render.size(sum(r.bytes for r in gone))}).")
 
 
-def main() -> None:
-    try:
-        app()
-    except BrokenPipeError:  # e.g. `regfs tree | head`
-        sys.stderr.close()
-        sys.exit(0)
-
-
 # --- check and du ---------------------------------------------------------------------------
 
 
@@ -497,3 +491,95 @@ def _text_width() -> int:
     """The terminal's width on a terminal (at least 80), else 80."""
     out = Console()
     return max(80, out.width) if out.is_terminal else 80
+
+
+@app.command("rm")
+def rm_cmd(
+    args: Annotated[
+        list[str],
+        typer.Argument(
+            help="[ROOT] TARGET...: REPO:TAG, REPO@DIGEST or REPO (globs allowed). The first "
+            "argument is ROOT when it is an existing registry storage folder.",
+            show_default=False,
+        ),
+    ],
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Show what would go.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    trash: Annotated[
+        bool, typer.Option("--trash", help="Move into ROOT/.regfs/trash/RUN-ID, not delete.")
+    ] = False,
+    run_gc: Annotated[bool, typer.Option("--gc", help="Run `regfs gc` straight after.")] = False,
+    min_age: Annotated[
+        str, typer.Option("--min-age", help="Grace period of the gc that follows (0: none).")
+    ] = "1h",
+    as_json: JsonOpt = False,
+    registry_url: Annotated[
+        str | None,
+        typer.Option("--registry-url", help="Check the registry there refuses uploads."),
+    ] = None,
+    skip_live_check: Annotated[
+        bool, typer.Option("--skip-live-check", help="Skip every live-registry check (dangerous).")
+    ] = False,
+) -> None:
+    """Delete tags, manifests or whole repositories offline (blobs are left to gc).
+
+    Exit codes: 0 done; 2 malformed or unknown target, glob matching nothing, not confirmed;
+    3 refused (live registry, lock held); 4 a deletion failed part-way.
+    """
+    root, targets = _split_root(args)
+    if not targets:
+        fail("no target given (REPO:TAG, REPO@DIGEST or REPO)")
+    interactive = sys.stdin.isatty() and err.is_terminal
+    if not dry_run and not yes and not interactive:
+        fail("a real run needs --yes when there is no terminal to confirm on; nothing deleted")
+
+    def confirm(plan: GcPlan) -> bool:
+        if not as_json:
+            err.print(render.rm_preview(plan), markup=False, soft_wrap=True)
+        return yes or typer.confirm("Remove these?", err=True)
+
+    try:
+        with progress_bar(not as_json) as cb:
+            outcome = remove(
+                root,
+                targets,
+                dry_run=dry_run,
+                trash=trash,
+                run_gc=run_gc,
+                gc_options=GcOptions(min_age=duration(min_age, "--min-age"), trash=trash),
+                registry_url=registry_url,
+                skip_live_check=skip_live_check,
+                confirm=confirm,
+                progress=cb,
+                command=command_line(["regfs", *sys.argv[1:]]),
+            )
+    except RefusedError as exc:
+        _refused(exc)
+    except RegfsError as exc:
+        fail(str(exc), exc.exit_code)
+    typer.echo(render.to_json(render.rm_dict(outcome)) if as_json else render.rm_text(outcome))
+    for part in (outcome.removal, outcome.gc):
+        if part is not None and part.executed is not None:
+            if part.executed.failed:
+                raise typer.Exit(EXIT_PARTIAL)
+            if part.executed.interrupted:
+                raise typer.Exit(130)
+
+
+def _split_root(args: list[str]) -> tuple[str | None, list[str]]:
+    """ROOT is the first argument when more follow and it names a registry storage folder."""
+    if len(args) >= 2 and os.path.isdir(args[0]):
+        try:
+            resolve_root(args[0])
+        except RegfsError:
+            return None, args
+        return args[0], args[1:]
+    return None, args
+
+
+def main() -> None:
+    try:
+        app()
+    except BrokenPipeError:  # e.g. `regfs tree | head`
+        sys.stderr.close()
+        sys.exit(0)

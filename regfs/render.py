@@ -21,7 +21,8 @@ from regfs.check import CheckReport
 from regfs.digest import short
 from regfs.du import DuReport
 from regfs.findings import Finding, Kind
-from regfs.gc.run import GcOutcome
+from regfs.gc.plan import GcPlan
+from regfs.gc.run import GcOutcome, RmOutcome
 from regfs.treeview import Node
 
 SCHEMA_VERSION = 1
@@ -528,3 +529,79 @@ def _wrapped_lines(lines: list[str], width: int) -> list[str]:
         else:
             out.extend(textwrap.wrap(line, width=width, subsequent_indent="  "))
     return out
+
+
+# --- rm -------------------------------------------------------------------------------------
+
+
+def rm_preview(plan: GcPlan) -> str:
+    """What a removal plan touches, target by target, shown before confirming."""
+    lines = ["regfs rm will remove:"]
+    for a in plan.actions:
+        if a.step == "tag":
+            lines.append(f"  tag       {a.repository}:{a.path.rsplit('/', 1)[1]}")
+        elif a.step == "revision":
+            lines.append(f"  manifest  {a.repository}@{a.digest}")
+    layer_links = len(plan.by_step("layer_link"))
+    uploads = len(plan.by_step("upload"))
+    folders = len(plan.by_step("folder"))
+    lines.append(f"  and {layer_links} layer links, {uploads} uploads, {folders} folders")
+    return "\n".join(lines)
+
+
+def rm_dict(o: RmOutcome) -> dict[str, Any]:
+    removal = gc_dict(o.removal)
+    tags = [
+        {"repository": a.repository, "tag": a.path.rsplit("/", 1)[1], "digest": a.digest}
+        for a in (
+            o.removal.plan.actions
+            if o.removal.dry_run or o.removal.executed is None
+            else [r.action for r in o.removal.executed.results if r.status == "done"]
+        )
+        if a.step == "tag"
+    ]
+    out: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "run_id": removal["run_id"],
+        "dry_run": o.removal.dry_run,
+        "status": removal["status"],
+        "targets": o.selection.describe(),
+        "tags": tags,
+        "manifests": removal["manifests"],
+        "tag_index_entries": removal["tag_index_entries"],
+        "layer_links": removal["layer_links"],
+        "uploads": removal["uploads"],
+        "folders": removal["folders"],
+        "skipped": removal["skipped"],
+    }
+    if o.gc is not None:
+        g = gc_dict(o.gc)
+        out["gc"] = g
+        out["gc_reclaimable_bytes"] = g["reclaimed_bytes"]
+    return out
+
+
+def rm_text(o: RmOutcome) -> str:
+    d = rm_dict(o)
+    verb = "Would remove" if o.removal.dry_run else "Removed"
+    lines = [f"{verb}: " + ("; ".join(d["targets"]) or "nothing")]
+    lines.append(
+        f"  {len(d['tags'])} tags, {len(d['manifests'])} manifests, "
+        f"{len(d['layer_links'])} layer links, {len(d['uploads'])} uploads, "
+        f"{len(d['folders'])} folders"
+    )
+    for s in d["skipped"]:
+        lines.append(f"  {s['status']}: {s['step']} {s['path']}: {s['reason']}")
+    if o.removal.executed is not None and o.removal.executed.failed:
+        lines.append(f"FAILED: {o.removal.executed.failed.detail}")
+    if o.gc is not None:
+        if o.gc.dry_run:
+            lines.append(
+                f"`regfs gc` would now reclaim {size(o.gc.plan.reclaimed_bytes)} "
+                f"({len(o.gc.plan.by_step('blob'))} blobs); run it, or use rm --gc."
+            )
+        else:
+            lines.append(gc_text(o.gc))
+    if o.removal.plan.options.trash and not o.removal.dry_run:
+        lines.append(f"Undo with: regfs restore {o.removal.plan.run_id}")
+    return "\n".join(lines)
