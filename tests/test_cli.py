@@ -1,0 +1,304 @@
+"""regfs.cli through typer's CliRunner: output, JSON values, exit codes, bad roots."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from builder import StoreBuilder
+from typer.testing import CliRunner
+
+from regfs import __version__
+from regfs.cli import app
+
+runner = CliRunner()
+
+ORPHANS_KEYS = {
+    "schema",
+    "orphaned_blobs",
+    "untagged_manifests",
+    "dangling",
+    "stale_uploads",
+    "problems",
+    "totals",
+}
+TOTALS_KEYS = {
+    "orphaned_blobs",
+    "orphaned_bytes",
+    "untagged_manifests",
+    "untagged_bytes",
+    "dangling",
+    "stale_uploads",
+    "stale_upload_bytes",
+    "problems",
+    "protected_blobs",
+}
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
+    return runner.invoke(app, list(args), env=env)
+
+
+def as_json(result: Any) -> Any:
+    return json.loads(result.stdout)
+
+
+def test_version() -> None:
+    r = invoke("--version")
+    assert r.exit_code == 0
+    assert r.stdout == f"regfs {__version__}\n"
+
+
+def test_python_dash_m() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "regfs", "--version"], capture_output=True, text=True, check=False
+    )
+    assert (out.returncode, out.stdout) == (0, f"regfs {__version__}\n")
+
+
+def test_help_lists_the_commands_and_exit_codes() -> None:
+    r = invoke("--help")
+    assert r.exit_code == 0
+    assert "tree" in r.stdout and "orphans" in r.stdout
+    assert "Exit codes" in r.stdout
+
+
+# --- tree -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(builder: StoreBuilder) -> StoreBuilder:
+    base = builder.layer("base")
+    builder.img = builder.image("app", tags=["v1"], layers=[base])  # type: ignore[attr-defined]
+    builder.dead = builder.image("app", layers=[base, builder.layer("x")])  # type: ignore[attr-defined]
+    builder.web = builder.image("org/web", tags=["latest"])  # type: ignore[attr-defined]
+    return builder
+
+
+def test_tree_text(store: StoreBuilder) -> None:
+    r = invoke("tree", str(store.root))
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == str(store.v2)
+    assert "├── app" in lines
+    assert "└── org/web" in lines
+    assert any(line.endswith(":v1") for line in lines)
+    assert any(store.img.digest[:19] in line for line in lines)  # type: ignore[attr-defined]
+    assert "(untagged: 1)" in r.stdout
+    assert r.stderr == ""
+
+
+def test_tree_json(store: StoreBuilder) -> None:
+    r = invoke("tree", str(store.root), "--json")
+    assert r.exit_code == 0
+    data = as_json(r)
+    assert set(data) == {"schema", "type", "path", "children"}
+    assert (data["schema"], data["type"], data["path"]) == (1, "registry", str(store.v2))
+    assert [c["name"] for c in data["children"]] == ["app", "org/web"]
+    app_node = data["children"][0]
+    assert set(app_node) == {"type", "name", "children"}
+    tag = app_node["children"][0]
+    assert set(tag) == {"type", "name", "children"}
+    assert (tag["type"], tag["name"]) == ("tag", "v1")
+    manifest = tag["children"][0]
+    assert set(manifest) == {"type", "digest", "size", "kind", "children"}
+    assert manifest["digest"] == store.img.digest  # type: ignore[attr-defined]
+    assert manifest["size"] == store.img.size  # type: ignore[attr-defined]
+    assert [c["type"] for c in manifest["children"]] == ["config", "layer"]
+    untagged = app_node["children"][1]
+    assert untagged["type"] == "untagged"
+    assert untagged["count"] == 1
+    assert untagged["children"][0]["digest"] == store.dead.digest  # type: ignore[attr-defined]
+
+
+def test_tree_repo_glob(store: StoreBuilder) -> None:
+    data = as_json(invoke("tree", str(store.root), "--repo", "org/*", "--json"))
+    assert [c["name"] for c in data["children"]] == ["org/web"]
+    r = invoke("tree", str(store.root), "--repo", "none*")
+    assert r.exit_code == 0
+    assert r.stdout.splitlines() == [str(store.v2), "(no repositories)"]
+
+
+def test_root_as_rootdirectory_or_v2_folder(store: StoreBuilder) -> None:
+    a = invoke("tree", str(store.root), "--json")
+    b = invoke("tree", str(store.v2), "--json")
+    assert a.exit_code == b.exit_code == 0
+    assert as_json(a) == as_json(b)
+
+
+def test_regfs_root_env_used_when_root_omitted(store: StoreBuilder) -> None:
+    r = invoke("tree", "--json", env={"REGFS_ROOT": str(store.root)})
+    assert r.exit_code == 0, r.stderr
+    assert as_json(r)["path"] == str(store.v2)
+    r = invoke("orphans", "--json", env={"REGFS_ROOT": str(store.v2)})
+    assert r.exit_code == 0
+    assert as_json(r)["untagged_manifests"][0]["digest"] == store.dead.digest  # type: ignore[attr-defined]
+
+
+def test_argument_wins_over_env(store: StoreBuilder, tmp_path: Path) -> None:
+    r = invoke("tree", str(store.root), "--json", env={"REGFS_ROOT": str(tmp_path / "nope")})
+    assert r.exit_code == 0
+    assert as_json(r)["path"] == str(store.v2)
+
+
+# --- orphans ----------------------------------------------------------------------------------
+
+
+def test_orphans_json_healthy(store: StoreBuilder) -> None:
+    loose = store.orphan_blob(b"loose")
+    r = invoke("orphans", str(store.root), "--json")
+    assert r.exit_code == 0, r.stderr
+    data = as_json(r)
+    assert set(data) == ORPHANS_KEYS
+    assert set(data["totals"]) == TOTALS_KEYS
+    assert data["schema"] == 1
+    assert data["orphaned_blobs"] == [{"digest": loose.digest, "size": 5}]
+    dead = store.dead  # type: ignore[attr-defined]
+    [row] = data["untagged_manifests"]
+    assert set(row) == {"repository", "digest", "kind", "size", "exclusive_bytes", "history_tags"}
+    assert (row["repository"], row["digest"], row["kind"], row["size"]) == (
+        "app",
+        dead.digest,
+        "image",
+        dead.size,
+    )
+    assert row["history_tags"] == []
+    assert data["dangling"] == [] and data["problems"] == [] and data["stale_uploads"] == []
+    assert data["totals"]["orphaned_blobs"] == 1
+    assert data["totals"]["orphaned_bytes"] == 5
+    assert data["totals"]["untagged_manifests"] == 1
+    assert data["totals"]["untagged_bytes"] == row["exclusive_bytes"] > dead.size
+
+
+def test_orphans_text_healthy(store: StoreBuilder) -> None:
+    r = invoke("orphans", str(store.root))
+    assert r.exit_code == 0
+    lines = r.stdout.splitlines()
+    assert lines[0] == "Orphaned blobs: 0 (0 Bytes), deleted by `regfs gc`"
+    assert lines[1].startswith("Untagged manifests: 1; ")
+    assert "Dangling references: 0" in lines
+    assert "Problems: 0" in lines
+
+
+def test_orphans_exit_1_on_dangling(store: StoreBuilder) -> None:
+    img = store.img  # type: ignore[attr-defined]
+    store.remove_blob(img.config.digest)
+    r = invoke("orphans", str(store.root), "--json")
+    assert r.exit_code == 1
+    data = as_json(r)
+    assert data["dangling"] == [
+        {
+            "repository": "app",
+            "kind": "config",
+            "digest": img.config.digest,
+            "path": f"blobs/sha256/{img.config.digest[7:9]}/{img.config.digest[7:]}/data",
+            "referrer": img.digest,
+        }
+    ]
+    assert data["totals"]["dangling"] == 1
+    text = invoke("orphans", str(store.root))
+    assert text.exit_code == 1
+    assert "Dangling references: 1" in text.stdout
+
+
+def test_orphans_exit_1_on_problems(store: StoreBuilder) -> None:
+    rel = store.revision_link("app", store.dead.digest)  # type: ignore[attr-defined]
+    store.write(rel, b"")
+    r = invoke("orphans", str(store.root), "--json")
+    assert r.exit_code == 1
+    data = as_json(r)
+    assert data["problems"] == [
+        {
+            "kind": "empty_link",
+            "path": rel,
+            "message": "empty link file (a crash during a write leaves these)",
+            "digest": store.dead.digest,
+            "repository": "app",
+            "blocks_gc": True,
+        }  # type: ignore[attr-defined]
+    ]
+    assert data["totals"]["problems"] == 1
+
+
+def test_orphans_uploads_older_than(builder: StoreBuilder) -> None:
+    builder.image("app", tags=["v1"])
+    uid = builder.upload("app", started_at="2000-01-01T00:00:00Z", data=b"abc")
+    data = as_json(invoke("orphans", str(builder.root), "--json"))
+    assert data["stale_uploads"] == [
+        {
+            "repository": "app",
+            "uuid": uid,
+            "path": f"repositories/app/_uploads/{uid}",
+            "started_at": "2000-01-01T00:00:00Z",
+            "size": 3,
+        }
+    ]
+    assert data["totals"]["stale_upload_bytes"] == 3
+    off = invoke("orphans", str(builder.root), "--json", "--uploads-older-than", "0")
+    assert off.exit_code == 0
+    assert as_json(off)["stale_uploads"] == []
+    long = invoke("orphans", str(builder.root), "--json", "--uploads-older-than", "2000w")
+    assert as_json(long)["stale_uploads"] == []
+
+
+def test_orphans_bad_duration(store: StoreBuilder) -> None:
+    r = invoke("orphans", str(store.root), "--uploads-older-than", "soon")
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    assert r.stderr.startswith("regfs: error: --uploads-older-than: not a duration: 'soon'")
+    assert "Traceback" not in r.stderr
+
+
+# --- bad roots --------------------------------------------------------------------------------
+
+
+def _assert_root_error(r: Any, path: Path, why: str) -> None:
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    assert "Traceback" not in r.stderr
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"regfs: error: {path}: ")
+    assert why in lines[0]
+
+
+@pytest.mark.parametrize("command", ["tree", "orphans"])
+def test_missing_root(tmp_path: Path, command: str) -> None:
+    missing = tmp_path / "a-rather-long-folder-name-that-would-wrap-a-narrow-terminal" / "nope"
+    _assert_root_error(invoke(command, str(missing)), missing, "no such folder")
+
+
+@pytest.mark.parametrize("command", ["tree", "orphans"])
+def test_root_is_a_file(tmp_path: Path, command: str) -> None:
+    f = tmp_path / "config.yml"
+    f.write_text("version: 0.1\n")
+    _assert_root_error(invoke(command, str(f)), f, "not a folder")
+
+
+@pytest.mark.parametrize("command", ["tree", "orphans"])
+def test_empty_folder_is_not_a_registry(tmp_path: Path, command: str) -> None:
+    _assert_root_error(invoke(command, str(tmp_path)), tmp_path, "not a registry storage root")
+
+
+@pytest.mark.parametrize("command", ["tree", "orphans"])
+def test_unreadable_root(builder: StoreBuilder, deny: Callable[[Path], None], command: str) -> None:
+    deny(builder.root)
+    _assert_root_error(invoke(command, str(builder.root)), builder.root, "not readable")
+
+
+def test_missing_env_root(tmp_path: Path) -> None:
+    missing = tmp_path / "from-env"
+    r = invoke("tree", env={"REGFS_ROOT": str(missing)})
+    _assert_root_error(r, missing, "no such folder")
+
+
+def test_unknown_option_is_a_usage_error(store: StoreBuilder) -> None:
+    r = invoke("tree", str(store.root), "--bogus")
+    assert r.exit_code == 2
+    assert "--bogus" in r.stderr

@@ -1,0 +1,246 @@
+"""regfs.layout: the path algebra, both ways."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from regfs.digest import ALGORITHMS
+from regfs.layout import (
+    REPO_NAME_MAX,
+    BlobData,
+    LayerLink,
+    PathSpec,
+    RevisionLink,
+    TagCurrentLink,
+    TagIndexLink,
+    UploadDir,
+    blob_data,
+    blob_dir,
+    layer_dir,
+    parse_path,
+    path_of,
+    repo_dir,
+    revision_dir,
+    tag_dir,
+    tag_index_dir,
+    upload_dir,
+    valid_repo_name,
+    valid_tag,
+)
+
+H = "ab" + "0123456789abcdef" * 3 + "0123456789abcd"
+D = "sha256:" + H
+assert len(H) == 64
+
+COMPONENT = re.compile(r"[a-z0-9]{1,6}(?:(?:[._]|__|-{1,3})[a-z0-9]{1,6}){0,2}")
+
+
+@st.composite
+def digests(draw: st.DrawFn) -> str:
+    alg = draw(st.sampled_from(sorted(ALGORITHMS)))
+    n = ALGORITHMS[alg]
+    return alg + ":" + draw(st.text("0123456789abcdef", min_size=n, max_size=n))
+
+
+repo_names = (
+    st.lists(st.from_regex(COMPONENT, fullmatch=True), min_size=1, max_size=4)
+    .map("/".join)
+    .filter(lambda n: len(n) <= REPO_NAME_MAX)
+)
+tags = st.from_regex(re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,40}"), fullmatch=True)
+uuids = st.uuids().map(str) | st.text(
+    st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)), min_size=1
+)
+
+specs: st.SearchStrategy[PathSpec] = st.one_of(
+    st.builds(BlobData, digests()),
+    st.builds(LayerLink, repo_names, digests()),
+    st.builds(RevisionLink, repo_names, digests()),
+    st.builds(TagCurrentLink, repo_names, tags),
+    st.builds(TagIndexLink, repo_names, tags, digests()),
+    st.builds(UploadDir, repo_names, uuids),
+)
+
+
+@given(specs)
+def test_parse_path_inverts_path_of(spec: PathSpec) -> None:
+    path = path_of(spec)
+    assert not path.startswith("/")
+    assert parse_path(path) == spec
+
+
+def _path_alphabet() -> st.SearchStrategy[str]:
+    pieces = st.sampled_from(
+        [
+            "blobs",
+            "repositories",
+            "sha256",
+            "sha512",
+            "md5",
+            "ab",
+            H,
+            H.upper(),
+            "data",
+            "link",
+            "_layers",
+            "_manifests",
+            "_uploads",
+            "revisions",
+            "tags",
+            "current",
+            "index",
+            "app",
+            "org",
+            "v1",
+            "_x",
+            "",
+            "App",
+            "a..b",
+            "-x",
+            "\u00e9",
+            "sha256:" + H,
+        ]
+    )
+    return st.lists(pieces, min_size=1, max_size=9).map("/".join)
+
+
+@given(_path_alphabet() | st.text(max_size=60))
+@example(f"blobs/sha256/ab/{H}/data")
+@example(f"blobs/sha256/cd/{H}/data")
+@example(f"repositories/app/_manifests/tags/{'v' * 129}/current/link")
+def test_parse_path_accepts_only_paths_it_would_write(path: str) -> None:
+    spec = parse_path(path)
+    if spec is not None:
+        assert path_of(spec) == path
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "",
+        "blobs",
+        f"blobs/sha256/ab/{H}",
+        f"blobs/sha256/cd/{H}/data",  # prefix disagrees with the hex
+        f"blobs/sha256/AB/{H.upper()}/data",
+        f"blobs/md5/ab/{H}/data",
+        f"blobs/sha256/ab/{H}/data/extra",
+        f"blobs/sha256/ab/{H[:-1]}/data",
+        f"repositories/app/_layers/sha256/{H}",
+        f"repositories/app/_layers/sha256/{H}/data",
+        f"repositories/app/_layers/sha256/{H.upper()}/link",
+        f"repositories/app/_layers/md5/{H}/link",
+        f"repositories/_layers/sha256/{H}/link",  # no repository name
+        f"repositories/App/_layers/sha256/{H}/link",  # uppercase name
+        f"repositories/a--/_layers/sha256/{H}/link",
+        f"repositories/app/_manifests/revisions/sha256/{H}",
+        f"repositories/app/_manifests/revisions/sha256/{H}/link/x",
+        "repositories/app/_manifests/tags/v1/current",
+        "repositories/app/_manifests/tags/v1/current/data",
+        "repositories/app/_manifests/tags/-v1/current/link",
+        "repositories/app/_manifests/tags/.v1/current/link",
+        f"repositories/app/_manifests/tags/{'v' * 129}/current/link",
+        "repositories/app/_manifests/tags/v\u00e9/current/link",  # Go's \w is ASCII
+        f"repositories/app/_manifests/tags/v1/index/sha256/{H}",
+        "repositories/app/_uploads",
+        "repositories/app/_uploads/",
+        "repositories/app/_uploads/u/data",
+        "repositories/app/_other/x/y",
+        "repositories/app",
+        "repositories/app/v1",
+        f"other/app/_layers/sha256/{H}/link",
+        f"/repositories/app/_layers/sha256/{H}/link",
+    ],
+)
+def test_parse_path_rejects_junk(path: str) -> None:
+    assert parse_path(path) is None
+
+
+def test_parse_path_examples() -> None:
+    assert parse_path(f"blobs/sha256/ab/{H}/data") == BlobData(D)
+    assert parse_path(f"repositories/org/team/app/_layers/sha256/{H}/link") == LayerLink(
+        "org/team/app", D
+    )
+    assert parse_path(f"repositories/app/_manifests/revisions/sha256/{H}/link") == RevisionLink(
+        "app", D
+    )
+    assert parse_path("repositories/a/b/_manifests/tags/v1.0_rc-2/current/link") == (
+        TagCurrentLink("a/b", "v1.0_rc-2")
+    )
+    assert parse_path(f"repositories/app/_manifests/tags/latest/index/sha256/{H}/link") == (
+        TagIndexLink("app", "latest", D)
+    )
+    assert parse_path("repositories/app/_uploads/0f1e-2d") == UploadDir("app", "0f1e-2d")
+
+
+def test_digests_from_parsed_paths_are_interned() -> None:
+    spec = parse_path(f"blobs/sha256/ab/{H}/data")
+    other = parse_path(f"repositories/x/_layers/sha256/{H}/link")
+    assert isinstance(spec, BlobData)
+    assert isinstance(other, LayerLink)
+    assert spec.digest == D
+    assert spec.digest is other.digest
+
+
+def test_builders() -> None:
+    assert blob_dir(D) == f"blobs/sha256/ab/{H}"
+    assert blob_data(D) == f"blobs/sha256/ab/{H}/data"
+    assert repo_dir("org/app") == "repositories/org/app"
+    assert layer_dir("app", D) == f"repositories/app/_layers/sha256/{H}"
+    assert revision_dir("app", D) == f"repositories/app/_manifests/revisions/sha256/{H}"
+    assert tag_dir("app", "v1") == "repositories/app/_manifests/tags/v1"
+    assert tag_index_dir("app", "v1", D) == f"repositories/app/_manifests/tags/v1/index/sha256/{H}"
+    assert upload_dir("app", "u1") == "repositories/app/_uploads/u1"
+    current = path_of(TagCurrentLink("app", "v1"))
+    assert current == "repositories/app/_manifests/tags/v1/current/link"
+    assert path_of(UploadDir("app", "u1")) == "repositories/app/_uploads/u1"
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("app", True),
+        ("org/team/app", True),
+        ("a.b_c__d-e---f", True),
+        ("a" * REPO_NAME_MAX, True),
+        ("a" * (REPO_NAME_MAX + 1), False),
+        ("", False),
+        ("App", False),
+        ("_app", False),
+        ("app/", False),
+        ("/app", False),
+        ("a//b", False),
+        ("a..b", False),
+        ("a___b", False),
+        ("-a", False),
+        ("a-", False),
+        ("caf\u00e9", False),
+    ],
+)
+def test_valid_repo_name(name: str, ok: bool) -> None:
+    assert valid_repo_name(name) is ok
+
+
+@pytest.mark.parametrize(
+    ("tag", "ok"),
+    [
+        ("latest", True),
+        ("v1.2.3-rc_1", True),
+        ("_private", True),
+        ("V" * 128, True),
+        ("sha256-" + H + ".sig", True),
+        ("V" * 129, False),
+        ("", False),
+        ("-v1", False),
+        (".v1", False),
+        ("v1/x", False),
+        ("v:1", False),
+        ("caf\u00e9", False),
+        ("\u0661", False),
+    ],
+)
+def test_valid_tag(tag: str, ok: bool) -> None:
+    assert valid_tag(tag) is ok
