@@ -103,6 +103,8 @@ class Snapshot:
     # False when some blob folder could not be listed: blob presence is then not fully known.
     blobs_complete: bool = True
     scanned_at: float = 0.0
+    # Blobs and layer links known by name only (size -1, mtime 0.0) until refreshed.
+    lazy: bool = False
 
     @property
     def blocking(self) -> list[Finding]:
@@ -137,6 +139,7 @@ def scan(
     now: float | None = None,
     thorough: bool = True,
     history: bool = True,
+    lazy: bool = False,
 ) -> Snapshot:
     """Scan the whole storage below ``storage.v2``.
 
@@ -144,6 +147,8 @@ def scan(
     links and link contents that disagree with their folder (fsck). Without it, the scan reads
     only what the graph needs (revision and tag links, manifests) and stats the rest: what
     ``regfs gc`` uses, whose executor re-checks each folder's content before touching it.
+    ``lazy`` (fast scans only) goes further: blobs and layer links are taken from folder names
+    alone (size -1, mtime 0.0) and :class:`Refresher` stats the few the caller asks about.
     ``history=False`` (fast scans only) skips the tags' ``index`` folders, which only
     ``--delete-untagged`` and ``rm`` act on.
     """
@@ -168,7 +173,8 @@ def scan(
         if workers > 1:
             pmap = stack.enter_context(ThreadPoolExecutor(max_workers=workers)).map
         for repo, rout in pmap(
-            lambda nf: _scan_repository(storage, nf[0], nf[1], thorough, history), repo_names
+            lambda nf: _scan_repository(storage, nf[0], nf[1], thorough, history, lazy),
+            repo_names,
         ):
             repositories[repo.name] = repo
             out.findings.extend(rout.findings)
@@ -177,7 +183,7 @@ def scan(
             if progress:
                 progress("scan", done, tasks_total)
         for part, missing, bout, complete in pmap(
-            lambda ap: _scan_blob_prefix(storage, ap[0], ap[1], thorough), prefixes
+            lambda ap: _scan_blob_prefix(storage, ap[0], ap[1], thorough, lazy), prefixes
         ):
             blobs.update(part)
             no_data.update(missing)
@@ -187,7 +193,9 @@ def scan(
             done += 1
             if progress:
                 progress("scan", done, tasks_total)
-        manifests, unparseable = _load_manifests(storage, repositories, blobs, out, pmap, progress)
+        manifests, unparseable = _load_manifests(
+            storage, repositories, blobs, no_data, out, pmap, progress
+        )
     snap = Snapshot(
         v2=storage.v2,
         blobs=blobs,
@@ -199,6 +207,7 @@ def scan(
         empty_dirs=sorted(out.empty),
         blobs_complete=blobs_complete,
         scanned_at=started,
+        lazy=lazy and not thorough,
     )
     _finish_findings(snap)
     return snap
@@ -409,6 +418,9 @@ def _scan_digest_links(
                 continue
             d = make_digest(a.name, h.name)
             link: Link | None = None
+            if how == "names":
+                links[d] = Link(d, 0.0)
+                continue
             if how == "read":
                 link = _read_link(storage, f"{hrel}/link", d, out, repo=repo, blocks=blocks)
             elif how == "stat":
@@ -495,7 +507,12 @@ def _stat_link(
 
 
 def _scan_repository(
-    storage: LocalStorage, name: str, parts: set[str], thorough: bool, history: bool = True
+    storage: LocalStorage,
+    name: str,
+    parts: set[str],
+    thorough: bool,
+    history: bool = True,
+    lazy: bool = False,
 ) -> tuple[Repository, _Out]:
     out = _Out()
     repo = Repository(name, "_manifests" in parts, "_layers" in parts, "_uploads" in parts)
@@ -503,7 +520,12 @@ def _scan_repository(
     if repo.has_layers:
         # Layer links do not hold manifest references: a bad one breaks pulls, not the graph.
         repo.layers, ok = _scan_digest_links(
-            storage, f"{base}/_layers", name, out, blocks=False, how="list" if thorough else "stat"
+            storage,
+            f"{base}/_layers",
+            name,
+            out,
+            blocks=False,
+            how="list" if thorough else ("names" if lazy else "stat"),
         )
         repo.incomplete |= not ok
     if repo.has_manifests:
@@ -758,7 +780,7 @@ def _blob_prefixes(storage: LocalStorage, out: _Out) -> list[tuple[str, str]] | 
 
 
 def _scan_blob_prefix(
-    storage: LocalStorage, alg: str, prefix: str, thorough: bool = True
+    storage: LocalStorage, alg: str, prefix: str, thorough: bool = True, lazy: bool = False
 ) -> tuple[dict[str, Blob], set[str], _Out, bool]:
     out = _Out()
     blobs: dict[str, Blob] = {}
@@ -777,6 +799,9 @@ def _scan_blob_prefix(
             out.add(Kind.BAD_NAME, hrel, f"not a {alg} blob folder")
             continue
         d = make_digest(alg, h.name)
+        if lazy:
+            blobs[d] = Blob(-1, 0.0)
+            continue
         if not thorough:
             try:
                 st = storage.lstat(f"{hrel}/data")
@@ -821,6 +846,7 @@ def _load_manifests(
     storage: LocalStorage,
     repositories: dict[str, Repository],
     blobs: dict[str, Blob],
+    no_data: set[str],
     out: _Out,
     pmap: Mapper,
     progress: Progress | None,
@@ -838,7 +864,7 @@ def _load_manifests(
     total = len(wanted)
     done = 0
 
-    def read_chunk(chunk: list[str]) -> list[tuple[str, Manifest | str]]:
+    def read_chunk(chunk: list[str]) -> list[tuple[str, Manifest | str | None]]:
         return [(d, _read_manifest(storage, d)) for d in chunk]
 
     while wanted:
@@ -847,6 +873,10 @@ def _load_manifests(
         nxt: list[str] = []
         for results in pmap(read_chunk, chunks):
             for d, res in results:
+                if res is None:  # a lazy scan's blob folder without data
+                    blobs.pop(d, None)
+                    no_data.add(d)
+                    continue
                 if isinstance(res, Manifest):
                     manifests[d] = res
                     for child in res.children:
@@ -873,10 +903,13 @@ def _load_manifests(
     return manifests, unparseable
 
 
-def _read_manifest(storage: LocalStorage, digest: str) -> Manifest | str:
+def _read_manifest(storage: LocalStorage, digest: str) -> Manifest | str | None:
+    """The parsed manifest, an error message, or None when the data file does not exist."""
     rel = blob_data(digest)
     try:
         data, size, _ = storage.read_file(rel, MANIFEST_READ_LIMIT)
+    except FileNotFoundError:
+        return None
     except OSError as exc:
         return f"cannot read manifest: {exc.strerror or exc}"
     if size > MANIFEST_READ_LIMIT:
@@ -889,6 +922,72 @@ def _read_manifest(storage: LocalStorage, digest: str) -> Manifest | str:
 
 def _finish_findings(snap: Snapshot) -> None:
     snap.findings.sort(key=lambda f: (f.path, str(f.kind)))
+
+
+class Refresher:
+    """Stats, on demand, the blobs and layer links a lazy scan knows by name only.
+
+    Anything found missing, a symlink or unreadable is dropped from the snapshot (so it is
+    never acted on) and reported as a finding.
+    """
+
+    def __init__(self, storage: LocalStorage, snap: Snapshot) -> None:
+        self.storage = storage
+        self.snap = snap
+
+    def blobs(self, digests: Iterable[str]) -> None:
+        if not self.snap.lazy:
+            return
+        out = _Out()
+        for d in digests:
+            blob = self.snap.blobs.get(d)
+            if blob is None or blob.size >= 0:
+                continue
+            rel = blob_data(d)
+            try:
+                st = self.storage.lstat(rel)
+            except FileNotFoundError:
+                del self.snap.blobs[d]
+                self.snap.blobs_without_data.add(d)
+                folder = rel.rsplit("/", 1)[0]
+                out.add(Kind.MISSING_DATA, folder, "blob folder without data", digest=d)
+                _list(self.storage, folder, out)  # records it when empty (interrupted gc)
+                self.snap.empty_dirs.extend(out.empty)
+                out.empty.clear()
+                continue
+            except OSError as exc:
+                del self.snap.blobs[d]
+                out.add(Kind.UNREADABLE, rel, f"cannot stat: {exc.strerror}", digest=d, blocks=True)
+                continue
+            if not stat_mod.S_ISREG(st.st_mode):
+                del self.snap.blobs[d]
+                if stat_mod.S_ISLNK(st.st_mode):
+                    _symlink(out, rel)
+                else:
+                    out.add(Kind.UNKNOWN_ENTRY, rel, "not a regular file", digest=d)
+                continue
+            blob.size, blob.mtime = st.st_size, st.st_mtime
+        self.snap.findings.extend(out.findings)
+
+    def layer_links(self, pairs: Iterable[tuple[str, str]]) -> None:
+        if not self.snap.lazy:
+            return
+        out = _Out()
+        for repo_name, d in pairs:
+            repo = self.snap.repositories[repo_name]
+            link = repo.layers.get(d)
+            if link is None or link.mtime != 0.0:
+                continue
+            alg, hexpart = d.split(":", 1)
+            rel = f"repositories/{repo_name}/_layers/{alg}/{hexpart}/link"
+            fresh = _stat_link(self.storage, rel, d, out, repo=repo_name, blocks=False)
+            if fresh is None or fresh.digest is None:
+                del repo.layers[d]  # no usable link: nothing to act on
+                if fresh is None:
+                    self.snap.empty_dirs.append(rel.rsplit("/", 1)[0])
+                continue
+            repo.layers[d] = fresh
+        self.snap.findings.extend(out.findings)
 
 
 def iter_links(repo: Repository) -> Iterable[tuple[str, str, Link]]:

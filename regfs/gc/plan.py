@@ -29,7 +29,7 @@ from regfs.digest import ALGORITHMS, split_digest
 from regfs.findings import Finding
 from regfs.graph import Marks, Mode, mark
 from regfs.layout import blob_dir, layer_dir, repo_dir, revision_dir, tag_index_dir, upload_dir
-from regfs.scan import Repository, Snapshot, iter_links
+from regfs.scan import Refresher, Repository, Snapshot, iter_links
 
 STEP_ORDER = ("tag", "tag_index", "revision", "layer_link", "upload", "blob", "folder")
 
@@ -142,8 +142,18 @@ def _newest_links(snap: Snapshot) -> dict[str, float]:
     return out
 
 
-def build_plan(snap: Snapshot, options: GcOptions, *, now: float | None = None) -> GcPlan:
-    """Plan a garbage collection of ``snap``."""
+def build_plan(
+    snap: Snapshot,
+    options: GcOptions,
+    *,
+    now: float | None = None,
+    refresh: Refresher | None = None,
+) -> GcPlan:
+    """Plan a garbage collection of ``snap``.
+
+    With a lazy snapshot, ``refresh`` stats the blobs and layer links whose size or age the
+    decision needs (candidates for deletion), and nothing else.
+    """
     now = time.time() if now is None else now
     cutoff = now - options.min_age if options.min_age > 0 else float("inf")
     plan = GcPlan(
@@ -165,9 +175,24 @@ def build_plan(snap: Snapshot, options: GcOptions, *, now: float | None = None) 
                     young.setdefault(repo.name, set()).add(link.digest or d)
         marks = mark(snap, Mode.UNTAGGED, young)
         _plan_manifests(snap, marks, default, plan)
+    used = {
+        repo.name: _referenced_in(snap, marks, repo)
+        for repo in snap.repositories.values()
+        if repo.layers and not repo.incomplete
+    }
+    if refresh is not None:
+        refresh.blobs([d for d in snap.blobs if not marks.keeps(d) or d in marks.protected])
+        refresh.layer_links(
+            [
+                (name, d)
+                for name, names in used.items()
+                for d in snap.repositories[name].layers
+                if d not in names or not marks.keeps(d)
+            ]
+        )
     newest = _newest_links(snap)
     doomed = _plan_blobs(snap, marks, newest, cutoff, plan)
-    _plan_layer_links(snap, marks, doomed, cutoff, plan)
+    _plan_layer_links(snap, marks, used, doomed, cutoff, plan)
     _plan_uploads(snap, options, cutoff, now, plan)
     plan.young_uploads = young_uploads(snap, cutoff)
     plan_folders(snap, plan)
@@ -211,7 +236,7 @@ def _plan_manifests(snap: Snapshot, marks: Marks, default: Marks, plan: GcPlan) 
                     revision_dir(repo.name, d),
                     repo.name,
                     target,
-                    expect_mtime=link.mtime,
+                    expect_mtime=link.mtime or None,
                 )
             )
             plan.manifests.append((repo.name, target))
@@ -246,22 +271,24 @@ def _referenced_in(snap: Snapshot, marks: Marks, repo: Repository) -> set[str]:
 
 
 def _plan_layer_links(
-    snap: Snapshot, marks: Marks, doomed: set[str], cutoff: float, plan: GcPlan
+    snap: Snapshot,
+    marks: Marks,
+    used_by: dict[str, set[str]],
+    doomed: set[str],
+    cutoff: float,
+    plan: GcPlan,
 ) -> None:
-    for repo in snap.repositories.values():
-        if repo.incomplete or not repo.layers:
-            continue
-        used = _referenced_in(snap, marks, repo)
-        protected = any(d in marks.protected for d in repo.layers)
+    for name, used in used_by.items():
+        repo = snap.repositories[name]
         for d, link in sorted(repo.layers.items()):
             target = link.digest or d
             path = layer_dir(repo.name, d)
             if d in doomed or target in doomed:
                 plan.actions.append(
-                    Action("layer_link", path, repo.name, target, expect_mtime=link.mtime)
+                    Action("layer_link", path, repo.name, target, expect_mtime=link.mtime or None)
                 )
                 continue
-            if d in used or target in used or protected:
+            if d in used or target in used or d in marks.protected:
                 continue
             if link.mtime > cutoff:
                 plan.kept.append(
@@ -269,7 +296,7 @@ def _plan_layer_links(
                 )
                 continue
             plan.actions.append(
-                Action("layer_link", path, repo.name, target, expect_mtime=link.mtime)
+                Action("layer_link", path, repo.name, target, expect_mtime=link.mtime or None)
             )
 
 

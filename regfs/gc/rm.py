@@ -189,7 +189,13 @@ def build_rm_plan(
         for d, link in sorted(repo.revisions.items()):
             if d == digest or link.digest == digest:
                 plan.actions.append(
-                    Action("revision", revision_dir(name, d), name, digest, expect_mtime=link.mtime)
+                    Action(
+                        "revision",
+                        revision_dir(name, d),
+                        name,
+                        digest,
+                        expect_mtime=link.mtime or None,
+                    )
                 )
                 plan.manifests.append((name, digest))
     cutoff = now - min_age if min_age > 0 else float("inf")
@@ -222,7 +228,7 @@ def _remove_repository(repo: Repository, plan: GcPlan) -> None:
                 revision_dir(repo.name, d),
                 repo.name,
                 link.digest or d,
-                expect_mtime=link.mtime,
+                expect_mtime=link.mtime or None,
             )
         )
         plan.manifests.append((repo.name, link.digest or d))
@@ -233,7 +239,7 @@ def _remove_repository(repo: Repository, plan: GcPlan) -> None:
                 layer_dir(repo.name, d),
                 repo.name,
                 link.digest or d,
-                expect_mtime=link.mtime,
+                expect_mtime=link.mtime or None,
             )
         )
     for u in sorted(repo.uploads.values(), key=lambda u: u.uuid):

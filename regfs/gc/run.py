@@ -16,7 +16,7 @@ from regfs.gc.lock import Lock
 from regfs.gc.plan import GcOptions, GcPlan, build_plan, state_dir
 from regfs.gc.rm import Selection, build_rm_plan, parse_target, select, without
 from regfs.gc.trash import trash_root
-from regfs.scan import Progress, Snapshot, scan
+from regfs.scan import Progress, Refresher, Snapshot, scan
 from regfs.storage import LocalStorage, resolve_root
 
 
@@ -33,7 +33,7 @@ class GcOutcome:
 
 def _scan(storage: LocalStorage, progress: Progress | None, *, history: bool) -> Snapshot:
     """The fast scan gc and rm plan from: the executor re-checks every folder it touches."""
-    return scan(storage, workers=1, progress=progress, thorough=False, history=history)
+    return scan(storage, workers=1, progress=progress, thorough=False, history=history, lazy=True)
 
 
 def live_evidence(plan: GcPlan, snap: Snapshot, registry_url: str | None) -> list[str]:
@@ -79,13 +79,13 @@ def collect(
     storage = LocalStorage(v2)
     if dry_run:
         snap = _scan(storage, progress, history=options.delete_untagged)
-        plan = build_plan(snap, options, now=now)
+        plan = build_plan(snap, options, now=now, refresh=Refresher(storage, snap))
         refuse = None if options.force else (blocking_reasons(plan) or None)
         return GcOutcome(plan, snap, True, would_refuse=refuse)
     state = state_dir(str(v2))
     with Lock(state, command):
         snap = _scan(storage, progress, history=options.delete_untagged)
-        plan = build_plan(snap, options, now=now)
+        plan = build_plan(snap, options, now=now, refresh=Refresher(storage, snap))
         if plan.blocking and not options.force:
             raise RefusedError(
                 "the scan met problems that leave the reference graph incomplete; nothing "
@@ -201,7 +201,7 @@ def remove(
         sel = select(snap, parsed)
         plan = build_rm_plan(snap, sel, trash=trash, min_age=gopts.min_age, now=now)
         after = without(snap, plan)
-        gc_plan = build_plan(after, gopts, now=now)
+        gc_plan = build_plan(after, gopts, now=now, refresh=Refresher(storage, after))
         return RmOutcome(sel, GcOutcome(plan, snap, True), GcOutcome(gc_plan, after, True))
     state = state_dir(str(v2))
     with Lock(state, command):
