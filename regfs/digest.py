@@ -17,7 +17,7 @@ _ENC_RE = re.compile(r"[a-zA-Z0-9=_-]+")
 _HEX_RE = {alg: re.compile(f"[a-f0-9]{{{n}}}") for alg, n in ALGORITHMS.items()}
 _SHA256_HEX = _HEX_RE["sha256"]
 # Digests already validated, so a blob referenced many times is checked once.
-_VALID: dict[str, str] = {}
+VALIDATED: dict[str, str] = {}
 _VALID_MAX = 4_000_000
 
 
@@ -36,7 +36,7 @@ def parse_digest(text: str) -> str:
     encoded part of exactly the right length in lowercase hex. Nothing is stripped: a trailing
     newline is an error, as it is for the registry.
     """
-    known = _VALID.get(text)
+    known = VALIDATED.get(text)
     if known is not None:
         return known
     if len(text) == 71 and text.startswith("sha256:") and _SHA256_HEX.fullmatch(text, 7):
@@ -57,8 +57,8 @@ def parse_digest(text: str) -> str:
 
 def _remember(text: str) -> str:
     canon = sys.intern(text)
-    if len(_VALID) < _VALID_MAX:
-        _VALID[canon] = canon
+    if len(VALIDATED) < _VALID_MAX:
+        VALIDATED[canon] = canon
     return canon
 
 

@@ -12,8 +12,9 @@ import base64
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
+from regfs.digest import VALIDATED as _KNOWN_DIGESTS
 from regfs.digest import DigestError, parse_digest
 
 DOCKER_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -44,9 +45,8 @@ class ManifestError(ValueError):
     """The bytes are not a manifest distribution can read; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class Descriptor:
-    """A reference from a manifest: a blob or a child manifest."""
+class Descriptor(NamedTuple):
+    """A reference from a manifest: a blob or a child manifest (a tuple: cheap to build)."""
 
     digest: str
     size: int | None
@@ -145,7 +145,25 @@ def _digest(value: Any, where: str) -> str:
         raise ManifestError(f"{where}: {exc}") from None
 
 
-def _descriptor(obj: Any, where: str, *, platform: bool = False) -> Descriptor:
+def _descriptor(obj: Any, where: str | tuple[str, int], *, platform: bool = False) -> Descriptor:
+    """Parse a descriptor; ``where`` names it in errors (``("layers", 3)`` -> ``layers[3]``)."""
+    if type(obj) is dict and not platform:
+        # Fast path: the common, valid shape with a digest already seen.
+        digest = obj.get("digest")
+        size = obj.get("size")
+        media_type = obj.get("mediaType", "")
+        if (
+            type(digest) is str
+            and type(size) is int
+            and size >= 0
+            and type(media_type) is str
+            and not obj.get("urls")
+        ):
+            known = _KNOWN_DIGESTS.get(digest)
+            if known is not None:
+                return Descriptor(known, size, media_type)
+    if not isinstance(where, str):
+        where = f"{where[0]}[{where[1]}]"
     if not isinstance(obj, dict):
         raise ManifestError(f"{where}: not an object")
     size = obj.get("size")
@@ -187,7 +205,7 @@ def _image(doc: dict[str, Any], kind: ManifestKind, media_type: str) -> Manifest
     layers_raw = doc.get("layers") or []
     if not isinstance(layers_raw, list):
         raise ManifestError("layers is not a list")
-    layers = tuple(_descriptor(x, f"layers[{i}]") for i, x in enumerate(layers_raw))
+    layers = tuple(_descriptor(x, ("layers", i)) for i, x in enumerate(layers_raw))
     return Manifest(kind, media_type, config, layers, (), _subject(doc), _artifact_type(doc))
 
 
@@ -197,7 +215,7 @@ def _index(doc: dict[str, Any], kind: ManifestKind, media_type: str) -> Manifest
         raw = []
     if not isinstance(raw, list):
         raise ManifestError("manifests is not a list")
-    children = tuple(_descriptor(x, f"manifests[{i}]", platform=True) for i, x in enumerate(raw))
+    children = tuple(_descriptor(x, ("manifests", i), platform=True) for i, x in enumerate(raw))
     return Manifest(kind, media_type, None, (), children, _subject(doc), _artifact_type(doc))
 
 

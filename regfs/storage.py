@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import stat as stat_mod
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from regfs.errors import RootError
 from regfs.layout import V2
@@ -24,8 +24,7 @@ _O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 
 DIR, FILE, SYMLINK, OTHER = "dir", "file", "symlink", "other"
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     name: str
     kind: str
     size: int

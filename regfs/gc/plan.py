@@ -338,20 +338,37 @@ def _plan_uploads(
 # --- folders left empty ----------------------------------------------------------------------
 
 
-def _repo_leaves(repo: Repository) -> Iterable[str]:
-    """The files and uploads of one repository, as leaf paths."""
+def _repo_leaves(repo: Repository, sections: set[str]) -> Iterable[str]:
+    """One repository's files and uploads as leaf paths; a section (``_layers``,
+    ``_manifests/revisions``, ``_manifests/tags``, ``_uploads``) holding no candidate folder
+    counts as a single leaf when it has content."""
     base = repo_dir(repo.name)
-    for d in repo.layers:
-        yield layer_dir(repo.name, d) + "/link"
-    for d in repo.revisions:
-        yield revision_dir(repo.name, d) + "/link"
-    for name, tag in repo.tags.items():
-        if tag.current is not None:
-            yield f"{base}/_manifests/tags/{name}/current/link"
-        for d in tag.index:
-            yield tag_index_dir(repo.name, name, d) + "/link"
-    for u in repo.uploads:
-        yield upload_dir(repo.name, u)
+    if "_layers" in sections:
+        for d in repo.layers:
+            yield layer_dir(repo.name, d) + "/link"
+    elif repo.layers:
+        yield f"{base}/_layers"
+    if "_manifests/revisions" in sections:
+        for d in repo.revisions:
+            yield revision_dir(repo.name, d) + "/link"
+    elif repo.revisions:
+        yield f"{base}/_manifests/revisions"
+    if "_manifests/tags" in sections:
+        for name, tag in repo.tags.items():
+            if tag.current is not None:
+                yield f"{base}/_manifests/tags/{name}/current/link"
+            for d in tag.index:
+                yield tag_index_dir(repo.name, name, d) + "/link"
+    elif repo.tags:
+        yield f"{base}/_manifests/tags"
+    if "_uploads" in sections:
+        for u in repo.uploads:
+            yield upload_dir(repo.name, u)
+    elif repo.uploads:
+        yield f"{base}/_uploads"
+
+
+_SECTIONS = ("_layers", "_manifests/revisions", "_manifests/tags", "_uploads")
 
 
 def _leaves(snap: Snapshot, candidates: set[str]) -> Iterable[str]:
@@ -364,17 +381,22 @@ def _leaves(snap: Snapshot, candidates: set[str]) -> Iterable[str]:
             if f"blobs/{alg}/{hexpart[:2]}" in prefixes:
                 yield blob_dir(d)
     repo_dirs = {repo_dir(name): name for name in snap.repositories}
-    detailed: set[str] = set()
+    detailed: dict[str, set[str]] = {}
     for c in candidates:
         p = c
         while p.startswith("repositories/"):
-            if p in repo_dirs:
-                detailed.add(repo_dirs[p])
+            name = repo_dirs.get(p)
+            if name is not None:
+                rest = c[len(p) + 1 :]
+                sections = detailed.setdefault(name, set())
+                for sec in _SECTIONS:
+                    if rest == sec or rest.startswith(sec + "/"):
+                        sections.add(sec)
                 break
             p = p[: p.rfind("/")]
     for name, repo in snap.repositories.items():
         if name in detailed:
-            yield from _repo_leaves(repo)
+            yield from _repo_leaves(repo, detailed[name])
         else:
             yield repo_dir(name)
     yield from snap.empty_dirs
