@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import stat as stat_mod
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any
 from regfs.digest import ALGORITHMS, DigestError, is_hex_for, make_digest, parse_digest
 from regfs.findings import Finding, Kind
 from regfs.layout import blob_data, valid_repo_name, valid_tag
-from regfs.manifests import Manifest, ManifestError, parse_manifest
+from regfs.manifests import Descriptor, Manifest, ManifestError, ManifestKind, parse_manifest
 from regfs.storage import DIR, FILE, SYMLINK, Entry, LocalStorage
 
 # sha256 of zero bytes: a legitimate (empty) blob, not damage.
@@ -138,8 +139,9 @@ def scan(
     progress: Progress | None = None,
     now: float | None = None,
     thorough: bool = True,
-    history: bool = True,
+    tag_links: bool = True,
     lazy: bool = False,
+    processes: int = 1,
 ) -> Snapshot:
     """Scan the whole storage below ``storage.v2``.
 
@@ -149,8 +151,11 @@ def scan(
     ``regfs gc`` uses, whose executor re-checks each folder's content before touching it.
     ``lazy`` (fast scans only) goes further: blobs and layer links are taken from folder names
     alone (size -1, mtime 0.0) and :class:`Refresher` stats the few the caller asks about.
-    ``history=False`` (fast scans only) skips the tags' ``index`` folders, which only
-    ``--delete-untagged`` and ``rm`` act on.
+    ``tag_links=False`` (fast scans only) lists tags by name without reading their links or
+    history: only ``--delete-untagged`` and ``rm`` act on what tags point to.
+    ``processes > 1`` shards the repositories and blob prefixes over forked worker processes
+    (the work is small system calls and parsing, which threads cannot run in parallel under
+    the GIL); results come back as plain tuples.
     """
     import time
 
@@ -168,33 +173,45 @@ def scan(
     tasks_total += len(prefixes)
     repositories: dict[str, Repository] = {}
     done = 0
+    preloaded: dict[str, Manifest | str | None] = {}
     with contextlib.ExitStack() as stack:
         pmap: Mapper = map
         if workers > 1:
             pmap = stack.enter_context(ThreadPoolExecutor(max_workers=workers)).map
-        for repo, rout in pmap(
-            lambda nf: _scan_repository(storage, nf[0], nf[1], thorough, history, lazy),
-            repo_names,
-        ):
-            repositories[repo.name] = repo
-            out.findings.extend(rout.findings)
-            out.empty.extend(rout.empty)
-            done += 1
-            if progress:
-                progress("scan", done, tasks_total)
-        for part, missing, bout, complete in pmap(
-            lambda ap: _scan_blob_prefix(storage, ap[0], ap[1], thorough, lazy), prefixes
-        ):
-            blobs.update(part)
-            no_data.update(missing)
-            out.findings.extend(bout.findings)
-            out.empty.extend(bout.empty)
-            blobs_complete = blobs_complete and complete
-            done += 1
-            if progress:
-                progress("scan", done, tasks_total)
+        if processes > 1 and len(repo_names) + len(prefixes) > 64 and _can_fork():
+            shards = _run_shards(
+                storage, repo_names, prefixes, processes, thorough, tag_links, lazy
+            )
+        else:
+            counter = [0]
+
+            def tick() -> None:
+                counter[0] += 1
+                if progress:
+                    progress("scan", counter[0], tasks_total)
+
+            shards = [
+                _shard_results(
+                    storage, repo_names, prefixes, thorough, tag_links, lazy, False, tick
+                )
+            ]
+        for shard in shards:
+            for repo, rout in shard.repos:
+                repositories[repo.name] = repo
+                out.findings.extend(rout.findings)
+                out.empty.extend(rout.empty)
+            for part, missing, bout, complete in shard.blobs:
+                blobs.update(part)
+                no_data.update(missing)
+                out.findings.extend(bout.findings)
+                out.empty.extend(bout.empty)
+                blobs_complete = blobs_complete and complete
+            preloaded.update(shard.manifests)
+            done += len(shard.repos) + len(shard.blobs)
+        if progress and len(shards) > 1:
+            progress("scan", done, tasks_total)
         manifests, unparseable = _load_manifests(
-            storage, repositories, blobs, no_data, out, pmap, progress
+            storage, repositories, blobs, no_data, out, pmap, progress, preloaded
         )
     snap = Snapshot(
         v2=storage.v2,
@@ -511,7 +528,7 @@ def _scan_repository(
     name: str,
     parts: set[str],
     thorough: bool,
-    history: bool = True,
+    tag_links: bool = True,
     lazy: bool = False,
 ) -> tuple[Repository, _Out]:
     out = _Out()
@@ -529,7 +546,7 @@ def _scan_repository(
         )
         repo.incomplete |= not ok
     if repo.has_manifests:
-        ok = _scan_manifests_folder(storage, repo, out, thorough, history)
+        ok = _scan_manifests_folder(storage, repo, out, thorough, tag_links)
         repo.incomplete |= not ok
     if repo.has_uploads:
         _scan_uploads(storage, repo, out)
@@ -537,7 +554,7 @@ def _scan_repository(
 
 
 def _scan_manifests_folder(
-    storage: LocalStorage, repo: Repository, out: _Out, thorough: bool, history: bool = True
+    storage: LocalStorage, repo: Repository, out: _Out, thorough: bool, tag_links: bool = True
 ) -> bool:
     base = f"repositories/{repo.name}/_manifests"
     entries = _list(storage, base, out, repo=repo.name)
@@ -554,14 +571,14 @@ def _scan_manifests_folder(
             )
             complete &= ok
         elif e.name == "tags" and e.kind == DIR:
-            complete &= _scan_tags(storage, repo, rel, out, thorough, history)
+            complete &= _scan_tags(storage, repo, rel, out, thorough, tag_links)
         else:
             out.add(Kind.UNKNOWN_ENTRY, rel, "unknown entry in _manifests", repo=repo.name)
     return complete
 
 
 def _history_names(storage: LocalStorage, rel: str, repo: str, out: _Out) -> dict[str, Link]:
-    """Fast path for a tag's history: the digests its ``index`` names, no per-entry calls.
+    """Fast path for a tag's tag_links: the digests its ``index`` names, no per-entry calls.
 
     Their mtimes are not read (0.0 = unknown): a re-push refreshes the revision link, which
     the grace period looks at, and the executor re-checks each entry's content instead.
@@ -579,7 +596,7 @@ def _history_names(storage: LocalStorage, rel: str, repo: str, out: _Out) -> dic
     for alg, kind in algs:
         arel = f"{rel}/{alg}"
         if kind != DIR or alg not in ALGORITHMS:
-            out.add(Kind.UNKNOWN_ENTRY, arel, "unexpected entry in a tag history", repo=repo)
+            out.add(Kind.UNKNOWN_ENTRY, arel, "unexpected entry in a tag tag_links", repo=repo)
             continue
         try:
             names = storage.list_kinds(arel)
@@ -602,7 +619,7 @@ def _scan_tags(
     base: str,
     out: _Out,
     thorough: bool,
-    history: bool = True,
+    tag_links: bool = True,
 ) -> bool:
     tags = _list(storage, base, out, repo=repo.name)
     if tags is None:
@@ -620,13 +637,12 @@ def _scan_tags(
             out.add(Kind.BAD_NAME, trel, "not a valid tag name", repo=repo.name)
         tag = Tag(t.name)
         if not thorough:
-            # Fast path: read current/link and list the history without listing every folder.
+            # Fast path: read current/link and list the tag_links without listing every folder.
             tag.current = _read_link(
                 storage, f"{trel}/current/link", None, out, repo=repo.name, blocks=True
             )
             if tag.current is not None:
-                if history:
-                    tag.index = _history_names(storage, f"{trel}/index", repo.name, out)
+                tag.index = _history_names(storage, f"{trel}/index", repo.name, out)
                 repo.tags[t.name] = tag
                 continue
         inner = _list(storage, trel, out, repo=repo.name)
@@ -850,8 +866,12 @@ def _load_manifests(
     out: _Out,
     pmap: Mapper,
     progress: Progress | None,
+    preloaded: dict[str, Manifest | str | None] | None = None,
 ) -> tuple[dict[str, Manifest], dict[str, str]]:
-    """Read and parse each distinct manifest once: every revision, then index children."""
+    """Read and parse each distinct manifest once: every revision, then index children.
+
+    ``preloaded`` holds results worker processes already produced."""
+    pre = preloaded or {}
     manifests: dict[str, Manifest] = {}
     unparseable: dict[str, str] = {}
     owner: dict[str, str] = {}
@@ -865,7 +885,7 @@ def _load_manifests(
     done = 0
 
     def read_chunk(chunk: list[str]) -> list[tuple[str, Manifest | str | None]]:
-        return [(d, _read_manifest(storage, d)) for d in chunk]
+        return [(d, pre[d] if d in pre else _read_manifest(storage, d)) for d in chunk]
 
     while wanted:
         present = [d for d in wanted if d in blobs]
@@ -922,6 +942,210 @@ def _read_manifest(storage: LocalStorage, digest: str) -> Manifest | str | None:
 
 def _finish_findings(snap: Snapshot) -> None:
     snap.findings.sort(key=lambda f: (f.path, str(f.kind)))
+
+
+# --- parallel shards ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Shard:
+    repos: list[tuple[Repository, _Out]]
+    blobs: list[tuple[dict[str, Blob], set[str], _Out, bool]]
+    manifests: dict[str, Manifest | str | None]
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _shard_results(
+    storage: LocalStorage,
+    repo_names: list[tuple[str, set[str]]],
+    prefixes: list[tuple[str, str]],
+    thorough: bool,
+    tag_links: bool,
+    lazy: bool,
+    read_manifests: bool,
+    tick: Callable[[], None] | None = None,
+) -> _Shard:
+    repos = []
+    for n, f in repo_names:
+        repos.append(_scan_repository(storage, n, f, thorough, tag_links, lazy))
+        if tick:
+            tick()
+    blob_parts = []
+    for a, p in prefixes:
+        blob_parts.append(_scan_blob_prefix(storage, a, p, thorough, lazy))
+        if tick:
+            tick()
+    manifests: dict[str, Manifest | str | None] = {}
+    if read_manifests:
+        for repo, _out in repos:
+            for d in repo.revision_digests():
+                if d not in manifests:
+                    manifests[d] = _read_manifest(storage, d)
+    return _Shard(repos, blob_parts, manifests)
+
+
+def _shard_worker(args: tuple[Any, ...]) -> bytes:
+    """Runs in a forked child: scan one shard and return it packed as plain tuples."""
+    import pickle
+
+    v2, repo_names, prefixes, thorough, tag_links, lazy = args
+    shard = _shard_results(
+        LocalStorage(Path(v2)), repo_names, prefixes, thorough, tag_links, lazy, True
+    )
+    packed = (
+        [(_pack_repo(r), _pack_out(o)) for r, o in shard.repos],
+        [(_pack_blobs(b), sorted(m), _pack_out(o), c) for b, m, o, c in shard.blobs],
+        {d: _pack_manifest(m) for d, m in shard.manifests.items()},
+    )
+    return pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _run_shards(
+    storage: LocalStorage,
+    repo_names: list[tuple[str, set[str]]],
+    prefixes: list[tuple[str, str]],
+    processes: int,
+    thorough: bool,
+    tag_links: bool,
+    lazy: bool,
+) -> list[_Shard]:
+    import multiprocessing
+    import pickle
+
+    # Interleave so shards get similar mixes of large and small repositories.
+    args = [
+        (
+            str(storage.v2),
+            repo_names[k::processes],
+            prefixes[k::processes],
+            thorough,
+            tag_links,
+            lazy,
+        )
+        for k in range(processes)
+    ]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(processes - 1) as pool:
+        pending = pool.map_async(_shard_worker, args[1:])
+        # This process takes the first shard itself: no packing, no unpacking.
+        out = [_shard_results(storage, args[0][1], args[0][2], thorough, tag_links, lazy, True)]
+        packed = pending.get()
+    for raw in packed:
+        repos, blob_parts, manifests = pickle.loads(raw)
+        out.append(
+            _Shard(
+                [(_unpack_repo(r), _unpack_out(o)) for r, o in repos],
+                [(_unpack_blobs(b), set(m), _unpack_out(o), c) for b, m, o, c in blob_parts],
+                {d: _unpack_manifest(m) for d, m in manifests.items()},
+            )
+        )
+    return out
+
+
+def _pack_links(links: dict[str, Link]) -> list[tuple[str, str | None, float]]:
+    return [(d, link.digest, link.mtime) for d, link in links.items()]
+
+
+def _unpack_links(items: list[tuple[str, str | None, float]]) -> dict[str, Link]:
+    return {sys.intern(d): Link(None if c is None else sys.intern(c), m) for d, c, m in items}
+
+
+def _pack_repo(r: Repository) -> tuple[Any, ...]:
+    tags = [
+        (
+            t.name,
+            None if t.current is None else (t.current.digest, t.current.mtime),
+            _pack_links(t.index),
+        )
+        for t in r.tags.values()
+    ]
+    uploads = [(u.uuid, u.started_at, u.size, u.mtime) for u in r.uploads.values()]
+    return (
+        r.name,
+        r.has_manifests,
+        r.has_layers,
+        r.has_uploads,
+        r.incomplete,
+        _pack_links(r.revisions),
+        _pack_links(r.layers),
+        tags,
+        uploads,
+    )
+
+
+def _unpack_repo(t: tuple[Any, ...]) -> Repository:
+    name, hm, hl, hu, incomplete, revisions, layers, tags, uploads = t
+    repo = Repository(name, hm, hl, hu, incomplete=incomplete)
+    repo.revisions = _unpack_links(revisions)
+    repo.layers = _unpack_links(layers)
+    for tname, cur, index in tags:
+        current = (
+            None if cur is None else Link(None if cur[0] is None else sys.intern(cur[0]), cur[1])
+        )
+        repo.tags[tname] = Tag(tname, current, _unpack_links(index))
+    for uuid, started, size, mtime in uploads:
+        repo.uploads[uuid] = Upload(uuid, started, size, mtime)
+    return repo
+
+
+def _pack_out(o: _Out) -> tuple[list[tuple[Any, ...]], list[str]]:
+    return (
+        [(str(f.kind), f.path, f.message, f.digest, f.repository, f.blocks_gc) for f in o.findings],
+        o.empty,
+    )
+
+
+def _unpack_out(t: tuple[list[tuple[Any, ...]], list[str]]) -> _Out:
+    o = _Out()
+    o.findings = [Finding(Kind(k), p, m, d, r, b) for k, p, m, d, r, b in t[0]]
+    o.empty = t[1]
+    return o
+
+
+def _pack_blobs(blobs: dict[str, Blob]) -> list[tuple[str, int, float]]:
+    return [(d, b.size, b.mtime) for d, b in blobs.items()]
+
+
+def _unpack_blobs(items: list[tuple[str, int, float]]) -> dict[str, Blob]:
+    return {sys.intern(d): Blob(size, mtime) for d, size, mtime in items}
+
+
+def _pack_manifest(m: Manifest | str | None) -> Any:
+    if not isinstance(m, Manifest):
+        return m
+    return (
+        str(m.kind),
+        m.media_type,
+        None if m.config is None else tuple(m.config),
+        [tuple(x) for x in m.layers],
+        [tuple(x) for x in m.children],
+        m.subject,
+        m.artifact_type,
+    )
+
+
+def _unpack_manifest(t: Any) -> Manifest | str | None:
+    if t is None or isinstance(t, str):
+        return t
+    kind, media_type, config, layers, children, subject, artifact_type = t
+
+    def desc(x: tuple[Any, ...]) -> Descriptor:
+        return Descriptor(sys.intern(x[0]), *x[1:])
+
+    return Manifest(
+        ManifestKind(kind),
+        media_type,
+        None if config is None else desc(config),
+        tuple(desc(x) for x in layers),
+        tuple(desc(x) for x in children),
+        None if subject is None else sys.intern(subject),
+        artifact_type,
+    )
 
 
 class Refresher:

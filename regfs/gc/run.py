@@ -31,9 +31,17 @@ class GcOutcome:
     live_check_skipped: bool = False
 
 
-def _scan(storage: LocalStorage, progress: Progress | None, *, history: bool) -> Snapshot:
+def _scan(storage: LocalStorage, progress: Progress | None, *, tag_links: bool) -> Snapshot:
     """The fast scan gc and rm plan from: the executor re-checks every folder it touches."""
-    return scan(storage, workers=1, progress=progress, thorough=False, history=history, lazy=True)
+    return scan(
+        storage,
+        workers=1,
+        progress=progress,
+        thorough=False,
+        tag_links=tag_links,
+        lazy=True,
+        processes=min(4, os.cpu_count() or 1),
+    )
 
 
 def live_evidence(plan: GcPlan, snap: Snapshot, registry_url: str | None) -> list[str]:
@@ -78,13 +86,13 @@ def collect(
     v2 = resolve_root(root)
     storage = LocalStorage(v2)
     if dry_run:
-        snap = _scan(storage, progress, history=options.delete_untagged)
+        snap = _scan(storage, progress, tag_links=options.delete_untagged)
         plan = build_plan(snap, options, now=now, refresh=Refresher(storage, snap))
         refuse = None if options.force else (blocking_reasons(plan) or None)
         return GcOutcome(plan, snap, True, would_refuse=refuse)
     state = state_dir(str(v2))
     with Lock(state, command):
-        snap = _scan(storage, progress, history=options.delete_untagged)
+        snap = _scan(storage, progress, tag_links=options.delete_untagged)
         plan = build_plan(snap, options, now=now, refresh=Refresher(storage, snap))
         if plan.blocking and not options.force:
             raise RefusedError(
@@ -197,7 +205,7 @@ def remove(
     storage = LocalStorage(v2)
     gopts = gc_options or GcOptions()
     if dry_run:
-        snap = _scan(storage, progress, history=True)
+        snap = _scan(storage, progress, tag_links=True)
         sel = select(snap, parsed)
         plan = build_rm_plan(snap, sel, trash=trash, min_age=gopts.min_age, now=now)
         after = without(snap, plan)
@@ -205,7 +213,7 @@ def remove(
         return RmOutcome(sel, GcOutcome(plan, snap, True), GcOutcome(gc_plan, after, True))
     state = state_dir(str(v2))
     with Lock(state, command):
-        snap = _scan(storage, progress, history=True)
+        snap = _scan(storage, progress, tag_links=True)
         sel = select(snap, parsed)
         plan = build_rm_plan(snap, sel, trash=trash, min_age=gopts.min_age, now=now)
         removal = _guard_and_execute(
