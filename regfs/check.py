@@ -28,25 +28,31 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from regfs.errors import UsageError
 from regfs.findings import Finding, Kind
 from regfs.graph import Mode, mark
+from regfs.hashing import cpus, hash_blobs
 from regfs.layout import blob_data, layer_dir, revision_dir, tag_dir
 from regfs.manifests import schema1_payload
 from regfs.scan import MANIFEST_READ_LIMIT, Repository, Snapshot
 
 Progress = Callable[[str, int, int], None]
 
-CHUNK = 1 << 20  # bytes read per system call while hashing
+CHUNK = 1 << 20  # bytes read per system call when a suspect blob is read again
 VERIFY_PHASE = "verify"
 # How many problems a broken tag's message names before "and N more".
 MAX_NAMED = 3
 
-_O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+# O_NONBLOCK: a FIFO put in a blob's place must not hang the open (fstat then rejects it).
+_O_READ = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+)
 
 
 @dataclass(slots=True)
@@ -360,23 +366,31 @@ def _verify(
     progress: Progress | None,
     report: CheckReport,
 ) -> dict[str, tuple[Kind, str]]:
-    """Re-hash every blob in ``digests``; returns digest -> (kind, why) for each bad one."""
+    """Re-hash every blob in ``digests``; returns digest -> (kind, why) for each bad one.
+
+    A first read hashes everything in worker processes (:mod:`regfs.hashing`); only what it
+    finds suspect is read again here, carefully, before it is called corrupt."""
     base = str(snap.v2)
-    total = sum(snap.blobs[d].size for d in digests)
+    items = [(d, snap.blobs[d].size) for d in digests]
+    total = sum(max(0, size) for _, size in items)
     meter = _Meter(total, progress)
     if progress:
         progress(VERIFY_PHASE, 0, total)
-    # Largest first, so that one big layer does not finish alone at the end.
-    order = sorted(digests, key=lambda d: (-snap.blobs[d].size, d))
     started = time.monotonic()
+    suspects = hash_blobs(
+        base,
+        items,
+        processes=min(max(1, workers), cpus()),
+        on_bytes=meter.add if progress else None,
+        accept=_schema1_data_matches,
+    )
     bad: dict[str, tuple[Kind, str]] = {}
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = pool.map(lambda d: (d, _verify_blob(base, d, meter)), order)
-        for d, (problem, reread) in results:
-            if problem is not None:
-                bad[d] = problem
-            elif reread:
-                report.reread_ok.append(d)
+    for d, first in suspects:
+        problem, reread = _confirm(base, d, first)
+        if problem is not None:
+            bad[d] = problem
+        elif reread:
+            report.reread_ok.append(d)
     meter.finish()
     report.verified = True
     report.verified_blobs = len(digests)
@@ -386,14 +400,17 @@ def _verify(
     return bad
 
 
-def _verify_blob(base: str, digest: str, meter: _Meter) -> tuple[tuple[Kind, str] | None, bool]:
-    """((kind, why) when the blob is bad, else None; whether a second read was needed)."""
+def _confirm(base: str, digest: str, first: str | None) -> tuple[tuple[Kind, str] | None, bool]:
+    """Read a suspect again: ((kind, why) when the blob is bad, else None; whether the data
+    was read twice). ``first`` is what the first read hashed to, None when it failed: then
+    this read counts as the first."""
     path = f"{base}/{blob_data(digest)}"
     try:
-        first = _actual(path, digest, meter)
         if first is None:
-            return None, False
-        second = _actual(path, digest, None)
+            first = _actual(path, digest)
+            if first is None:
+                return None, False
+        second = _actual(path, digest)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             return (Kind.SYMLINK, "blob data is a symbolic link (never followed)"), False
@@ -419,7 +436,7 @@ def _open(path: str) -> Iterator[io.FileIO]:
         yield f
 
 
-def _actual(path: str, digest: str, meter: _Meter | None) -> str | None:
+def _actual(path: str, digest: str) -> str | None:
     """None when the data at ``path`` matches ``digest``; otherwise what it hashes to."""
     alg = digest.partition(":")[0]
     h = hashlib.new(alg)
@@ -428,20 +445,24 @@ def _actual(path: str, digest: str, meter: _Meter | None) -> str | None:
         size = os.fstat(f.fileno()).st_size
         while n := f.readinto(view):
             h.update(view[:n])
-            if meter is not None:
-                meter.add(n)
     actual = f"{alg}:{h.hexdigest()}"
     if actual == digest:
         return None
-    if size <= MANIFEST_READ_LIMIT and _schema1_matches(path, digest, alg):
+    if size <= MANIFEST_READ_LIMIT and _schema1_matches(path, digest):
         return None
     return actual
 
 
-def _schema1_matches(path: str, digest: str, alg: str) -> bool:
-    """A signed schema1 manifest's digest is that of its canonical payload."""
+def _schema1_matches(path: str, digest: str) -> bool:
     with _open(path) as f:
         data = f.readall()
+    return _schema1_data_matches(data, digest)
+
+
+def _schema1_data_matches(data: bytes, digest: str) -> bool:
+    """A signed schema1 manifest's digest is that of its canonical payload."""
+    if len(data) > MANIFEST_READ_LIMIT:
+        return False
     if data.lstrip()[:1] != b"{" or b'"schemaVersion"' not in data:
         return False
     try:
@@ -450,4 +471,5 @@ def _schema1_matches(path: str, digest: str, alg: str) -> bool:
         return False
     if payload == data:
         return False
+    alg = digest.partition(":")[0]
     return f"{alg}:{hashlib.new(alg, payload).hexdigest()}" == digest

@@ -31,7 +31,8 @@ SCHEMA_VERSION = 1
 def size(n: int | None) -> str:
     if n is None:
         return "?"
-    return str(humanize.naturalsize(n, binary=False, format="%.1f"))
+    text = str(humanize.naturalsize(n, binary=False, format="%.1f"))
+    return text.replace(" Bytes", " B").replace(" Byte", " B")
 
 
 def to_json(data: Any) -> str:
@@ -52,7 +53,7 @@ def _label(node: Node) -> str:
     if t == "repository":
         return str(node["name"])
     if t == "tag":
-        return f":{node['name']}" + (
+        return f":{short_tag(node['name'])}" + (
             "  [broken: no readable current link]" if node.get("broken") else ""
         )
     if t == "untagged":
@@ -60,16 +61,34 @@ def _label(node: Node) -> str:
     if t == "uploads":
         return f"(uploads: {node['count']}, {size(node['size'])})"
     if t in ("manifest", "referrer"):
-        parts = [short(node["digest"])]
-        parts.append(node.get("kind") or "?")
+        parts = [tshort(node["digest"])]
+        if node.get("artifact_type"):
+            parts.append(short_type(node["artifact_type"]))
+        else:
+            parts.append(node.get("kind") or "?")
         if node.get("platform"):
             parts.append(node["platform"])
-        if node.get("artifact_type"):
-            parts.append(node["artifact_type"])
         parts.append(size(node.get("size")))
         prefix = "referrer " if t == "referrer" else ""
         return prefix + "  ".join(parts) + tail
-    return f"{t:<6} {short(node['digest'])}  {size(node.get('size'))}{tail}"
+    return f"{t:<6} {tshort(node['digest'])}  {size(node.get('size'))}{tail}"
+
+
+def tshort(digest: str) -> str:
+    """Tree digests: 12 hex digits, the algorithm only when it is not sha256."""
+    text = short(digest)
+    return text.removeprefix("sha256:")
+
+
+def short_tag(tag: str, limit: int = 40) -> str:
+    """Long tags (cosign's ``sha256-<hex>.sig``) shortened for the tree; JSON keeps them whole."""
+    return tag if len(tag) <= limit else tag[:20] + "…" + tag[-8:]
+
+
+def short_type(media_type: str, limit: int = 28) -> str:
+    """``application/vnd.dev.cosign.artifact.sig.v1+json`` -> ``dev.cosign.artifact.sig.v1``."""
+    text = media_type.rsplit("/", 1)[-1].removeprefix("vnd.").split("+", 1)[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def tree_text(root: Node) -> str:

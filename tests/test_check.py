@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from builder import DOCKER, Pushed, StoreBuilder, hexof, sha256, sign_schema1
 from typer.testing import CliRunner
 
 import regfs.check as check_mod
+import regfs.hashing as hashing
 from regfs import cli
 from regfs.check import CheckReport, check
 from regfs.findings import Finding, Kind
@@ -221,23 +222,37 @@ def test_orphan_blobs_are_verified_too(builder: StoreBuilder) -> None:
     assert [f.digest for f in of_kind(r, Kind.DIGEST_MISMATCH)] == [orphan.digest]
 
 
+@pytest.fixture
+def forked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash in worker processes even for a small store, in many small chunks."""
+    monkeypatch.setattr(hashing, "FORK_MIN_BLOBS", 0)
+    monkeypatch.setattr(hashing, "CHUNK_FILES", 2)
+    monkeypatch.setattr(check_mod, "cpus", lambda: 4)
+
+
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+@needs_fork
 def test_large_blob_is_hashed_in_chunks_in_parallel(
-    builder: StoreBuilder, monkeypatch: pytest.MonkeyPatch
+    builder: StoreBuilder, monkeypatch: pytest.MonkeyPatch, forked: None, tmp_path: Path
 ) -> None:
     big = builder.orphan_blob(bytes(range(256)) * (3 * 4096 + 7))  # > 3 MiB
     small = [builder.orphan_blob(f"s{i}".encode() * 1000) for i in range(20)]
     flip_byte(blob_path(builder, small[3].digest))
     calls: list[tuple[str, int, int]] = []
-    threads: set[int] = set()
-    orig = check_mod._verify_blob
+    pids = tmp_path / "pids"
+    orig = hashing.hash_chunk
 
-    def spy(base: str, digest: str, meter: Any) -> Any:
-        threads.add(threading.get_ident())
-        time.sleep(0.005)  # make the tasks overlap
-        return orig(base, digest, meter)
+    def spy(*args: Any) -> Any:
+        with open(pids, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        time.sleep(0.005)  # make the workers overlap
+        return orig(*args)
 
-    monkeypatch.setattr(check_mod, "_verify_blob", spy)
-    monkeypatch.setattr(check_mod, "CHUNK", 1 << 16)  # many chunks, many progress calls
+    monkeypatch.setattr(hashing, "hash_chunk", spy)
+    monkeypatch.setattr(hashing, "WHOLE", 1 << 20)  # the big blob is read in pieces
+    monkeypatch.setattr(hashing, "PIECE", 1 << 16)  # many pieces, many progress calls
     r = run(builder, verify_digests=True, workers=4, progress=lambda *a: calls.append(a))
     assert [f.digest for f in of_kind(r, Kind.DIGEST_MISMATCH)] == [small[3].digest]
     total = big.size + sum(s.size for s in small)
@@ -245,31 +260,124 @@ def test_large_blob_is_hashed_in_chunks_in_parallel(
     assert calls[0] == ("verify", 0, total) and calls[-1] == ("verify", total, total)
     assert all(p == "verify" and 0 <= d <= t == total for p, d, t in calls)
     assert r.throughput is not None and r.throughput > 0
-    assert len(threads) > 1
+    workers = set(pids.read_text().split())
+    assert len(workers) > 1 and str(os.getpid()) not in workers
 
 
+@pytest.mark.parametrize("fork", [False, pytest.param(True, marks=needs_fork)])
 def test_a_blob_is_read_twice_before_it_is_called_corrupt(
-    builder: StoreBuilder, monkeypatch: pytest.MonkeyPatch
+    builder: StoreBuilder, monkeypatch: pytest.MonkeyPatch, fork: bool, tmp_path: Path
 ) -> None:
+    if fork:
+        monkeypatch.setattr(hashing, "FORK_MIN_BLOBS", 0)
+        monkeypatch.setattr(check_mod, "cpus", lambda: 2)
     flaky = builder.orphan_blob(b"flaky")
     bad = builder.orphan_blob(b"bad")
-    reads: dict[str, int] = {}
-    orig = check_mod._actual
+    fine = builder.orphan_blob(b"fine")
+    first_reads = tmp_path / "first"  # a file: workers are other processes
+    first_reads.touch()
+    second_reads: dict[str, int] = {}
+    orig_chunk = hashing.hash_chunk
+    orig_actual = check_mod._actual
 
-    def actual(path: str, digest: str, meter: Any) -> str | None:
-        reads[digest] = reads.get(digest, 0) + 1
-        if digest == flaky.digest and reads[digest] == 1:
-            return "sha256:" + "0" * 64  # a transient bad read
+    def first(folders: Any, chunk: Any, on_bytes: Any, accept: Any) -> Any:
+        suspects, done = orig_chunk(folders, chunk, on_bytes, accept)
+        with open(first_reads, "a") as f:
+            f.writelines(f"{d}\n" for d, _ in chunk)
+        for d, _ in chunk:
+            if d in (flaky.digest, bad.digest):  # a transient bad read; a bad blob
+                suspects.append((d, "sha256:" + "1" * 64))
+        return suspects, done
+
+    def again(path: str, digest: str) -> str | None:
+        second_reads[digest] = second_reads.get(digest, 0) + 1
         if digest == bad.digest:
-            return "sha256:" + str(reads[digest]) * 64  # different every time
-        return orig(path, digest, meter)
+            return "sha256:" + "2" * 64  # different every time
+        return orig_actual(path, digest)
 
-    monkeypatch.setattr(check_mod, "_actual", actual)
+    monkeypatch.setattr(hashing, "hash_chunk", first)
+    monkeypatch.setattr(check_mod, "_actual", again)
     r = run(builder, verify_digests=True)
-    assert reads[flaky.digest] == 2 and reads[bad.digest] == 2
+    assert sorted(first_reads.read_text().split()) == sorted(
+        [flaky.digest, bad.digest, fine.digest]
+    )
+    assert second_reads == {flaky.digest: 1, bad.digest: 1}  # only suspects are read again
     assert r.reread_ok == [flaky.digest]
     (mismatch,) = of_kind(r, Kind.DIGEST_MISMATCH)
     assert mismatch.digest == bad.digest and "read again" in mismatch.message
+    assert "sha256:" + "1" * 64 in mismatch.message and "sha256:" + "2" * 64 in mismatch.message
+
+
+@needs_fork
+def test_worker_processes_report_every_kind_of_bad_blob(
+    builder: StoreBuilder, tmp_path: Path, forked: None
+) -> None:
+    layer = builder.layer("precious")
+    builder.image("app", tags=["v1"], layers=[layer])
+    unsigned = builder.schema1("legacy", layers=[builder.layer("legacy")], tags=["plain"])
+    builder.write(
+        f"blobs/sha256/{hexof(unsigned.digest)[:2]}/{hexof(unsigned.digest)}/data",
+        sign_schema1(unsigned.data),
+    )
+    gone, linked, grown, shrunk, fifo = (builder.orphan_blob(f"b{i}".encode()) for i in range(5))
+    ok = [builder.orphan_blob(f"ok{i}".encode() * 300) for i in range(30)]
+    flip_byte(blob_path(builder, layer.digest))
+    snap = builder.scan()
+    blob_path(builder, gone.digest).unlink()
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"b1")
+    blob_path(builder, linked.digest).unlink()
+    blob_path(builder, linked.digest).symlink_to(outside)
+    with open(blob_path(builder, grown.digest), "ab") as f:
+        f.write(b"more")
+    blob_path(builder, shrunk.digest).write_bytes(b"b")
+    blob_path(builder, fifo.digest).unlink()
+    os.mkfifo(blob_path(builder, fifo.digest))  # must not hang the open
+
+    r = check(snap, verify_digests=True, workers=2)
+    assert {f.digest for f in of_kind(r, Kind.DIGEST_MISMATCH)} == {
+        layer.digest,
+        grown.digest,
+        shrunk.digest,
+    }
+    assert [f.digest for f in of_kind(r, Kind.SYMLINK)] == [linked.digest]
+    unreadable = {f.digest: f.message for f in of_kind(r, Kind.UNREADABLE)}
+    assert set(unreadable) == {gone.digest, fifo.digest}
+    assert "not a regular file" in unreadable[fifo.digest]
+    assert r.verified_blobs == len(snap.blobs) and not r.reread_ok
+    assert not {f.digest for f in r.problems} & {unsigned.digest, *(b.digest for b in ok)}
+
+
+@needs_fork
+def test_chunks_of_a_worker_that_dies_are_hashed_here(
+    builder: StoreBuilder, monkeypatch: pytest.MonkeyPatch, forked: None
+) -> None:
+    blobs = [builder.orphan_blob(f"blob {i}".encode()) for i in range(40)]
+    flip_byte(blob_path(builder, blobs[-1].digest))
+    parent = os.getpid()
+    orig = hashing.hash_chunk
+
+    def dying(folders: Any, chunk: Any, on_bytes: Any, accept: Any) -> Any:
+        if os.getpid() != parent and any(d == blobs[-1].digest for d, _ in chunk):
+            os._exit(3)  # a worker killed mid-way
+        return orig(folders, chunk, on_bytes, accept)
+
+    monkeypatch.setattr(hashing, "hash_chunk", dying)
+    r = run(builder, verify_digests=True, workers=2)
+    assert [f.digest for f in of_kind(r, Kind.DIGEST_MISMATCH)] == [blobs[-1].digest]
+    assert r.verified_blobs == 40
+
+
+def test_chunks_put_large_blobs_first_and_cover_every_blob() -> None:
+    items = [(f"sha256:{i:064x}", size) for i, size in enumerate([10, 20 << 20, 5, 40 << 20])]
+    items += [(f"sha256:{i:064x}", 100) for i in range(4, 300)]
+    chunks = hashing.plan_chunks(items, sum(s for _, s in items))
+    flat = [it for c in chunks for it in c]
+    assert sorted(flat) == sorted(items)
+    assert [s for _, s in flat[:2]] == [40 << 20, 20 << 20]
+    assert all(len(c) <= hashing.CHUNK_FILES for c in chunks)
+    many = [(f"sha256:{i:064x}", 1) for i in range(1_000_000)]
+    assert len(hashing.plan_chunks(many, len(many))) <= 2000
 
 
 def test_unreadable_blob_is_reported(builder: StoreBuilder) -> None:

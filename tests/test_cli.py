@@ -88,7 +88,7 @@ def test_tree_text(store: StoreBuilder) -> None:
     assert "├── app" in lines
     assert "└── org/web" in lines
     assert any(line.endswith(":v1") for line in lines)
-    assert any(store.img.digest[:19] in line for line in lines)  # type: ignore[attr-defined]
+    assert any(store.img.digest[7:19] in line for line in lines)  # type: ignore[attr-defined]
     assert "(untagged: 1)" in r.stdout
     assert r.stderr == ""
 
@@ -179,7 +179,7 @@ def test_orphans_text_healthy(store: StoreBuilder) -> None:
     r = invoke("orphans", str(store.root))
     assert r.exit_code == 0
     lines = r.stdout.splitlines()
-    assert lines[0] == "Orphaned blobs: 0 (0 Bytes), deleted by `regfs gc`"
+    assert lines[0] == "Orphaned blobs: 0 (0 B), deleted by `regfs gc`"
     assert lines[1].startswith("Untagged manifests: 1; ")
     assert "Dangling references: 0" in lines
     assert "Problems: 0" in lines

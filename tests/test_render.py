@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,9 +33,9 @@ C = "sha256:" + "c" * 64
     ("n", "text"),
     [
         (None, "?"),
-        (0, "0 Bytes"),
-        (1, "1 Byte"),
-        (999, "999 Bytes"),
+        (0, "0 B"),
+        (1, "1 B"),
+        (999, "999 B"),
         (1000, "1.0 kB"),
         (1_500_000, "1.5 MB"),
         (3 * 10**9, "3.0 GB"),
@@ -156,23 +157,23 @@ def _tree() -> dict[str, Any]:
 
 
 def test_tree_text_exact() -> None:
-    a, b, c = A[:19], B[:19], C[:19]
+    a, b, c = A[7:19], B[7:19], C[7:19]
     assert tree_text(_tree()).splitlines() == [
         "/srv/registry/docker/registry/v2",
         "└── app",
         "    ├── :v1",
         f"    │   └── {a}  index  1.5 kB",
-        f"    │       ├── {b}  image  linux/arm64/v8  400 Bytes",
-        f"    │       │   ├── config {c}  250 Bytes",
+        f"    │       ├── {b}  image  linux/arm64/v8  400 B",
+        f"    │       │   ├── config {c}  250 B",
         f"    │       │   ├── layer  {a}  2.0 MB  [shared]",
-        f"    │       │   ├── layer  {b}  10 Bytes  [foreign]",
+        f"    │       │   ├── layer  {b}  10 B  [foreign]",
         f"    │       │   └── layer  {c}  ?  [missing]",
-        f"    │       └── referrer {c}  artifact  application/spdx+json  300 Bytes",
+        f"    │       └── referrer {c}  spdx  300 B",
         "    ├── :broken  [broken: no readable current link]",
         "    ├── (untagged: 2)",
         f"    │   ├── {b}  ?  ?  [missing]",
-        f"    │   ├── {c}  ?  5 Bytes  [unparseable]",
-        f"    │   └── {a}  index  5 Bytes  [cycle]",
+        f"    │   ├── {c}  ?  5 B  [unparseable]",
+        f"    │   └── {a}  index  5 B  [cycle]",
         "    └── (uploads: 1, 2.0 kB)",
     ]
 
@@ -198,7 +199,7 @@ def test_tree_text_from_a_real_scan(builder: StoreBuilder) -> None:
     assert lines[0] == str(builder.v2)
     assert lines[1] == "└── app"
     assert lines[2] == "    └── :v1"
-    assert lines[3] == f"        └── {img.digest[:19]}  image  401 Bytes"
+    assert lines[3] == f"        └── {img.digest[7:19]}  image  401 B"
     assert len(lines) == 6
 
 
@@ -292,15 +293,15 @@ def test_orphans_text_exact() -> None:
     assert orphans_text(_report()).splitlines() == [
         "Orphaned blobs: 2 (1.5 kB), deleted by `regfs gc`",
         f"  {A}  1.0 kB",
-        f"  {B}  500 Bytes",
+        f"  {B}  500 B",
         "Untagged manifests: 1; `regfs gc --delete-untagged` would also free 5.0 kB",
         f"  app@{C[:19]}  image  2.4 kB exclusive  (was v1, v2)",
         "Dangling references: 2",
         f"  web: layer {A} missing from {B[:19]}",
         f"  web: tag {C} missing",
-        "Stale uploads: 2 (10 Bytes)",
-        "  app  u-1  started 2020-01-02T03:04:05Z  7 Bytes",
-        "  app  u-2  started None  3 Bytes",
+        "Stale uploads: 2 (10 B)",
+        "  app  u-1  started 2020-01-02T03:04:05Z  7 B",
+        "  app  u-2  started None  3 B",
         "Problems: 1",
         "  empty_link: repositories/app/x/link: empty link file",
         "Kept because something unreadable may reference them: 2 blobs",
@@ -311,11 +312,28 @@ def test_orphans_text_of_a_clean_store(builder: StoreBuilder) -> None:
     builder.image("app", tags=["v1"])
     report = orphans(builder.scan())
     assert orphans_text(report).splitlines() == [
-        "Orphaned blobs: 0 (0 Bytes), deleted by `regfs gc`",
-        "Untagged manifests: 0; `regfs gc --delete-untagged` would also free 0 Bytes",
+        "Orphaned blobs: 0 (0 B), deleted by `regfs gc`",
+        "Untagged manifests: 0; `regfs gc --delete-untagged` would also free 0 B",
         "Dangling references: 0",
-        "Stale uploads: 0 (0 Bytes)",
+        "Stale uploads: 0 (0 B)",
         "Problems: 0",
     ]
     d = orphans_dict(report)
     assert d["totals"] == {k: 0 for k in d["totals"]}
+
+
+def test_tree_fits_80_columns_on_every_fixture(tmp_path: Path) -> None:
+    """The issue asks for a tree readable on an 80-column terminal."""
+    import realreg as rr
+
+    for name in ["demo", "shared", "multiarch", "referrers", "schema1", "uploads", "damaged"]:
+        root = rr.extract_fixture(name, tmp_path / name)
+        lines = tree_text(build_tree(builder_scan(root))).splitlines()[1:]
+        assert max(len(line) for line in lines) <= 80, name
+
+
+def builder_scan(root: Path):  # type: ignore[no-untyped-def]
+    from regfs.scan import scan
+    from regfs.storage import LocalStorage, resolve_root
+
+    return scan(LocalStorage(resolve_root(root)))
