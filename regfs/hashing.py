@@ -18,6 +18,7 @@ import gc
 import hashlib
 import os
 import pickle
+import select
 import selectors
 import signal
 import struct
@@ -45,7 +46,8 @@ FORK_MIN_BYTES = 64 << 20
 CHUNK_FILES = 64
 CHUNK_BYTES = 16 << 20
 _MAX_CHUNKS = 2000
-_INDEX = struct.Struct("<H")  # 2 bytes per chunk number: 2000 of them fit any pipe (4 KiB)
+_INDEX = struct.Struct("<H")  # 2 bytes per chunk number: 2000 of them fit any pipe
+_PIPE_BUF = getattr(select, "PIPE_BUF", 512)
 _FRAME = struct.Struct("<I")
 
 _O_FILE = (
@@ -95,7 +97,10 @@ def hash_blobs(
     """
     total = sum(max(0, size) for _, size in items)
     chunks = plan_chunks(items, total)
-    if processes > 1 and can_fork() and (len(items) >= FORK_MIN_BLOBS or total >= FORK_MIN_BYTES):
+    worth = len(items) >= FORK_MIN_BLOBS or total >= FORK_MIN_BYTES
+    # The chunk numbers are written to the work pipe in one atomic write, before any reader.
+    fits = len(chunks) * _INDEX.size <= _PIPE_BUF
+    if processes > 1 and can_fork() and worth and fits:
         suspects = _run_forked(v2, chunks, min(processes, len(chunks)), on_bytes, accept)
     else:
         suspects = _run_here(v2, chunks, range(len(chunks)), on_bytes, accept)

@@ -412,15 +412,20 @@ def _ancestors(path: str) -> Iterable[str]:
         i = path.rfind("/")
 
 
-def plan_folders(snap: Snapshot, plan: GcPlan) -> None:
+def plan_folders(snap: Snapshot, plan: GcPlan, scope: Iterable[str] | None = None) -> None:
     """Folders that hold nothing once the planned actions ran, deepest first.
 
     A folder survives when any known leaf below it survives: a file, an upload, anything the
     scan reported (unknown entries, symlinks, unreadable folders), a child repository.
-    ``blobs``, ``blobs/<alg>`` and ``repositories`` themselves always stay.
+    ``blobs``, ``blobs/<alg>`` and ``repositories`` themselves always stay. ``scope``
+    (repository names) limits the already-empty folders considered to those repositories.
     """
     removed = {a.path for a in plan.actions}
     empty = set(snap.empty_dirs)
+    if scope is not None:
+        # Only the targets' own leftovers (``regfs rm``): never tidy up elsewhere.
+        bases = tuple(repo_dir(name) + "/" for name in scope)
+        empty = {p for p in empty if p.startswith(bases)}
     stop = {"", "blobs", "repositories"} | {f"blobs/{alg}" for alg in ALGORITHMS}
     walked: set[str] = set()
     for p in removed | empty:

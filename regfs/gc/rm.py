@@ -200,7 +200,8 @@ def build_rm_plan(
                 plan.manifests.append((name, digest))
     cutoff = now - min_age if min_age > 0 else float("inf")
     plan.young_uploads = young_uploads(snap, cutoff)
-    plan_folders(snap, plan)
+    touched = {a.repository for a in plan.actions if a.repository}
+    plan_folders(snap, plan, scope=touched)
     sort_actions(plan)
     return plan
 
