@@ -839,3 +839,26 @@ def test_iter_links(builder: StoreBuilder) -> None:
             ("tag_index", img.digest, img.digest),
         ]
     )
+
+
+@pytest.mark.parametrize("thorough", [True, False])
+def test_forked_shards_give_the_same_snapshot(tmp_path: Path, thorough: bool) -> None:
+    """``processes=2`` (forked shards, results as tuples) sees exactly what one process sees."""
+    import realreg as rr
+
+    from regfs.scan import scan
+    from regfs.storage import LocalStorage, resolve_root
+
+    root = rr.extract_fixture("damaged", tmp_path / "r")
+    for i in range(70):  # enough entries for the sharded path to be taken
+        (root / "docker/registry/v2/repositories" / f"extra{i}" / "_uploads").mkdir(parents=True)
+    st = LocalStorage(resolve_root(root))
+    one = scan(st, workers=1, thorough=thorough, processes=1)
+    two = scan(st, workers=1, thorough=thorough, processes=2)
+    assert one.blobs == two.blobs
+    assert one.repositories == two.repositories
+    assert one.manifests == two.manifests
+    assert one.unparseable == two.unparseable
+    assert one.findings == two.findings
+    assert one.empty_dirs == two.empty_dirs
+    assert one.blobs_without_data == two.blobs_without_data

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from regfs.analysis import manifest_closure
-from regfs.digest import ALGORITHMS, split_digest
+from regfs.digest import ALGORITHMS
 from regfs.findings import Finding
 from regfs.graph import Marks, Mode, mark
 from regfs.layout import blob_dir, layer_dir, repo_dir, revision_dir, tag_index_dir, upload_dir
@@ -128,8 +128,9 @@ def new_run_id(now: float) -> str:
     return f"{stamp}-{uuid.uuid4().hex[:8]}"
 
 
-def _newest_links(snap: Snapshot) -> dict[str, float]:
-    """digest -> newest mtime of any link naming it (by folder name or by content)."""
+def _newest_links(snap: Snapshot, wanted: set[str]) -> dict[str, float]:
+    """digest -> newest mtime of any link naming it (by folder name or by content), for the
+    digests in ``wanted``."""
     out: dict[str, float] = {}
     for repo in snap.repositories.values():
         for role, key, link in iter_links(repo):
@@ -137,7 +138,7 @@ def _newest_links(snap: Snapshot) -> dict[str, float]:
             if role != "tag":
                 names.append(key)
             for d in names:
-                if link.mtime > out.get(d, 0.0):
+                if d in wanted and link.mtime > out.get(d, 0.0):
                     out[d] = link.mtime
     return out
 
@@ -190,7 +191,7 @@ def build_plan(
                 if d not in names or not marks.keeps(d)
             ]
         )
-    newest = _newest_links(snap)
+    newest = _newest_links(snap, {d for d in snap.blobs if d not in marks.marked})
     doomed = _plan_blobs(snap, marks, newest, cutoff, plan)
     _plan_layer_links(snap, marks, used, doomed, cutoff, plan)
     _plan_uploads(snap, options, cutoff, now, plan)
@@ -371,15 +372,28 @@ def _repo_leaves(repo: Repository, sections: set[str]) -> Iterable[str]:
 _SECTIONS = ("_layers", "_manifests/revisions", "_manifests/tags", "_uploads")
 
 
-def _leaves(snap: Snapshot, candidates: set[str]) -> Iterable[str]:
+def _leaves(snap: Snapshot, candidates: set[str], removed_blobs: list[str]) -> Iterable[str]:
     """What the scan knows of, as leaves (files, uploads, anything reported), in the parts of
     the tree that hold candidate folders; elsewhere a repository counts as one leaf."""
     prefixes = {c for c in candidates if c.startswith("blobs/") and c.count("/") == 2}
     if prefixes:
+        # Blob folders are counted per prefix rather than listed one by one: a prefix folder
+        # survives when more blobs live in it than the plan removes.
+        removed_in: dict[str, int] = {}
+        for a in removed_blobs:
+            key = a.rsplit("/", 1)[0]
+            removed_in[key] = removed_in.get(key, 0) + 1
+        living: dict[str, int] = {}
+        empty = set(snap.empty_dirs)
         for d in snap.blobs.keys() | snap.blobs_without_data:
-            alg, hexpart = split_digest(d)
-            if f"blobs/{alg}/{hexpart[:2]}" in prefixes:
-                yield blob_dir(d)
+            alg, _, hexpart = d.partition(":")
+            key = f"blobs/{alg}/{hexpart[:2]}"
+            if d in snap.blobs_without_data and f"{key}/{hexpart}" in empty:
+                continue  # an empty blob folder is removed as a folder, not content
+            living[key] = living.get(key, 0) + 1
+        for key in prefixes:
+            if living.get(key, 0) > removed_in.get(key, 0):
+                yield key
     repo_dirs = {repo_dir(name): name for name in snap.repositories}
     detailed: dict[str, set[str]] = {}
     for c in candidates:
@@ -459,7 +473,8 @@ def plan_folders(snap: Snapshot, plan: GcPlan, scope: Iterable[str] | None = Non
 
     kept: set[str] = set()
     seen: set[str] = set()
-    for leaf in _leaves(snap, candidates):
+    removed_blobs = [a.path for a in plan.actions if a.step == "blob"]
+    for leaf in _leaves(snap, candidates, removed_blobs):
         if leaf in empty or inside_removed(leaf):
             continue
         if leaf in candidates:
