@@ -636,8 +636,13 @@ def _scan_tags(
         if not valid_tag(t.name):
             out.add(Kind.BAD_NAME, trel, "not a valid tag name", repo=repo.name)
         tag = Tag(t.name)
+        if not thorough and not tag_links:
+            # Names only: default-mode gc never looks at what tags point to.
+            tag.current = Link(None, 0.0)
+            repo.tags[t.name] = tag
+            continue
         if not thorough:
-            # Fast path: read current/link and list the tag_links without listing every folder.
+            # Fast path: read current/link and list the history without listing every folder.
             tag.current = _read_link(
                 storage, f"{trel}/current/link", None, out, repo=repo.name, blocks=True
             )
