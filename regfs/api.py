@@ -25,7 +25,9 @@ def default_workers() -> int:
 def open_snapshot(root: str | None, *, progress: Progress | None = None) -> Snapshot:
     """Resolve ROOT and scan it; raises RootError for an unusable ROOT."""
     storage = LocalStorage(resolve_root(root))
-    return scan(storage, workers=default_workers(), progress=progress)
+    # One thread: the scan is many tiny system calls plus parsing, and threads contending for
+    # the GIL measured slower than one (benchmarks/README.md).
+    return scan(storage, workers=1, progress=progress)
 
 
 def tree(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -99,28 +99,9 @@ def duration(text: str, option: str) -> float:
         fail(f"{option}: {exc}")
 
 
-@contextmanager
-def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
-    """A rich progress bar on stderr when it is a terminal; otherwise no callback."""
-    if not enabled or not err.is_terminal:
-        yield None
-        return
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        tasks: dict[str, Any] = {}
-
-        def update(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total)
-            bar.update(tasks[phase], completed=done, total=total)
-
-        yield update
+def progress_bar(enabled: bool) -> AbstractContextManager[Callable[[str, int, int], None] | None]:
+    """A rich progress bar on stderr when it is a terminal (counts); otherwise no callback."""
+    return transfer_progress_bar(enabled, ())
 
 
 @contextmanager

@@ -199,7 +199,11 @@ class Executor:
             _check_link_content(target, a.digest)
         self._remove_dir_with(a, folder, [target])
 
-    def _upload(self, a: Action) -> None:
+    def _known_tree(
+        self, a: Action, known: Callable[[str, str], bool]
+    ) -> tuple[str, list[str], list[str], float]:
+        """The folder of ``a`` with its files and subfolders, refusing (skip) symbolic links and
+        any file ``known(relative folder, name)`` does not recognise; plus the newest mtime."""
         folder = self._abs(a.path)
         if os.path.islink(folder):
             raise _Skip("is a symbolic link")
@@ -215,52 +219,51 @@ class Executor:
                 dirs.append(os.path.join(cur, d))
             for fn in fnames:
                 p = os.path.join(cur, fn)
-                ok = (rel == "." and fn in ALLOWED_UPLOAD_FILES) or rel.startswith("hashstates")
-                if not ok or os.path.islink(p):
+                if not known(rel, fn) or os.path.islink(p):
                     raise _Skip(f"holds an unknown file {os.path.relpath(p, folder)}")
                 files.append(p)
                 newest = max(newest, os.lstat(p).st_mtime)
-        if a.expect_mtime is not None and newest > a.expect_mtime:
-            raise _Skip("written to since the scan")
+        return folder, files, dirs, newest
+
+    def _remove_tree(
+        self, a: Action, folder: str, files: list[str], dirs: list[str], last: str | None = None
+    ) -> None:
+        """Move to trash, or delete files then folders deepest first; ``last`` (a file) goes
+        after every other file and subfolder, just before the folder itself."""
         if self.trash_dir is not None:
             self.ops.rename(folder, self._trash_path(a.path))
             return
-        # ``startedat`` goes last: until then a crashed run leaves an upload that is still
-        # recognisably stale, and afterwards only empty folders.
-        started = os.path.join(folder, "startedat")
-        for p in sorted(files, key=lambda p: p == started):
-            if p == started:
-                for d in sorted(dirs, key=lambda p: -p.count("/")):
-                    self.ops.rmdir(d)
-                dirs = []
-            self.ops.unlink(p)
+        for p in files:
+            if p != last:
+                self.ops.unlink(p)
         for d in sorted(dirs, key=lambda p: -p.count("/")):
             self.ops.rmdir(d)
+        if last in files:
+            self.ops.unlink(last)
         self.ops.rmdir(folder)
+
+    def _upload(self, a: Action) -> None:
+        folder, files, dirs, newest = self._known_tree(
+            a,
+            lambda rel, fn: (
+                (rel == "." and fn in ALLOWED_UPLOAD_FILES) or rel.startswith("hashstates")
+            ),
+        )
+        if a.expect_mtime is not None and newest > a.expect_mtime:
+            raise _Skip("written to since the scan")
+        # ``startedat`` goes last: until then a crashed run leaves an upload that is still
+        # recognisably stale, and afterwards only empty folders.
+        self._remove_tree(a, folder, files, dirs, last=os.path.join(folder, "startedat"))
 
     def _tag(self, a: Action) -> None:
         """A whole tag folder: ``current/link`` and ``index/<alg>/<hex>/link`` files only."""
-        folder = self._abs(a.path)
-        if os.path.islink(folder):
-            raise _Skip("is a symbolic link")
-        self._listing(folder)
-        files: list[str] = []
-        dirs: list[str] = []
-        for cur, dnames, fnames in os.walk(folder, followlinks=False):
-            rel = os.path.relpath(cur, folder)
-            depth = 0 if rel == "." else rel.count("/") + 1
-            for d in dnames:
-                if os.path.islink(os.path.join(cur, d)):
-                    raise _Skip("holds a symbolic link")
-                dirs.append(os.path.join(cur, d))
-            for fn in fnames:
-                p = os.path.join(cur, fn)
-                known = fn == "link" and (
-                    rel == "current" or (rel.startswith("index/") and depth == 3)
-                )
-                if not known or os.path.islink(p):
-                    raise _Skip(f"holds an unknown file {os.path.relpath(p, folder)}")
-                files.append(p)
+
+        def known(rel: str, fn: str) -> bool:
+            return fn == "link" and (
+                rel == "current" or (rel.startswith("index/") and rel.count("/") == 2)
+            )
+
+        folder, files, dirs, _newest = self._known_tree(a, known)
         current = os.path.join(folder, "current", "link")
         if a.expect_mtime is not None:
             try:
@@ -268,14 +271,7 @@ class Executor:
                     raise _Skip("tag moved since the scan")
             except FileNotFoundError:
                 raise _Skip("tag changed since the scan") from None
-        if self.trash_dir is not None:
-            self.ops.rename(folder, self._trash_path(a.path))
-            return
-        for p in files:
-            self.ops.unlink(p)
-        for d in sorted(dirs, key=lambda p: -p.count("/")):
-            self.ops.rmdir(d)
-        self.ops.rmdir(folder)
+        self._remove_tree(a, folder, files, dirs)
 
     def _remove_dir_with(self, a: Action, folder: str, files: list[str]) -> None:
         if self.trash_dir is not None:

@@ -133,7 +133,7 @@ def probe_registry(url: str, repositories: Iterable[str], timeout: float = 10.0)
         return f"{target} answered {exc.code}, not 405: the registry is not in read-only mode"
     except (urllib.error.URLError, OSError) as exc:
         return f"cannot reach {target}: {exc}"
-    if location:  # cancel the upload we just started
+    if location:  # cancel the upload we just started (2.8.2 keeps its empty folder)
         loc = location if "://" in location else url.rstrip("/") + location
         with contextlib.suppress(urllib.error.URLError, OSError):
             urllib.request.urlopen(urllib.request.Request(loc, method="DELETE"), timeout=timeout)
