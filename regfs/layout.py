@@ -83,14 +83,17 @@ def repo_dir(repo: str) -> str:
     return f"repositories/{repo}"
 
 
+def _alg_hex(digest: str) -> str:
+    """``sha256:<hex>`` -> ``sha256/<hex>``."""
+    return digest.replace(":", "/", 1)
+
+
 def layer_dir(repo: str, digest: str) -> str:
-    alg, hexpart = split_digest(digest)
-    return f"repositories/{repo}/_layers/{alg}/{hexpart}"
+    return f"repositories/{repo}/_layers/{_alg_hex(digest)}"
 
 
 def revision_dir(repo: str, digest: str) -> str:
-    alg, hexpart = split_digest(digest)
-    return f"repositories/{repo}/_manifests/revisions/{alg}/{hexpart}"
+    return f"repositories/{repo}/_manifests/revisions/{_alg_hex(digest)}"
 
 
 def tag_dir(repo: str, tag: str) -> str:
@@ -98,8 +101,7 @@ def tag_dir(repo: str, tag: str) -> str:
 
 
 def tag_index_dir(repo: str, tag: str, digest: str) -> str:
-    alg, hexpart = split_digest(digest)
-    return f"{tag_dir(repo, tag)}/index/{alg}/{hexpart}"
+    return f"{tag_dir(repo, tag)}/index/{_alg_hex(digest)}"
 
 
 def upload_dir(repo: str, uuid: str) -> str:

@@ -145,6 +145,9 @@ def _digest(value: Any, where: str) -> str:
         raise ManifestError(f"{where}: {exc}") from None
 
 
+_new = tuple.__new__
+
+
 def _descriptor(obj: Any, where: str | tuple[str, int], *, platform: bool = False) -> Descriptor:
     """Parse a descriptor; ``where`` names it in errors (``("layers", 3)`` -> ``layers[3]``)."""
     if type(obj) is dict and not platform:
@@ -161,7 +164,7 @@ def _descriptor(obj: Any, where: str | tuple[str, int], *, platform: bool = Fals
         ):
             known = _KNOWN_DIGESTS.get(digest)
             if known is not None:
-                return Descriptor(known, size, media_type)
+                return _new(Descriptor, (known, size, media_type, (), None))
     if not isinstance(where, str):
         where = f"{where[0]}[{where[1]}]"
     if not isinstance(obj, dict):

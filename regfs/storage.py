@@ -31,6 +31,9 @@ class Entry(NamedTuple):
     mtime: float
 
 
+_new = tuple.__new__
+
+
 def resolve_root(given: str | os.PathLike[str] | None) -> Path:
     """Resolve ROOT to the ``docker/registry/v2`` folder, or raise :class:`RootError`.
 
@@ -90,15 +93,17 @@ class LocalStorage:
         out: list[Entry] = []
         with os.scandir(self.abspath(rel)) as it:
             for e in it:
-                if e.is_symlink():
-                    out.append(Entry(e.name, SYMLINK, 0, 0.0))
-                elif e.is_dir(follow_symlinks=False):
-                    out.append(Entry(e.name, DIR, 0, 0.0))
+                # Most entries are folders: test that first (d_type, no system call), and
+                # build the tuples with tuple.__new__ (the NamedTuple constructor is slower).
+                if e.is_dir(follow_symlinks=False):
+                    out.append(_new(Entry, (e.name, DIR, 0, 0.0)))
+                elif e.is_symlink():
+                    out.append(_new(Entry, (e.name, SYMLINK, 0, 0.0)))
                 elif e.is_file(follow_symlinks=False):
                     st = e.stat(follow_symlinks=False)
-                    out.append(Entry(e.name, FILE, st.st_size, st.st_mtime))
+                    out.append(_new(Entry, (e.name, FILE, st.st_size, st.st_mtime)))
                 else:
-                    out.append(Entry(e.name, OTHER, 0, 0.0))
+                    out.append(_new(Entry, (e.name, OTHER, 0, 0.0)))
         return out
 
     def list_kinds(self, rel: str) -> list[tuple[str, str]]:
