@@ -328,15 +328,16 @@ def gc_text(o: GcOutcome) -> str:
             )
         if o.executed.interrupted:
             out.append("Interrupted: stopped between two items. Run regfs gc again to finish.")
-        if counts:
-            out.append(
-                "Now restart the registry (its blob cache still believes in deleted "
-                "blobs) and take it out of read-only mode."
-            )
         if plan.options.trash and counts:
             out.append(f"Undo with: regfs restore {plan.run_id}")
     if o.live_check_skipped:
         out.append("WARNING: the live-registry check was skipped (--skip-live-check).")
+    if o.executed is not None and counts:
+        # Last, so it is what the admin reads.
+        out.append(
+            "Now restart the registry (its blob cache still believes in deleted "
+            "blobs) and take it out of read-only mode."
+        )
     return "\n".join(out)
 
 

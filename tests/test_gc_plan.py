@@ -214,3 +214,16 @@ def test_dry_run_plan_is_the_plan_a_real_run_executes(tree: dict) -> None:  # ty
         (r.action.step, r.action.path) for r in real.executed.results
     ]
     assert all(r.status == "done" for r in real.executed.results)
+
+
+def test_text_summary_ends_with_the_restart_advice(tree: dict) -> None:  # type: ignore[type-arg]
+    from regfs.render import gc_text
+
+    b = tree["b"]
+    out = collect(
+        str(b.root), GcOptions(min_age=0, trash=True), dry_run=False, skip_live_check=True
+    )
+    lines = gc_text(out).splitlines()
+    assert lines[-1].startswith("Now restart the registry")
+    assert any(line.startswith("Undo with: regfs restore ") for line in lines)
+    assert any("WARNING: the live-registry check was skipped" in line for line in lines)
