@@ -3,7 +3,8 @@
 The walk lists each folder once with ``os.scandir`` (through :mod:`regfs.storage`), takes
 digests from folder names where the registry does, reads every link (its content is what the
 registry trusts) and reads each distinct manifest blob once. Repositories and the blob prefix
-folders are scanned in parallel by a thread pool: the work is system calls, which release the GIL.
+folders can be sharded over forked processes (:mod:`regfs.codec` carries the results back).
+The data it produces lives in :mod:`regfs.snapshot`.
 """
 
 from __future__ import annotations
@@ -11,18 +12,25 @@ from __future__ import annotations
 import contextlib
 import re
 import stat as stat_mod
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from regfs import codec
 from regfs.digest import ALGORITHMS, DigestError, is_hex_for, make_digest, parse_digest
 from regfs.findings import Finding, Kind
 from regfs.layout import blob_data, valid_repo_name, valid_tag
-from regfs.manifests import Descriptor, Manifest, ManifestError, ManifestKind, parse_manifest
+from regfs.manifests import Manifest, ManifestError, parse_manifest
+from regfs.snapshot import Blob as Blob
+from regfs.snapshot import Link as Link
+from regfs.snapshot import Repository as Repository
+from regfs.snapshot import Snapshot as Snapshot
+from regfs.snapshot import Tag as Tag
+from regfs.snapshot import Upload as Upload
+from regfs.snapshot import iter_links as iter_links
 from regfs.storage import DIR, FILE, SYMLINK, Entry, LocalStorage
 
 # sha256 of zero bytes: a legitimate (empty) blob, not damage.
@@ -34,82 +42,6 @@ REPO_PARTS = ("_manifests", "_layers", "_uploads")
 Progress = Callable[[str, int, int], None]
 Mapper = Callable[..., Iterator[Any]]
 MANIFEST_CHUNK = 256
-
-
-@dataclass(slots=True)
-class Link:
-    """A link file: the digest its content names (None when unreadable) and its mtime."""
-
-    digest: str | None
-    mtime: float
-
-
-@dataclass(slots=True)
-class Tag:
-    name: str
-    current: Link | None = None
-    index: dict[str, Link] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class Upload:
-    uuid: str
-    started_at: datetime | None
-    size: int
-    mtime: float
-
-
-@dataclass(slots=True)
-class Repository:
-    """One repository; dict keys are the digests named by folder names."""
-
-    name: str
-    has_manifests: bool = False
-    has_layers: bool = False
-    has_uploads: bool = False
-    revisions: dict[str, Link] = field(default_factory=dict)
-    layers: dict[str, Link] = field(default_factory=dict)
-    tags: dict[str, Tag] = field(default_factory=dict)
-    uploads: dict[str, Upload] = field(default_factory=dict)
-    # True when part of the repository could not be read: its references are not all known.
-    incomplete: bool = False
-
-    def revision_digests(self) -> set[str]:
-        """Every manifest the repository holds: folder names and link contents."""
-        out = set(self.revisions)
-        out.update(link.digest for link in self.revisions.values() if link.digest)
-        return out
-
-
-@dataclass(slots=True)
-class Blob:
-    size: int
-    mtime: float
-
-
-@dataclass(slots=True)
-class Snapshot:
-    """Everything a scan saw. Paths in findings are relative to ``v2``."""
-
-    v2: Path
-    blobs: dict[str, Blob]
-    repositories: dict[str, Repository]
-    manifests: dict[str, Manifest]
-    unparseable: dict[str, str]
-    findings: list[Finding]
-    # Blob folders that exist without a ``data`` file.
-    blobs_without_data: set[str]
-    # Folders found empty (deleted revisions, finished uploads, ...), relative to ``v2``.
-    empty_dirs: list[str] = field(default_factory=list)
-    # False when some blob folder could not be listed: blob presence is then not fully known.
-    blobs_complete: bool = True
-    scanned_at: float = 0.0
-    # Blobs and layer links known by name only (size -1, mtime 0.0) until refreshed.
-    lazy: bool = False
-
-    @property
-    def blocking(self) -> list[Finding]:
-        return [f for f in self.findings if f.blocks_gc]
 
 
 class _Out:
@@ -1003,9 +935,9 @@ def _shard_worker(args: tuple[Any, ...]) -> bytes:
         LocalStorage(Path(v2)), repo_names, prefixes, thorough, tag_links, lazy, True
     )
     packed = (
-        [(_pack_repo(r), _pack_out(o)) for r, o in shard.repos],
-        [(_pack_blobs(b), sorted(m), _pack_out(o), c) for b, m, o, c in shard.blobs],
-        {d: _pack_manifest(m) for d, m in shard.manifests.items()},
+        [(codec.pack_repo(r), _pack_out(o)) for r, o in shard.repos],
+        [(codec.pack_blobs(b), sorted(m), _pack_out(o), c) for b, m, o, c in shard.blobs],
+        {d: codec.pack_manifest(m) for d, m in shard.manifests.items()},
     )
     return pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -1044,113 +976,23 @@ def _run_shards(
         repos, blob_parts, manifests = pickle.loads(raw)
         out.append(
             _Shard(
-                [(_unpack_repo(r), _unpack_out(o)) for r, o in repos],
-                [(_unpack_blobs(b), set(m), _unpack_out(o), c) for b, m, o, c in blob_parts],
-                {d: _unpack_manifest(m) for d, m in manifests.items()},
+                [(codec.unpack_repo(r), _unpack_out(o)) for r, o in repos],
+                [(codec.unpack_blobs(b), set(m), _unpack_out(o), c) for b, m, o, c in blob_parts],
+                {d: codec.unpack_manifest(m) for d, m in manifests.items()},
             )
         )
     return out
 
 
-def _pack_links(links: dict[str, Link]) -> list[tuple[str, str | None, float]]:
-    return [(d, link.digest, link.mtime) for d, link in links.items()]
-
-
-def _unpack_links(items: list[tuple[str, str | None, float]]) -> dict[str, Link]:
-    return {sys.intern(d): Link(None if c is None else sys.intern(c), m) for d, c, m in items}
-
-
-def _pack_repo(r: Repository) -> tuple[Any, ...]:
-    tags = [
-        (
-            t.name,
-            None if t.current is None else (t.current.digest, t.current.mtime),
-            _pack_links(t.index),
-        )
-        for t in r.tags.values()
-    ]
-    uploads = [(u.uuid, u.started_at, u.size, u.mtime) for u in r.uploads.values()]
-    return (
-        r.name,
-        r.has_manifests,
-        r.has_layers,
-        r.has_uploads,
-        r.incomplete,
-        _pack_links(r.revisions),
-        _pack_links(r.layers),
-        tags,
-        uploads,
-    )
-
-
-def _unpack_repo(t: tuple[Any, ...]) -> Repository:
-    name, hm, hl, hu, incomplete, revisions, layers, tags, uploads = t
-    repo = Repository(name, hm, hl, hu, incomplete=incomplete)
-    repo.revisions = _unpack_links(revisions)
-    repo.layers = _unpack_links(layers)
-    for tname, cur, index in tags:
-        current = (
-            None if cur is None else Link(None if cur[0] is None else sys.intern(cur[0]), cur[1])
-        )
-        repo.tags[tname] = Tag(tname, current, _unpack_links(index))
-    for uuid, started, size, mtime in uploads:
-        repo.uploads[uuid] = Upload(uuid, started, size, mtime)
-    return repo
-
-
 def _pack_out(o: _Out) -> tuple[list[tuple[Any, ...]], list[str]]:
-    return (
-        [(str(f.kind), f.path, f.message, f.digest, f.repository, f.blocks_gc) for f in o.findings],
-        o.empty,
-    )
+    return codec.pack_findings(o.findings), o.empty
 
 
 def _unpack_out(t: tuple[list[tuple[Any, ...]], list[str]]) -> _Out:
     o = _Out()
-    o.findings = [Finding(Kind(k), p, m, d, r, b) for k, p, m, d, r, b in t[0]]
+    o.findings = codec.unpack_findings(t[0])
     o.empty = t[1]
     return o
-
-
-def _pack_blobs(blobs: dict[str, Blob]) -> list[tuple[str, int, float]]:
-    return [(d, b.size, b.mtime) for d, b in blobs.items()]
-
-
-def _unpack_blobs(items: list[tuple[str, int, float]]) -> dict[str, Blob]:
-    return {sys.intern(d): Blob(size, mtime) for d, size, mtime in items}
-
-
-def _pack_manifest(m: Manifest | str | None) -> Any:
-    if not isinstance(m, Manifest):
-        return m
-    return (
-        str(m.kind),
-        m.media_type,
-        None if m.config is None else tuple(m.config),
-        [tuple(x) for x in m.layers],
-        [tuple(x) for x in m.children],
-        m.subject,
-        m.artifact_type,
-    )
-
-
-def _unpack_manifest(t: Any) -> Manifest | str | None:
-    if t is None or isinstance(t, str):
-        return t
-    kind, media_type, config, layers, children, subject, artifact_type = t
-
-    def desc(x: tuple[Any, ...]) -> Descriptor:
-        return Descriptor(sys.intern(x[0]), *x[1:])
-
-    return Manifest(
-        ManifestKind(kind),
-        media_type,
-        None if config is None else desc(config),
-        tuple(desc(x) for x in layers),
-        tuple(desc(x) for x in children),
-        None if subject is None else sys.intern(subject),
-        artifact_type,
-    )
 
 
 class Refresher:
@@ -1217,16 +1059,3 @@ class Refresher:
                 continue
             repo.layers[d] = fresh
         self.snap.findings.extend(out.findings)
-
-
-def iter_links(repo: Repository) -> Iterable[tuple[str, str, Link]]:
-    """Every link of a repository as (role, folder digest or tag, link)."""
-    for d, link in repo.layers.items():
-        yield "layer", d, link
-    for d, link in repo.revisions.items():
-        yield "revision", d, link
-    for name, tag in repo.tags.items():
-        if tag.current is not None:
-            yield "tag", name, tag.current
-        for d, link in tag.index.items():
-            yield "tag_index", d, link

@@ -1,0 +1,109 @@
+"""Plain-tuple encoding of scan results, so forked scan workers can hand them back cheaply.
+
+Pickling slotted dataclasses goes through Python-level ``__getstate__`` for every object; plain
+tuples of strings and numbers pickle in C.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from regfs.findings import Finding, Kind
+from regfs.manifests import Descriptor, Manifest, ManifestKind
+from regfs.snapshot import Blob, Link, Repository, Tag, Upload
+
+
+def pack_links(links: dict[str, Link]) -> list[tuple[str, str | None, float]]:
+    return [(d, link.digest, link.mtime) for d, link in links.items()]
+
+
+def unpack_links(items: list[tuple[str, str | None, float]]) -> dict[str, Link]:
+    return {sys.intern(d): Link(None if c is None else sys.intern(c), m) for d, c, m in items}
+
+
+def pack_repo(r: Repository) -> tuple[Any, ...]:
+    tags = [
+        (
+            t.name,
+            None if t.current is None else (t.current.digest, t.current.mtime),
+            pack_links(t.index),
+        )
+        for t in r.tags.values()
+    ]
+    uploads = [(u.uuid, u.started_at, u.size, u.mtime) for u in r.uploads.values()]
+    return (
+        r.name,
+        r.has_manifests,
+        r.has_layers,
+        r.has_uploads,
+        r.incomplete,
+        pack_links(r.revisions),
+        pack_links(r.layers),
+        tags,
+        uploads,
+    )
+
+
+def unpack_repo(t: tuple[Any, ...]) -> Repository:
+    name, hm, hl, hu, incomplete, revisions, layers, tags, uploads = t
+    repo = Repository(name, hm, hl, hu, incomplete=incomplete)
+    repo.revisions = unpack_links(revisions)
+    repo.layers = unpack_links(layers)
+    for tname, cur, index in tags:
+        current = (
+            None if cur is None else Link(None if cur[0] is None else sys.intern(cur[0]), cur[1])
+        )
+        repo.tags[tname] = Tag(tname, current, unpack_links(index))
+    for uuid, started, size, mtime in uploads:
+        repo.uploads[uuid] = Upload(uuid, started, size, mtime)
+    return repo
+
+
+def pack_findings(findings: list[Finding]) -> list[tuple[Any, ...]]:
+    return [(str(f.kind), f.path, f.message, f.digest, f.repository, f.blocks_gc) for f in findings]
+
+
+def unpack_findings(items: list[tuple[Any, ...]]) -> list[Finding]:
+    return [Finding(Kind(k), p, m, d, r, b) for k, p, m, d, r, b in items]
+
+
+def pack_blobs(blobs: dict[str, Blob]) -> list[tuple[str, int, float]]:
+    return [(d, b.size, b.mtime) for d, b in blobs.items()]
+
+
+def unpack_blobs(items: list[tuple[str, int, float]]) -> dict[str, Blob]:
+    return {sys.intern(d): Blob(size, mtime) for d, size, mtime in items}
+
+
+def pack_manifest(m: Manifest | str | None) -> Any:
+    if not isinstance(m, Manifest):
+        return m
+    return (
+        str(m.kind),
+        m.media_type,
+        None if m.config is None else tuple(m.config),
+        [tuple(x) for x in m.layers],
+        [tuple(x) for x in m.children],
+        m.subject,
+        m.artifact_type,
+    )
+
+
+def unpack_manifest(t: Any) -> Manifest | str | None:
+    if t is None or isinstance(t, str):
+        return t
+    kind, media_type, config, layers, children, subject, artifact_type = t
+
+    def desc(x: tuple[Any, ...]) -> Descriptor:
+        return Descriptor(sys.intern(x[0]), *x[1:])
+
+    return Manifest(
+        ManifestKind(kind),
+        media_type,
+        None if config is None else desc(config),
+        tuple(desc(x) for x in layers),
+        tuple(desc(x) for x in children),
+        None if subject is None else sys.intern(subject),
+        artifact_type,
+    )

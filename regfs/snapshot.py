@@ -1,0 +1,104 @@
+"""What a scan saw: repositories, links, tags, uploads, blobs, manifests and findings.
+
+Plain slotted dataclasses; dict keys are digests named by folder names, ``Link.digest`` is what
+the link file holds (None when it could not be read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from regfs.findings import Finding
+from regfs.manifests import Manifest
+
+
+@dataclass(slots=True)
+class Link:
+    """A link file: the digest its content names (None when unreadable) and its mtime."""
+
+    digest: str | None
+    mtime: float
+
+
+@dataclass(slots=True)
+class Tag:
+    name: str
+    current: Link | None = None
+    index: dict[str, Link] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Upload:
+    uuid: str
+    started_at: datetime | None
+    size: int
+    mtime: float
+
+
+@dataclass(slots=True)
+class Repository:
+    """One repository; dict keys are the digests named by folder names."""
+
+    name: str
+    has_manifests: bool = False
+    has_layers: bool = False
+    has_uploads: bool = False
+    revisions: dict[str, Link] = field(default_factory=dict)
+    layers: dict[str, Link] = field(default_factory=dict)
+    tags: dict[str, Tag] = field(default_factory=dict)
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    # True when part of the repository could not be read: its references are not all known.
+    incomplete: bool = False
+
+    def revision_digests(self) -> set[str]:
+        """Every manifest the repository holds: folder names and link contents."""
+        out = set(self.revisions)
+        out.update(link.digest for link in self.revisions.values() if link.digest)
+        return out
+
+
+@dataclass(slots=True)
+class Blob:
+    size: int
+    mtime: float
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Everything a scan saw. Paths in findings are relative to ``v2``."""
+
+    v2: Path
+    blobs: dict[str, Blob]
+    repositories: dict[str, Repository]
+    manifests: dict[str, Manifest]
+    unparseable: dict[str, str]
+    findings: list[Finding]
+    # Blob folders that exist without a ``data`` file.
+    blobs_without_data: set[str]
+    # Folders found empty (deleted revisions, finished uploads, ...), relative to ``v2``.
+    empty_dirs: list[str] = field(default_factory=list)
+    # False when some blob folder could not be listed: blob presence is then not fully known.
+    blobs_complete: bool = True
+    scanned_at: float = 0.0
+    # Blobs and layer links known by name only (size -1, mtime 0.0) until refreshed.
+    lazy: bool = False
+
+    @property
+    def blocking(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocks_gc]
+
+
+def iter_links(repo: Repository) -> Iterable[tuple[str, str, Link]]:
+    """Every link of a repository as (role, folder digest or tag, link)."""
+    for d, link in repo.layers.items():
+        yield "layer", d, link
+    for d, link in repo.revisions.items():
+        yield "revision", d, link
+    for name, tag in repo.tags.items():
+        if tag.current is not None:
+            yield "tag", name, tag.current
+        for d, link in tag.index.items():
+            yield "tag_index", d, link
