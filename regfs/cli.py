@@ -42,7 +42,7 @@ from regfs.errors import (
     RegfsError,
 )
 from regfs.gc.plan import GcOptions, GcPlan
-from regfs.gc.run import collect, command_line, remove
+from regfs.gc.run import GcOutcome, collect, command_line, remove
 from regfs.storage import resolve_root
 
 EXIT_CODES_HELP = (
@@ -240,30 +240,21 @@ def gc_cmd(
             err=True,
         )
 
-    try:
-        with progress_bar(not as_json) as cb:
-            outcome = collect(
-                root,
-                options,
-                dry_run=dry_run,
-                registry_url=registry_url,
-                skip_live_check=skip_live_check,
-                confirm=confirm,
-                progress=cb,
-                command=command_line(["regfs", *sys.argv[1:]]),
-            )
-    except RefusedError as exc:
-        _refused(exc)
-    except RegfsError as exc:
-        fail(str(exc), exc.exit_code)
+    with errors(), progress_bar(not as_json) as cb:
+        outcome = collect(
+            root,
+            options,
+            dry_run=dry_run,
+            registry_url=registry_url,
+            skip_live_check=skip_live_check,
+            confirm=confirm,
+            progress=cb,
+            command=command_line(["regfs", *sys.argv[1:]]),
+        )
     typer.echo(render.to_json(render.gc_dict(outcome)) if as_json else render.gc_text(outcome))
     if outcome.would_refuse:
         raise typer.Exit(EXIT_REFUSED)
-    if outcome.executed is not None:
-        if outcome.executed.failed:
-            raise typer.Exit(EXIT_PARTIAL)
-        if outcome.executed.interrupted:
-            raise typer.Exit(130)
+    _exit_for_runs(outcome)
 
 
 @app.command("restore")
@@ -519,27 +510,27 @@ def rm_cmd(
             err.print(render.rm_preview(plan), markup=False, soft_wrap=True)
         return yes or typer.confirm("Remove these?", err=True)
 
-    try:
-        with progress_bar(not as_json) as cb:
-            outcome = remove(
-                root,
-                targets,
-                dry_run=dry_run,
-                trash=trash,
-                run_gc=run_gc,
-                gc_options=GcOptions(min_age=duration(min_age, "--min-age"), trash=trash),
-                registry_url=registry_url,
-                skip_live_check=skip_live_check,
-                confirm=confirm,
-                progress=cb,
-                command=command_line(["regfs", *sys.argv[1:]]),
-            )
-    except RefusedError as exc:
-        _refused(exc)
-    except RegfsError as exc:
-        fail(str(exc), exc.exit_code)
+    with errors(), progress_bar(not as_json) as cb:
+        outcome = remove(
+            root,
+            targets,
+            dry_run=dry_run,
+            trash=trash,
+            run_gc=run_gc,
+            gc_options=GcOptions(min_age=duration(min_age, "--min-age"), trash=trash),
+            registry_url=registry_url,
+            skip_live_check=skip_live_check,
+            confirm=confirm,
+            progress=cb,
+            command=command_line(["regfs", *sys.argv[1:]]),
+        )
     typer.echo(render.to_json(render.rm_dict(outcome)) if as_json else render.rm_text(outcome))
-    for part in (outcome.removal, outcome.gc):
+    _exit_for_runs(outcome.removal, outcome.gc)
+
+
+def _exit_for_runs(*parts: GcOutcome | None) -> None:
+    """Exit 4 when a run's deletion failed part-way, 130 when it was interrupted."""
+    for part in parts:
         if part is not None and part.executed is not None:
             if part.executed.failed:
                 raise typer.Exit(EXIT_PARTIAL)
