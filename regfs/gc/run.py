@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
@@ -85,15 +86,14 @@ def collect(
     """
     v2 = resolve_root(root)
     storage = LocalStorage(v2)
-    if dry_run:
-        snap = _scan(storage, progress, tag_links=options.delete_untagged)
-        plan = build_plan(snap, options, now=now, refresh=Refresher(storage, snap))
-        refuse = None if options.force else (blocking_reasons(plan) or None)
-        return GcOutcome(plan, snap, True, would_refuse=refuse)
     state = state_dir(str(v2))
-    with Lock(state, command):
+    # A dry run writes nothing under ROOT, not even the lock.
+    with contextlib.nullcontext() if dry_run else Lock(state, command):
         snap = _scan(storage, progress, tag_links=options.delete_untagged)
         plan = build_plan(snap, options, now=now, refresh=Refresher(storage, snap))
+        if dry_run:
+            refuse = None if options.force else (blocking_reasons(plan) or None)
+            return GcOutcome(plan, snap, True, would_refuse=refuse)
         if plan.blocking and not options.force:
             raise RefusedError(
                 "the scan met problems that leave the reference graph incomplete; nothing "
@@ -204,18 +204,15 @@ def remove(
     v2 = resolve_root(root)
     storage = LocalStorage(v2)
     gopts = gc_options or GcOptions()
-    if dry_run:
-        snap = _scan(storage, progress, tag_links=True)
-        sel = select(snap, parsed)
-        plan = build_rm_plan(snap, sel, trash=trash, min_age=gopts.min_age, now=now)
-        after = without(snap, plan)
-        gc_plan = build_plan(after, gopts, now=now, refresh=Refresher(storage, after))
-        return RmOutcome(sel, GcOutcome(plan, snap, True), GcOutcome(gc_plan, after, True))
     state = state_dir(str(v2))
-    with Lock(state, command):
+    with contextlib.nullcontext() if dry_run else Lock(state, command):
         snap = _scan(storage, progress, tag_links=True)
         sel = select(snap, parsed)
         plan = build_rm_plan(snap, sel, trash=trash, min_age=gopts.min_age, now=now)
+        if dry_run:
+            after = without(snap, plan)
+            gc_plan = build_plan(after, gopts, now=now, refresh=Refresher(storage, after))
+            return RmOutcome(sel, GcOutcome(plan, snap, True), GcOutcome(gc_plan, after, True))
         removal = _guard_and_execute(
             plan,
             snap,
