@@ -43,6 +43,7 @@ from regfs.errors import (
 )
 from regfs.gc.plan import GcOptions, GcPlan
 from regfs.gc.run import GcOutcome, collect, command_line, remove
+from regfs.heap import collector_paused
 from regfs.storage import resolve_root
 
 EXIT_CODES_HELP = (
@@ -551,7 +552,8 @@ def _split_root(args: list[str]) -> tuple[str | None, list[str]]:
 
 def main() -> None:
     try:
-        app()
+        with collector_paused():
+            app()
     except BrokenPipeError:  # e.g. `regfs tree | head`
         sys.stderr.close()
         sys.exit(0)

@@ -11,7 +11,7 @@ from typing import Any
 
 from regfs.findings import Finding, Kind
 from regfs.manifests import Descriptor, Manifest, ManifestKind
-from regfs.snapshot import Blob, Link, Repository, Tag, Upload
+from regfs.snapshot import LAZY_BLOB, Blob, Link, Repository, Tag, Upload
 
 
 def pack_links(links: dict[str, Link]) -> list[tuple[str, str | None, float]]:
@@ -73,7 +73,7 @@ def pack_blobs(blobs: dict[str, Blob]) -> list[tuple[str, int, float]]:
 
 
 def unpack_blobs(items: list[tuple[str, int, float]]) -> dict[str, Blob]:
-    return {sys.intern(d): Blob(size, mtime) for d, size, mtime in items}
+    return {sys.intern(d): LAZY_BLOB if size < 0 else Blob(size, mtime) for d, size, mtime in items}
 
 
 def pack_manifest(m: Manifest | str | None) -> Any:

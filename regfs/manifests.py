@@ -164,7 +164,7 @@ def _descriptor(obj: Any, where: str | tuple[str, int], *, platform: bool = Fals
         ):
             known = _KNOWN_DIGESTS.get(digest)
             if known is not None:
-                return _new(Descriptor, (known, size, media_type, (), None))
+                return _new(Descriptor, (known, size, _text(media_type), (), None))
     if not isinstance(where, str):
         where = f"{where[0]}[{where[1]}]"
     if not isinstance(obj, dict):
@@ -179,7 +179,21 @@ def _descriptor(obj: Any, where: str | tuple[str, int], *, platform: bool = Fals
     if not isinstance(urls, list | tuple) or not all(isinstance(u, str) for u in urls):
         raise ManifestError(f"{where}: urls is not a list of strings")
     plat = _platform(obj.get("platform")) if platform else None
-    return Descriptor(_digest(obj.get("digest"), where), size, media_type, tuple(urls), plat)
+    return Descriptor(_digest(obj.get("digest"), where), size, _text(media_type), tuple(urls), plat)
+
+
+# Media types and platforms repeat across thousands of descriptors: keep one copy of each.
+_TEXTS: dict[str, str] = {}
+_TEXTS_MAX = 100_000
+
+
+def _text(value: str) -> str:
+    known = _TEXTS.get(value)
+    if known is not None:
+        return known
+    if len(_TEXTS) < _TEXTS_MAX:
+        _TEXTS[value] = value
+    return value
 
 
 def _platform(obj: Any) -> str | None:
@@ -187,7 +201,7 @@ def _platform(obj: Any) -> str | None:
         return None
     parts = [obj.get("os"), obj.get("architecture"), obj.get("variant")]
     text = "/".join(p for p in parts if isinstance(p, str) and p)
-    return text or None
+    return _text(text) if text else None
 
 
 def _subject(doc: dict[str, Any]) -> str | None:

@@ -22,8 +22,10 @@ from typing import Any
 from regfs import codec
 from regfs.digest import ALGORITHMS, DigestError, is_hex_for, make_digest, parse_digest
 from regfs.findings import Finding, Kind
+from regfs.heap import without_collector
 from regfs.layout import blob_data, valid_repo_name, valid_tag
 from regfs.manifests import Manifest, ManifestError, parse_manifest
+from regfs.snapshot import LAZY_BLOB
 from regfs.snapshot import Blob as Blob
 from regfs.snapshot import Link as Link
 from regfs.snapshot import Repository as Repository
@@ -64,6 +66,7 @@ class _Out:
         self.findings.append(Finding(kind, path, message, digest, repo, blocks))
 
 
+@without_collector
 def scan(
     storage: LocalStorage,
     *,
@@ -753,7 +756,7 @@ def _scan_blob_prefix(
             continue
         d = make_digest(alg, h.name)
         if lazy:
-            blobs[d] = Blob(-1, 0.0)
+            blobs[d] = LAZY_BLOB
             continue
         if not thorough:
             try:
@@ -1037,7 +1040,7 @@ class Refresher:
                 else:
                     out.add(Kind.UNKNOWN_ENTRY, rel, "not a regular file", digest=d)
                 continue
-            blob.size, blob.mtime = st.st_size, st.st_mtime
+            self.snap.blobs[d] = Blob(st.st_size, st.st_mtime)
         self.snap.findings.extend(out.findings)
 
     def layer_links(self, pairs: Iterable[tuple[str, str]]) -> None:

@@ -66,6 +66,11 @@ class Blob:
     mtime: float
 
 
+# What a lazy scan records for every blob known by folder name only: one shared object, so it
+# must never be mutated (the refresher replaces it with a fresh Blob).
+LAZY_BLOB = Blob(-1, 0.0)
+
+
 @dataclass(slots=True)
 class Snapshot:
     """Everything a scan saw. Paths in findings are relative to ``v2``."""

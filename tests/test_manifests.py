@@ -518,3 +518,19 @@ def test_truncated_manifests_raise_only_manifest_error(doc: dict[str, Any], cut:
     data = canonical_json(doc)
     with pytest.raises(ManifestError):
         parse_manifest(data[: min(cut, len(data) - 1)])
+
+
+def test_repeated_media_types_and_platforms_share_one_string() -> None:
+    """Thousands of descriptors name the same few media types: one copy is kept of each."""
+    a = parse_manifest(json.dumps(docker_v2()).encode())
+    b = parse_manifest(json.dumps(docker_v2(), indent=2).encode())
+    assert a.layers[0].media_type is b.layers[0].media_type
+    assert a.layers[0].media_type is a.layers[1].media_type
+    assert a.config is not None and b.config is not None
+    assert a.config.media_type is b.config.media_type
+    child = desc(sha(b"m"), 1, OCI_MANIFEST, platform={"os": "linux", "architecture": "arm64"})
+    idx = {"schemaVersion": 2, "mediaType": OCI_INDEX}
+    i1 = parse_manifest(json.dumps({**idx, "manifests": [child]}).encode())
+    i2 = parse_manifest(json.dumps({**idx, "manifests": [child, child]}).encode())
+    assert i1.children[0].platform == "linux/arm64"
+    assert i1.children[0].platform is i2.children[1].platform

@@ -841,8 +841,13 @@ def test_iter_links(builder: StoreBuilder) -> None:
     )
 
 
-@pytest.mark.parametrize("thorough", [True, False])
-def test_forked_shards_give_the_same_snapshot(tmp_path: Path, thorough: bool) -> None:
+@pytest.mark.parametrize(
+    ("thorough", "lazy", "tag_links"),
+    [(True, False, True), (False, False, True), (False, True, True), (False, True, False)],
+)
+def test_forked_shards_give_the_same_snapshot(
+    tmp_path: Path, thorough: bool, lazy: bool, tag_links: bool
+) -> None:
     """``processes=2`` (forked shards, results as tuples) sees exactly what one process sees."""
     import realreg as rr
 
@@ -853,8 +858,10 @@ def test_forked_shards_give_the_same_snapshot(tmp_path: Path, thorough: bool) ->
     for i in range(70):  # enough entries for the sharded path to be taken
         (root / "docker/registry/v2/repositories" / f"extra{i}" / "_uploads").mkdir(parents=True)
     st = LocalStorage(resolve_root(root))
-    one = scan(st, workers=1, thorough=thorough, processes=1)
-    two = scan(st, workers=1, thorough=thorough, processes=2)
+    how = {"thorough": thorough, "lazy": lazy, "tag_links": tag_links}
+    one = scan(st, workers=1, processes=1, **how)
+    two = scan(st, workers=1, processes=2, **how)
+    assert one.lazy == two.lazy == (lazy and not thorough)
     assert one.blobs == two.blobs
     assert one.repositories == two.repositories
     assert one.manifests == two.manifests
@@ -862,3 +869,70 @@ def test_forked_shards_give_the_same_snapshot(tmp_path: Path, thorough: bool) ->
     assert one.findings == two.findings
     assert one.empty_dirs == two.empty_dirs
     assert one.blobs_without_data == two.blobs_without_data
+
+
+# --- the lazy fast scan and its refresher ------------------------------------------------------
+
+
+def test_lazy_scan_knows_blobs_and_layer_links_by_name_until_refreshed(
+    builder: StoreBuilder,
+) -> None:
+    from regfs.scan import Refresher
+    from regfs.snapshot import LAZY_BLOB
+
+    base = builder.layer("base")
+    img = builder.image("app", tags=["v1"], layers=[base])
+    orphan = builder.orphan_blob(b"orphan bytes")
+    snap = builder.scan(thorough=False, lazy=True)
+    assert snap.lazy
+    assert snap.blobs[orphan.digest] is LAZY_BLOB
+    layer_link = snap.repositories["app"].layers[base.digest]
+    assert (layer_link.digest, layer_link.mtime) == (base.digest, 0.0)
+    # Manifests were read all the same: the graph is complete.
+    assert set(snap.manifests) == {img.digest}
+
+    refresh = Refresher(builder.storage(), snap)
+    refresh.blobs([orphan.digest])
+    refresh.layer_links([("app", base.digest)])
+    st = os.lstat(
+        builder.path(f"blobs/sha256/{hexof(orphan.digest)[:2]}/{hexof(orphan.digest)}/data")
+    )
+    assert (snap.blobs[orphan.digest].size, snap.blobs[orphan.digest].mtime) == (
+        st.st_size,
+        st.st_mtime,
+    )
+    assert snap.repositories["app"].layers[base.digest].mtime > 0.0
+    # The shared placeholder was replaced, never mutated.
+    assert (LAZY_BLOB.size, LAZY_BLOB.mtime) == (-1, 0.0)
+    assert snap.blobs[base.digest] is LAZY_BLOB  # not asked about: still by name only
+    assert snap.findings == []
+
+
+def test_refresher_drops_what_vanished_since_the_lazy_scan(builder: StoreBuilder) -> None:
+    from regfs.scan import Refresher
+
+    base = builder.layer("base")
+    builder.image("app", tags=["v1"], layers=[base])
+    orphan = builder.orphan_blob(b"gone soon")
+    snap = builder.scan(thorough=False, lazy=True)
+    folder = f"blobs/sha256/{hexof(orphan.digest)[:2]}/{hexof(orphan.digest)}"
+    os.unlink(builder.path(f"{folder}/data"))
+    shutil.rmtree(builder.path(f"repositories/app/_layers/sha256/{hexof(base.digest)}"))
+
+    refresh = Refresher(builder.storage(), snap)
+    refresh.blobs([orphan.digest])
+    refresh.layer_links([("app", base.digest)])
+    assert orphan.digest not in snap.blobs
+    assert orphan.digest in snap.blobs_without_data
+    assert base.digest not in snap.repositories["app"].layers
+    assert (Kind.MISSING_DATA, folder) in kinds(snap)
+
+
+def test_thorough_scans_ignore_the_refresher(builder: StoreBuilder) -> None:
+    from regfs.scan import Refresher
+
+    orphan = builder.orphan_blob(b"x")
+    snap = builder.scan()
+    before = snap.blobs[orphan.digest]
+    Refresher(builder.storage(), snap).blobs([orphan.digest])
+    assert snap.blobs[orphan.digest] is before

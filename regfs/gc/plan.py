@@ -28,6 +28,7 @@ from regfs.analysis import manifest_closure
 from regfs.digest import ALGORITHMS
 from regfs.findings import Finding
 from regfs.graph import Marks, Mode, mark
+from regfs.heap import without_collector
 from regfs.layout import blob_dir, layer_dir, repo_dir, revision_dir, tag_index_dir, upload_dir
 from regfs.scan import Refresher, Repository, Snapshot, iter_links
 
@@ -143,6 +144,7 @@ def _newest_links(snap: Snapshot, wanted: set[str]) -> dict[str, float]:
     return out
 
 
+@without_collector
 def build_plan(
     snap: Snapshot,
     options: GcOptions,

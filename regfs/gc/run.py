@@ -41,7 +41,9 @@ def _scan(storage: LocalStorage, progress: Progress | None, *, tag_links: bool) 
         thorough=False,
         tag_links=tag_links,
         lazy=True,
-        processes=1,  # forked shards measured no faster on 2 cores (see benchmarks/README.md)
+        # Two forked shards: the work is small system calls and parsing, which threads
+        # cannot overlap under the GIL (measured in benchmarks/README.md).
+        processes=min(2, os.cpu_count() or 1),
     )
 
 
