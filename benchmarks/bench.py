@@ -15,7 +15,11 @@
 3. --scale-check: a tree 5x larger (repos x5); reports how regfs's time and
    peak memory grow.
 4. --verify: `regfs check ROOT --verify-digests` against `sha256sum` over the
-   same blob data files as two parallel streams; throughput in MB/s.
+   same blob data files as two parallel streams; throughput in MB/s. Twice: on
+   the GC tree, whose 48-303 byte layers make it a count of files (the full
+   fsck walk dominates), and on a smaller tree with layer-sized blobs
+   (--verify-repos x --verify-tags, ~--verify-layer-kib KiB layers, ~1.1 GB by
+   default), where hashing dominates as it does on a real registry.
 
 Exit status: 0 all plans agree, 1 a plan differs or a run failed, 2 a
 prerequisite (docker-registry, sha256sum/xargs for --verify, regfs) is missing.
@@ -118,10 +122,11 @@ def generator_fingerprint() -> str:
 
 
 def ensure_tree(
-    workdir: str, repos: int, tags: int, seed: int, jobs: int
+    workdir: str, repos: int, tags: int, seed: int, jobs: int, layer_kib: int = 0
 ) -> tuple[str, dict[str, Any]]:
     """Generate (or reuse) a tree; return (case dir, expectation)."""
-    case = os.path.join(workdir, f"tree-r{repos}-t{tags}-s{seed}-{generator_fingerprint()}")
+    size = f"-k{layer_kib}" if layer_kib else ""
+    case = os.path.join(workdir, f"tree-r{repos}-t{tags}-s{seed}{size}-{generator_fingerprint()}")
     root = os.path.join(case, "root")
     marker = os.path.join(case, "expect.json")
     if os.path.exists(marker):
@@ -130,8 +135,10 @@ def ensure_tree(
         log(f"tree (cached) {root}: {gen_tree.summary_line(expect)}")
     else:
         os.makedirs(case, exist_ok=True)
-        log(f"generating {repos}x{tags} tree in {root} ...")
-        expect = gen_tree.generate(root, repos, tags, seed, force=True, jobs=jobs)
+        log(f"generating {repos}x{tags}{size} tree in {root} ...")
+        expect = gen_tree.generate(
+            root, repos, tags, seed, force=True, jobs=jobs, layer_kib=layer_kib
+        )
         with open(marker + ".tmp", "w") as f:
             json.dump(expect, f)
         os.replace(marker + ".tmp", marker)  # written last: marks the tree complete
@@ -318,6 +325,75 @@ def sha256sum_two_streams(files: list[str], out_prefix: str, label: str) -> tupl
     ), bad
 
 
+def verify_case(b: Bench, case: str, title: str) -> dict[str, Any]:
+    """`regfs check --verify-digests` against 2x sha256sum on one tree, --pairs times each."""
+    a = b.a
+    root = os.path.join(case, "root")
+    res: dict[str, Any] = {"title": title}
+    files, total = blob_files(root)
+    mb = total / 1e6
+    log(f"\ndigest verification on {title}: {len(files)} blob data files, {mb:.1f} MB")
+    vr: dict[str, list[Run]] = {"regfs": [], "sha256sum": []}
+    hashing: list[tuple[int, float]] = []  # regfs's own (bytes, seconds) of the hash phase
+    tools = ["sha256sum"] if a.reference_only else ["regfs", "sha256sum"]
+    for i in range(a.pairs):
+        for tool in tools if i % 2 == 0 else tools[::-1]:
+            label = f"{tool}#{i + 1}"
+            if tool == "regfs":
+                assert b.regfs is not None
+                cmd, env = b.regfs
+                run = regtools.run_measured(
+                    label,
+                    [*cmd, "check", root, "--verify-digests", "--json"],
+                    os.path.join(case, "regfs-check"),
+                    env=env,
+                )
+                if run.rc != 0:
+                    log(
+                        f"  note: {label} exit {run.rc}: "
+                        f"{regtools.read_text(run.stderr)[-300:].strip()}"
+                    )
+            else:
+                run, bad = sha256sum_two_streams(files, os.path.join(case, "sha256sum"), label)
+                if run.rc != 0 or bad:
+                    b.fail(f"{label}: exit {run.rc}, {bad} digest mismatches")
+            vr[tool].append(run)
+            if tool == "regfs":
+                phase = _verify_phase(run)
+                if phase is not None:
+                    hashing.append(phase)
+                    log(
+                        f"  {label:<13} hashing phase: {phase[0] / 1e6:.1f} MB in "
+                        f"{phase[1]:.2f}s = {phase[0] / 1e6 / phase[1]:.1f} MB/s"
+                    )
+            log(
+                f"  {label:<13} wall {run.wall:8.2f}s  {mb / run.wall:8.1f} MB/s  "
+                f"{len(files) / run.wall:9.0f} files/s  cpu {run.cpu:7.2f}s"
+            )
+    table(f"digest verification on {title}", vr)
+    res["runs"] = {k: [asdict(r) for r in v] for k, v in vr.items()}
+    res["bytes"] = total
+    res["files"] = len(files)
+    for tool, rs in vr.items():
+        if rs:
+            log(f"{tool}: median {mb / med(rs, 'wall'):.1f} MB/s")
+    if vr["regfs"] and vr["sha256sum"]:
+        r = med(vr["sha256sum"], "wall") / med(vr["regfs"], "wall")
+        log(f"throughput ratio regfs/sha256sum(2 streams): {r:.3f}  (whole command)")
+        res["ratio"] = r
+        if hashing:
+            rates = sorted(n / t for n, t in hashing if t > 0)
+            sha = total / med(vr["sha256sum"], "wall")
+            hr = rates[len(rates) // 2] / sha
+            log(
+                f"hashing-phase throughput ratio regfs/sha256sum(2 streams): {hr:.3f}  "
+                "(regfs's verify phase alone, after its full fsck scan)"
+            )
+            res["hash_phase_ratio"] = hr
+
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repos", type=int, default=2000)
@@ -333,6 +409,20 @@ def main(argv: list[str] | None = None) -> int:
         "--verify",
         action="store_true",
         help="also time `regfs check --verify-digests` against 2x sha256sum",
+    )
+    ap.add_argument(
+        "--verify-repos",
+        type=int,
+        default=100,
+        help="--verify also runs on a tree of this many repositories with layer-sized blobs "
+        "(default 100)",
+    )
+    ap.add_argument("--verify-tags", type=int, default=5, help="its tags per repository")
+    ap.add_argument(
+        "--verify-layer-kib",
+        type=int,
+        default=2048,
+        help="its average layer size in KiB (default 2048)",
     )
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "regfs-bench"))
     ap.add_argument(
@@ -440,65 +530,16 @@ def main(argv: list[str] | None = None) -> int:
         }
 
     if a.verify:
-        files, total = blob_files(root)
-        mb = total / 1e6
-        log(f"\ndigest verification: {len(files)} blob data files, {mb:.1f} MB")
-        vr: dict[str, list[Run]] = {"regfs": [], "sha256sum": []}
-        hashing: list[tuple[int, float]] = []  # regfs's own (bytes, seconds) of the hash phase
-        tools = ["sha256sum"] if a.reference_only else ["regfs", "sha256sum"]
-        for i in range(a.pairs):
-            for tool in tools if i % 2 == 0 else tools[::-1]:
-                label = f"{tool}#{i + 1}"
-                if tool == "regfs":
-                    assert b.regfs is not None
-                    cmd, env = b.regfs
-                    run = regtools.run_measured(
-                        label,
-                        [*cmd, "check", root, "--verify-digests", "--json"],
-                        os.path.join(case, "regfs-check"),
-                        env=env,
-                    )
-                    if run.rc != 0:
-                        log(
-                            f"  note: {label} exit {run.rc}: "
-                            f"{regtools.read_text(run.stderr)[-300:].strip()}"
-                        )
-                else:
-                    run, bad = sha256sum_two_streams(files, os.path.join(case, "sha256sum"), label)
-                    if run.rc != 0 or bad:
-                        b.fail(f"{label}: exit {run.rc}, {bad} digest mismatches")
-                vr[tool].append(run)
-                if tool == "regfs":
-                    phase = _verify_phase(run)
-                    if phase is not None:
-                        hashing.append(phase)
-                        log(
-                            f"  {label:<13} hashing phase: {phase[0] / 1e6:.1f} MB in "
-                            f"{phase[1]:.2f}s = {phase[0] / 1e6 / phase[1]:.1f} MB/s"
-                        )
-                log(
-                    f"  {label:<13} wall {run.wall:8.2f}s  {mb / run.wall:8.1f} MB/s  "
-                    f"{len(files) / run.wall:9.0f} files/s  cpu {run.cpu:7.2f}s"
-                )
-        table("digest verification", vr)
-        res["verify"] = {k: [asdict(r) for r in v] for k, v in vr.items()}
-        res["verify_bytes"] = total
-        for tool, rs in vr.items():
-            if rs:
-                log(f"{tool}: median {mb / med(rs, 'wall'):.1f} MB/s")
-        if vr["regfs"] and vr["sha256sum"]:
-            r = med(vr["sha256sum"], "wall") / med(vr["regfs"], "wall")
-            log(f"throughput ratio regfs/sha256sum(2 streams): {r:.3f}  (whole command)")
-            res["verify_ratio"] = r
-            if hashing:
-                rates = sorted(n / t for n, t in hashing if t > 0)
-                sha = total / med(vr["sha256sum"], "wall")
-                hr = rates[len(rates) // 2] / sha
-                log(
-                    f"hashing-phase throughput ratio regfs/sha256sum(2 streams): {hr:.3f}  "
-                    "(regfs's verify phase alone, after its full fsck scan)"
-                )
-                res["verify_hash_phase_ratio"] = hr
+        res["verify"] = verify_case(b, case, f"the {a.repos}x{a.tags} tree")
+        vcase, _ = ensure_tree(
+            a.workdir, a.verify_repos, a.verify_tags, a.seed, a.jobs, a.verify_layer_kib
+        )
+        warm(os.path.join(vcase, "root"))
+        res["verify_large_blobs"] = verify_case(
+            b,
+            vcase,
+            f"{a.verify_repos}x{a.verify_tags} with ~{a.verify_layer_kib} KiB layers",
+        )
 
     if a.json_out:
         with open(a.json_out, "w") as f:

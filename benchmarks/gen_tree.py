@@ -2,7 +2,8 @@
 """Write a synthetic, deterministic registry storage tree straight to disk.
 
     python benchmarks/gen_tree.py OUT_ROOT --repos N --tags M [--seed S]
-                                  [--layer-pool P] [--force] [--expect FILE]
+                                  [--layer-pool P] [--layer-kib K] [--force]
+                                  [--expect FILE]
 
 OUT_ROOT is the registry's ``rootdirectory``; the tree goes to
 ``OUT_ROOT/docker/registry/v2/{blobs,repositories}`` in the layout and link format
@@ -39,6 +40,11 @@ shared Zipf-distributed pool of base-image chains, tags that were pushed over
 some pushed-over revisions deleted, some repositories whose manifests were all
 deleted, some abandoned pushes (blobs uploaded and linked, no manifest) and
 loose orphan blobs (data only).
+
+Layers are 48-303 bytes by default, which keeps a tree of hundreds of thousands of
+files small and makes the metadata walk what is measured. ``--layer-kib K`` makes
+them K KiB on average (K/2 to 3K/2), for measuring digest verification where it
+matters: hashing layer-sized files. The graph does not depend on it.
 
 ``--expect FILE`` writes what the reference GC (default mode, no
 ``--delete-untagged``) must report as eligible, plus counts, as JSON.
@@ -196,9 +202,17 @@ class Writer:
 
 class Generator:
     def __init__(
-        self, root: str, repos: int, tags: int, seed: int, pool: int, jobs: int = 1
+        self,
+        root: str,
+        repos: int,
+        tags: int,
+        seed: int,
+        pool: int,
+        jobs: int = 1,
+        layer_kib: int = 0,
     ) -> None:
         self.root = os.path.abspath(root)
+        self.layer_kib = layer_kib
         self.n_repos = repos
         self.n_tags = tags
         self.seed = seed
@@ -248,8 +262,15 @@ class Generator:
         got = self.layer_cache.get(key)
         if got is None:
             k = repr((self.seed, key)).encode()
-            n = 48 + hashlib.sha256(k).digest()[0]  # 48..303 bytes
-            got = self.put_blob(b"\x1f\x8b\x08\x00" + hashlib.shake_256(k).digest(n))
+            b0 = hashlib.sha256(k).digest()[0]
+            if self.layer_kib > 0:
+                n = self.layer_kib * (512 + 4 * b0)  # K/2 .. 3K/2 KiB
+                seed = hashlib.shake_256(k).digest(1 << 16)
+                body = (seed * (n // len(seed) + 1))[:n]
+            else:
+                n = 48 + b0  # 48..303 bytes
+                body = hashlib.shake_256(k).digest(n)
+            got = self.put_blob(b"\x1f\x8b\x08\x00" + body)
             self.layer_cache[key] = got
         return got
 
@@ -546,10 +567,13 @@ def generate(
     layer_pool: int | None = None,
     force: bool = False,
     jobs: int = 4,
+    layer_kib: int = 0,
 ) -> dict[str, Any]:
     """Generate the tree; return the expectation dict (counts, GC-eligible blobs)."""
     if repos < 1 or tags < 1:
         raise ValueError("--repos and --tags must be at least 1")
+    if layer_kib < 0:
+        raise ValueError("--layer-kib must not be negative")
     pool = layer_pool if layer_pool is not None else max(64, 2 * repos)
     docker_dir = os.path.join(root, "docker")
     if os.path.lexists(docker_dir):
@@ -557,7 +581,7 @@ def generate(
             raise FileExistsError(f"{docker_dir} exists (use --force to replace it)")
         shutil.rmtree(docker_dir)
     t0 = time.perf_counter()
-    gen = Generator(root, repos, tags, seed, pool, jobs)
+    gen = Generator(root, repos, tags, seed, pool, jobs, layer_kib)
     expect = gen.run()
     expect["seconds"] = round(time.perf_counter() - t0, 3)
     return expect
@@ -584,6 +608,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="shared base-layer pool size (default max(64, 2*repos))",
     )
+    ap.add_argument(
+        "--layer-kib",
+        type=int,
+        default=0,
+        help="average layer size in KiB (default 0: 48-303 byte layers)",
+    )
     ap.add_argument("--force", action="store_true", help="replace an existing OUT_ROOT/docker tree")
     ap.add_argument(
         "--jobs",
@@ -596,7 +626,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = ap.parse_args(argv)
     try:
-        expect = generate(a.out_root, a.repos, a.tags, a.seed, a.layer_pool, a.force, a.jobs)
+        expect = generate(
+            a.out_root, a.repos, a.tags, a.seed, a.layer_pool, a.force, a.jobs, a.layer_kib
+        )
     except (FileExistsError, ValueError) as e:
         print(f"gen_tree: {e}", file=sys.stderr)
         return 2
