@@ -249,9 +249,8 @@ def _plan_blobs(
     snap: Snapshot, marks: Marks, newest: dict[str, float], cutoff: float, plan: GcPlan
 ) -> set[str]:
     doomed: set[str] = set()
-    for d, blob in sorted(snap.blobs.items()):
-        if d in marks.marked:
-            continue
+    for d in sorted(snap.blobs.keys() - marks.marked):
+        blob = snap.blobs[d]
         path = blob_dir(d)
         if d in marks.protected:
             plan.kept.append(
@@ -341,19 +340,34 @@ def _plan_uploads(
 # --- folders left empty ----------------------------------------------------------------------
 
 
-def _repo_leaves(repo: Repository, sections: set[str]) -> Iterable[str]:
+def _link_leaves(folders: Iterable[str], removed: set[str], candidates: set[str]) -> set[str]:
+    """Leaves for link folders (``.../<alg>/<hex>``) that survive the plan.
+
+    A surviving folder that is not itself a candidate only keeps its parent (and what lies
+    above), so the parent stands in for all of them: one leaf instead of thousands."""
+    out: set[str] = set()
+    for p in folders:
+        if p in removed:
+            continue
+        out.add(p + "/link" if p in candidates else p[: p.rfind("/")])
+    return out
+
+
+def _repo_leaves(
+    repo: Repository, sections: set[str], removed: set[str], candidates: set[str]
+) -> Iterable[str]:
     """One repository's files and uploads as leaf paths; a section (``_layers``,
     ``_manifests/revisions``, ``_manifests/tags``, ``_uploads``) holding no candidate folder
     counts as a single leaf when it has content."""
     base = repo_dir(repo.name)
     if "_layers" in sections:
-        for d in repo.layers:
-            yield layer_dir(repo.name, d) + "/link"
+        yield from _link_leaves((layer_dir(repo.name, d) for d in repo.layers), removed, candidates)
     elif repo.layers:
         yield f"{base}/_layers"
     if "_manifests/revisions" in sections:
-        for d in repo.revisions:
-            yield revision_dir(repo.name, d) + "/link"
+        yield from _link_leaves(
+            (revision_dir(repo.name, d) for d in repo.revisions), removed, candidates
+        )
     elif repo.revisions:
         yield f"{base}/_manifests/revisions"
     if "_manifests/tags" in sections:
@@ -374,7 +388,9 @@ def _repo_leaves(repo: Repository, sections: set[str]) -> Iterable[str]:
 _SECTIONS = ("_layers", "_manifests/revisions", "_manifests/tags", "_uploads")
 
 
-def _leaves(snap: Snapshot, candidates: set[str], removed_blobs: list[str]) -> Iterable[str]:
+def _leaves(
+    snap: Snapshot, candidates: set[str], removed: set[str], removed_blobs: list[str]
+) -> Iterable[str]:
     """What the scan knows of, as leaves (files, uploads, anything reported), in the parts of
     the tree that hold candidate folders; elsewhere a repository counts as one leaf."""
     prefixes = {c for c in candidates if c.startswith("blobs/") and c.count("/") == 2}
@@ -412,7 +428,7 @@ def _leaves(snap: Snapshot, candidates: set[str], removed_blobs: list[str]) -> I
             p = p[: p.rfind("/")]
     for name, repo in snap.repositories.items():
         if name in detailed:
-            yield from _repo_leaves(repo, detailed[name])
+            yield from _repo_leaves(repo, detailed[name], removed, candidates)
         else:
             yield repo_dir(name)
     yield from snap.empty_dirs
@@ -476,7 +492,7 @@ def plan_folders(snap: Snapshot, plan: GcPlan, scope: Iterable[str] | None = Non
     kept: set[str] = set()
     seen: set[str] = set()
     removed_blobs = [a.path for a in plan.actions if a.step == "blob"]
-    for leaf in _leaves(snap, candidates, removed_blobs):
+    for leaf in _leaves(snap, candidates, removed, removed_blobs):
         if leaf in empty or inside_removed(leaf):
             continue
         if leaf in candidates:
