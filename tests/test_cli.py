@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from regfs import __version__
 from regfs.cli import app
+from regfs.errors import EXIT_USAGE
 
 runner = CliRunner()
 
@@ -59,6 +60,51 @@ def test_python_dash_m() -> None:
         [sys.executable, "-m", "regfs", "--version"], capture_output=True, text=True, check=False
     )
     assert (out.returncode, out.stdout) == (0, f"regfs {__version__}\n")
+
+
+def _run_main(*args: str, **kw: Any) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "regfs", *args], capture_output=True, check=False, **kw
+    )
+
+
+def test_main_keeps_exit_codes_and_flushes_everything(builder: StoreBuilder) -> None:
+    """main() leaves through os._exit: codes and complete output must survive that."""
+    for i in range(300):  # enough output to need more than one buffer flush
+        builder.image(f"team/app{i:03d}", tags=["v1"])
+    out = _run_main("tree", str(builder.root), "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)  # complete, parseable JSON
+    assert len(json.dumps(doc)) > 64 * 1024
+    assert _run_main("tree", str(builder.root / "nope")).returncode == EXIT_USAGE
+    builder.write("repositories/team/app000/_layers/stray", b"")
+    assert _run_main("check", str(builder.root)).returncode == 1
+    assert _run_main("no-such-command").returncode == EXIT_USAGE
+
+
+def test_main_exits_quietly_when_the_reader_goes_away(builder: StoreBuilder) -> None:
+    for i in range(300):
+        builder.image(f"team/app{i:03d}", tags=["v1"])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "regfs", "tree", str(builder.root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # like `regfs tree | head -1`
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0
+    assert b"Traceback" not in err
+
+
+def test_exit_status_mirrors_sys_exit() -> None:
+    from regfs.cli import _exit_status
+
+    assert _exit_status(None) == 0
+    assert _exit_status(3) == 3
+    assert _exit_status(256 + 4) == 4
+    assert _exit_status(True) == 1
 
 
 def test_help_lists_the_commands_and_exit_codes() -> None:
