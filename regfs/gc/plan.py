@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -401,16 +402,15 @@ def _leaves(
         for a in removed_blobs:
             key = a.rsplit("/", 1)[0]
             removed_in[key] = removed_in.get(key, 0) + 1
-        living: dict[str, int] = {}
+        # "sha256:ab..." -> "sha256:ab": a digest's algorithm and prefix, counted in C.
+        living = Counter(d[: d.index(":") + 3] for d in snap.blobs)
         empty = set(snap.empty_dirs)
-        for d in snap.blobs.keys() | snap.blobs_without_data:
-            alg, _, hexpart = d.partition(":")
-            key = f"blobs/{alg}/{hexpart[:2]}"
-            if d in snap.blobs_without_data and f"{key}/{hexpart}" in empty:
-                continue  # an empty blob folder is removed as a folder, not content
-            living[key] = living.get(key, 0) + 1
+        for d in snap.blobs_without_data:
+            if blob_dir(d) not in empty:  # an empty blob folder is removed as a folder
+                living[d[: d.index(":") + 3]] += 1
         for key in prefixes:
-            if living.get(key, 0) > removed_in.get(key, 0):
+            alg, hex2 = key.split("/")[1:]
+            if living[f"{alg}:{hex2}"] > removed_in.get(key, 0):
                 yield key
     repo_dirs = {repo_dir(name): name for name in snap.repositories}
     detailed: dict[str, set[str]] = {}
