@@ -10,16 +10,16 @@ The data it produces lives in :mod:`regfs.snapshot`.
 from __future__ import annotations
 
 import contextlib
+import pickle
 import re
 import stat as stat_mod
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from regfs import codec
+from regfs import codec, forkpool
 from regfs.digest import ALGORITHMS, DigestError, is_hex_for, make_digest, parse_digest
 from regfs.findings import Finding, Kind
 from regfs.heap import without_collector
@@ -113,9 +113,17 @@ def scan(
         pmap: Mapper = map
         if workers > 1:
             pmap = stack.enter_context(ThreadPoolExecutor(max_workers=workers)).map
-        if processes > 1 and len(repo_names) + len(prefixes) > 64 and _can_fork():
+        if processes > 1 and len(repo_names) + len(prefixes) > 64 and forkpool.can_fork():
             shards = _run_shards(
-                storage, repo_names, prefixes, processes, thorough, tag_links, lazy
+                storage,
+                repo_names,
+                prefixes,
+                processes,
+                thorough,
+                tag_links,
+                lazy,
+                progress,
+                tasks_total,
             )
         else:
             counter = [0]
@@ -894,12 +902,6 @@ class _Shard:
     manifests: dict[str, Manifest | str | None]
 
 
-def _can_fork() -> bool:
-    import multiprocessing
-
-    return "fork" in multiprocessing.get_all_start_methods()
-
-
 def _shard_results(
     storage: LocalStorage,
     repo_names: list[tuple[str, set[str]]],
@@ -929,20 +931,36 @@ def _shard_results(
     return _Shard(repos, blob_parts, manifests)
 
 
-def _shard_worker(args: tuple[Any, ...]) -> bytes:
-    """Runs in a forked child: scan one shard and return it packed as plain tuples."""
-    import pickle
+_Task = tuple[list[tuple[str, set[str]]], list[tuple[str, str]]]
 
-    v2, repo_names, prefixes, thorough, tag_links, lazy = args
-    shard = _shard_results(
-        LocalStorage(Path(v2)), repo_names, prefixes, thorough, tag_links, lazy, True
-    )
+
+def _tasks(
+    repo_names: list[tuple[str, set[str]]], prefixes: list[tuple[str, str]], processes: int
+) -> list[_Task]:
+    """Repositories, then blob prefixes, in chunks small enough to balance the processes and
+    large enough that each result is worth a message."""
+    size = max(8, -(-len(repo_names) // (16 * processes)))
+    tasks: list[_Task] = [(repo_names[k : k + size], []) for k in range(0, len(repo_names), size)]
+    tasks += [([], prefixes[k : k + 16]) for k in range(0, len(prefixes), 16)]
+    return tasks
+
+
+def _pack_shard(shard: _Shard) -> bytes:
     packed = (
         [(codec.pack_repo(r), _pack_out(o)) for r, o in shard.repos],
         [(codec.pack_blobs(b), sorted(m), _pack_out(o), c) for b, m, o, c in shard.blobs],
         {d: codec.pack_manifest(m) for d, m in shard.manifests.items()},
     )
     return pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpack_shard(raw: bytes) -> _Shard:
+    repos, blob_parts, manifests = pickle.loads(raw)
+    return _Shard(
+        [(codec.unpack_repo(r), _unpack_out(o)) for r, o in repos],
+        [(codec.unpack_blobs(b), set(m), _unpack_out(o), c) for b, m, o, c in blob_parts],
+        {d: codec.unpack_manifest(m) for d, m in manifests.items()},
+    )
 
 
 def _run_shards(
@@ -953,38 +971,26 @@ def _run_shards(
     thorough: bool,
     tag_links: bool,
     lazy: bool,
+    progress: Progress | None,
+    total: int,
 ) -> list[_Shard]:
-    import multiprocessing
-    import pickle
+    """Scan in this process and forked helpers sharing one task list (see :mod:`forkpool`)."""
+    tasks = _tasks(repo_names, prefixes, processes)
+    done = [0]
 
-    # Interleave so shards get similar mixes of large and small repositories.
-    args = [
-        (
-            str(storage.v2),
-            repo_names[k::processes],
-            prefixes[k::processes],
-            thorough,
-            tag_links,
-            lazy,
-        )
-        for k in range(processes)
-    ]
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(processes - 1) as pool:
-        pending = pool.map_async(_shard_worker, args[1:])
-        # This process takes the first shard itself: no packing, no unpacking.
-        out = [_shard_results(storage, args[0][1], args[0][2], thorough, tag_links, lazy, True)]
-        packed = pending.get()
-    for raw in packed:
-        repos, blob_parts, manifests = pickle.loads(raw)
-        out.append(
-            _Shard(
-                [(codec.unpack_repo(r), _unpack_out(o)) for r, o in repos],
-                [(codec.unpack_blobs(b), set(m), _unpack_out(o), c) for b, m, o, c in blob_parts],
-                {d: codec.unpack_manifest(m) for d, m in manifests.items()},
-            )
-        )
-    return out
+    def on_result(i: int) -> None:
+        done[0] += len(tasks[i][0]) + len(tasks[i][1])
+        if progress:
+            progress("scan", done[0], total)
+
+    return forkpool.run_tasks(
+        tasks,
+        lambda t: _shard_results(storage, t[0], t[1], thorough, tag_links, lazy, True),
+        pack=_pack_shard,
+        unpack=_unpack_shard,
+        processes=processes,
+        on_result=on_result,
+    )
 
 
 def _pack_out(o: _Out) -> tuple[list[tuple[Any, ...]], list[str]]:
