@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from regfs import codec, forkpool
 from regfs.digest import ALGORITHMS, DigestError, is_hex_for, make_digest, parse_digest
@@ -39,6 +39,7 @@ from regfs.storage import DIR, FILE, SYMLINK, Entry, LocalStorage
 EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 LINK_READ_LIMIT = 4096
 MANIFEST_READ_LIMIT = 16 << 20
+_E = TypeVar("_E")
 REPO_PARTS = ("_manifests", "_layers", "_uploads")
 
 Progress = Callable[[str, int, int], None]
@@ -179,8 +180,26 @@ def scan(
 def _list(
     storage: LocalStorage, rel: str, out: _Out, *, repo: str | None = None, blocks: bool = True
 ) -> list[Entry] | None:
+    return _listed(storage.list_dir, rel, out, repo=repo, blocks=blocks)
+
+
+def _list_kinds(
+    storage: LocalStorage, rel: str, out: _Out, *, repo: str | None = None, blocks: bool = True
+) -> list[tuple[str, str]] | None:
+    """Like :func:`_list` with (name, kind) only: no stat call per file."""
+    return _listed(storage.list_kinds, rel, out, repo=repo, blocks=blocks)
+
+
+def _listed(
+    lister: Callable[[str], list[_E]],
+    rel: str,
+    out: _Out,
+    *,
+    repo: str | None = None,
+    blocks: bool = True,
+) -> list[_E] | None:
     try:
-        entries = storage.list_dir(rel)
+        entries = lister(rel)
     except PermissionError:
         out.add(Kind.UNREADABLE, rel, "permission denied listing folder", repo=repo, blocks=blocks)
     except FileNotFoundError:
@@ -398,19 +417,19 @@ def _leaf_folder(
     storage: LocalStorage, hrel: str, d: str, out: _Out, *, repo: str, blocks: bool
 ) -> tuple[bool, Link | None]:
     """List a digest folder and read its link; (listing succeeded, link or None)."""
-    inner = _list(storage, hrel, out, repo=repo, blocks=blocks)
+    inner = _list_kinds(storage, hrel, out, repo=repo, blocks=blocks)
     if inner is None:
         return False, Link(None, 0.0)
     has_link = False
-    for e in inner:
-        if e.name == "link" and e.kind == FILE:
+    for name, kind in inner:
+        if name == "link" and kind == FILE:
             has_link = True
-        elif e.kind == SYMLINK:
-            _symlink(out, f"{hrel}/{e.name}", repo)
+        elif kind == SYMLINK:
+            _symlink(out, f"{hrel}/{name}", repo)
         else:
             out.add(
                 Kind.UNKNOWN_ENTRY,
-                f"{hrel}/{e.name}",
+                f"{hrel}/{name}",
                 "unknown entry next to a link",
                 digest=d,
                 repo=repo,
