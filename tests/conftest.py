@@ -24,8 +24,9 @@ def deny(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
     """``deny(path)``: make a folder (or file) unreadable.
 
     Uses ``chmod 000`` when that really denies access (not root). As root, where it does not,
-    it is simulated: ``LocalStorage.list_dir``/``read_file`` raise PermissionError and
-    ``os.access``/``os.listdir`` answer as they would for an unreadable path.
+    it is simulated: ``LocalStorage.list_dir``/``list_kinds``/``read_file`` raise
+    PermissionError and ``os.access``/``os.listdir`` answer as they would for an unreadable
+    path.
     """
     restore: list[tuple[Path, int]] = []
     simulated: list[str] = []
@@ -38,6 +39,7 @@ def deny(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
 
     def install() -> None:
         orig_list = LocalStorage.list_dir
+        orig_kinds = LocalStorage.list_kinds
         orig_read = LocalStorage.read_file
         orig_access = os.access
         orig_listdir = os.listdir
@@ -46,6 +48,11 @@ def deny(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
             if is_denied(self.abspath(rel)):
                 raise PermissionError(13, "Permission denied", self.abspath(rel))
             return orig_list(self, rel)
+
+        def list_kinds(self: LocalStorage, rel: str) -> Any:
+            if is_denied(self.abspath(rel)):
+                raise PermissionError(13, "Permission denied", self.abspath(rel))
+            return orig_kinds(self, rel)
 
         def read_file(self: LocalStorage, rel: str, limit: int) -> Any:
             if is_denied(self.abspath(rel)):
@@ -63,6 +70,7 @@ def deny(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
             return orig_listdir(path)
 
         monkeypatch.setattr(LocalStorage, "list_dir", list_dir)
+        monkeypatch.setattr(LocalStorage, "list_kinds", list_kinds)
         monkeypatch.setattr(LocalStorage, "read_file", read_file)
         monkeypatch.setattr(os, "access", access)
         monkeypatch.setattr(os, "listdir", listdir)
