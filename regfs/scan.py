@@ -14,7 +14,6 @@ import pickle
 import re
 import stat as stat_mod
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -113,6 +112,8 @@ def scan(
     with contextlib.ExitStack() as stack:
         pmap: Mapper = map
         if workers > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
             pmap = stack.enter_context(ThreadPoolExecutor(max_workers=workers)).map
         if processes > 1 and len(repo_names) + len(prefixes) > 64 and forkpool.can_fork():
             shards = _run_shards(

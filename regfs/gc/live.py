@@ -12,8 +12,6 @@ import contextlib
 import json
 import os
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 
 
@@ -120,6 +118,9 @@ def _holds(pid: str, root: str, proc: str) -> str | None:
 
 def probe_registry(url: str, repositories: Iterable[str], timeout: float = 10.0) -> str | None:
     """None when the registry at ``url`` refuses uploads with 405 (read-only), else why not."""
+    import urllib.error  # here: the HTTP client costs 20 ms of every run's start otherwise
+    import urllib.request
+
     repo = next(iter(repositories), "regfs-probe")
     target = f"{url.rstrip('/')}/v2/{repo}/blobs/uploads/"
     req = urllib.request.Request(target, data=b"", method="POST")
