@@ -100,13 +100,14 @@ def mark(snap: Snapshot, mode: Mode, extra_roots: dict[str, set[str]] | None = N
     return marks
 
 
-def _roots(snap: Snapshot, repo: Repository, mode: Mode) -> list[tuple[str, str, str, str]]:
-    """(digest, why, referring kind, referring path) for every root of a repository."""
-    roots: list[tuple[str, str, str, str]] = []
+def _roots(snap: Snapshot, repo: Repository, mode: Mode) -> list[tuple[str, str, str, str | None]]:
+    """(digest, why, referring kind, referring path) for every root of a repository; a path of
+    None stands for the digest's own revision link (built only if ever reported)."""
+    roots: list[tuple[str, str, str, str | None]] = []
     unknown_tag = False
     if mode is Mode.DEFAULT:
         for d, link in sorted(repo.revisions.items()):
-            roots.append((d, "revision", "revision", revision_dir(repo.name, d) + "/link"))
+            roots.append((d, "revision", "revision", None))
             if link.digest and link.digest != d:
                 roots.append(
                     (link.digest, "revision", "revision", revision_dir(repo.name, d) + "/link")
@@ -142,30 +143,39 @@ def _mark_repository(
 ) -> None:
     live: dict[str, str] = {}
     referrers = referrers_index(snap, repo) if mode is Mode.UNTAGGED else {}
-    queue: deque[tuple[str, str, str, str, str | None]] = deque()
+    queue: deque[tuple[str, str, str, str | None, str | None]] = deque()
     for d, why, kind, path in _roots(snap, repo, mode):
         queue.append((d, why, kind, path, None))
     for d in extra:
-        queue.append((d, "kept: young", "revision", revision_dir(repo.name, d) + "/link", None))
+        queue.append((d, "kept: young", "revision", None, None))
+    # The hot loop of every gc: names bound locally, each reference checked once.
+    blobs, manifests, marked = snap.blobs, snap.manifests, marks.marked
     while queue:
         d, why, kind, path, referrer = queue.popleft()
         if d in live:
             continue
         live[d] = why
-        marks.marked.add(d)
-        if d not in snap.blobs:
+        marked.add(d)
+        if d not in blobs:
             if d not in snap.unparseable:
-                marks.dangling.append(Dangling(repo.name, kind, d, path, referrer))
+                where = path if path is not None else revision_dir(repo.name, d) + "/link"
+                marks.dangling.append(Dangling(repo.name, kind, d, where, referrer))
             continue
-        m = snap.manifests.get(d)
+        m = manifests.get(d)
         if m is None:
             continue
-        for desc in m.blob_refs():
-            marks.marked.add(desc.digest)
-            if desc.digest not in snap.blobs and not desc.foreign:
-                role = "config" if desc is m.config else "layer"
+        cfg = m.config
+        if cfg is not None:
+            marked.add(cfg.digest)
+            if cfg.digest not in blobs and not cfg.urls:
                 marks.dangling.append(
-                    Dangling(repo.name, role, desc.digest, blob_data(desc.digest), d)
+                    Dangling(repo.name, "config", cfg.digest, blob_data(cfg.digest), d)
+                )
+        for desc in m.layers:
+            marked.add(desc.digest)
+            if desc.digest not in blobs and not desc.urls:
+                marks.dangling.append(
+                    Dangling(repo.name, "layer", desc.digest, blob_data(desc.digest), d)
                 )
         for child in m.children:
             queue.append((child.digest, f"child of {d}", "child", blob_data(child.digest), d))

@@ -25,13 +25,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from regfs.analysis import manifest_closure
 from regfs.digest import ALGORITHMS
 from regfs.findings import Finding
 from regfs.graph import Marks, Mode, mark
 from regfs.heap import without_collector
 from regfs.layout import blob_dir, layer_dir, repo_dir, revision_dir, tag_index_dir, upload_dir
-from regfs.scan import Refresher, Repository, Snapshot, iter_links
+from regfs.scan import Refresher, Repository, Snapshot
 
 STEP_ORDER = ("tag", "tag_index", "revision", "layer_link", "upload", "blob", "folder")
 
@@ -134,14 +133,25 @@ def _newest_links(snap: Snapshot, wanted: set[str]) -> dict[str, float]:
     """digest -> newest mtime of any link naming it (by folder name or by content), for the
     digests in ``wanted``."""
     out: dict[str, float] = {}
+
+    def note(d: str, mtime: float) -> None:
+        if mtime > out.get(d, 0.0):
+            out[d] = mtime
+
     for repo in snap.repositories.values():
-        for role, key, link in iter_links(repo):
-            names = [link.digest] if link.digest else []
-            if role != "tag":
-                names.append(key)
-            for d in names:
-                if d in wanted and link.mtime > out.get(d, 0.0):
-                    out[d] = link.mtime
+        groups = [repo.layers, repo.revisions]
+        for tag in repo.tags.values():
+            groups.append(tag.index)
+            current = tag.current
+            if current is not None and current.digest in wanted:
+                note(current.digest, current.mtime)
+        for links in groups:
+            for key, link in links.items():
+                if key in wanted:
+                    note(key, link.mtime)
+                content = link.digest
+                if content is not None and content != key and content in wanted:
+                    note(content, link.mtime)
     return out
 
 
@@ -184,18 +194,24 @@ def build_plan(
         for repo in snap.repositories.values()
         if repo.layers and not repo.incomplete
     }
+    # Set operations run in C: on big stores these sets hold hundreds of thousands of digests.
+    unmarked = snap.blobs.keys() - marks.marked
     if refresh is not None:
-        refresh.blobs([d for d in snap.blobs if not marks.keeps(d) or d in marks.protected])
+        refresh.blobs(sorted(unmarked | (snap.blobs.keys() & marks.protected)))
         refresh.layer_links(
             [
                 (name, d)
                 for name, names in used.items()
-                for d in snap.repositories[name].layers
-                if d not in names or not marks.keeps(d)
+                for d in sorted(
+                    (snap.repositories[name].layers.keys() - names)
+                    | (snap.repositories[name].layers.keys() - marks.marked - marks.protected)
+                )
             ]
         )
-    newest = _newest_links(snap, {d for d in snap.blobs if d not in marks.marked})
-    doomed = _plan_blobs(snap, marks, newest, cutoff, plan)
+        unmarked = snap.blobs.keys() - marks.marked  # the refresh drops what vanished
+    # With no grace period (cutoff = infinity) no link can be young: skip the link walk.
+    newest = _newest_links(snap, unmarked) if cutoff != float("inf") else {}
+    doomed = _plan_blobs(snap, marks, unmarked, newest, cutoff, plan)
     _plan_layer_links(snap, marks, used, doomed, cutoff, plan)
     _plan_uploads(snap, options, cutoff, now, plan)
     plan.young_uploads = young_uploads(snap, cutoff)
@@ -247,10 +263,15 @@ def _plan_manifests(snap: Snapshot, marks: Marks, default: Marks, plan: GcPlan) 
 
 
 def _plan_blobs(
-    snap: Snapshot, marks: Marks, newest: dict[str, float], cutoff: float, plan: GcPlan
+    snap: Snapshot,
+    marks: Marks,
+    unmarked: set[str],
+    newest: dict[str, float],
+    cutoff: float,
+    plan: GcPlan,
 ) -> set[str]:
     doomed: set[str] = set()
-    for d in sorted(snap.blobs.keys() - marks.marked):
+    for d in sorted(unmarked):
         blob = snap.blobs[d]
         path = blob_dir(d)
         if d in marks.protected:
@@ -267,9 +288,17 @@ def _plan_blobs(
 
 
 def _referenced_in(snap: Snapshot, marks: Marks, repo: Repository) -> set[str]:
-    out: set[str] = set()
-    for d in marks.live.get(repo.name, {}):
-        out |= manifest_closure(snap, d)
+    """Every live manifest of the repository with its config and layers (a manifest's
+    closure, see :func:`regfs.analysis.manifest_closure`, unrolled: it runs per manifest)."""
+    live = marks.live.get(repo.name, {})
+    out: set[str] = set(live)
+    manifests = snap.manifests
+    for d in live:
+        m = manifests.get(d)
+        if m is not None:
+            if m.config is not None:
+                out.add(m.config.digest)
+            out.update([x.digest for x in m.layers])
     return out
 
 
