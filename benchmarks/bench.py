@@ -209,6 +209,11 @@ class Bench:
         runs: dict[str, list[Run]] = {"regfs": [], "reference": []}
         plans: dict[str, set[str]] = {}
         tools = ["reference"] if self.a.reference_only else ["regfs", "reference"]
+        for k in range(self.a.warmup):
+            for tool in tools:
+                label = f"{tool}-warmup#{k + 1}"
+                run, _ = (self.run_regfs_gc if tool == "regfs" else self.run_ref_gc)(case, label)
+                log(f"  {label:<13} wall {run.wall:8.2f}s  (untimed)")
         for i in range(pairs):
             order = tools if i % 2 == 0 else tools[::-1]
             for tool in order:
@@ -339,6 +344,17 @@ def verify_case(b: Bench, case: str, title: str) -> dict[str, Any]:
     vr: dict[str, list[Run]] = {"regfs": [], "sha256sum": []}
     hashing: list[tuple[int, float]] = []  # regfs's own (bytes, seconds) of the hash phase
     tools = ["sha256sum"] if a.reference_only else ["regfs", "sha256sum"]
+    if not a.reference_only:
+        assert b.regfs is not None
+        for k in range(a.warmup):
+            label = f"regfs-warmup#{k + 1}"
+            run = regtools.run_measured(
+                label,
+                [*b.regfs[0], "check", root, "--verify-digests", "--json"],
+                os.path.join(case, "regfs-check"),
+                env=b.regfs[1],
+            )
+            log(f"  {label:<13} wall {run.wall:8.2f}s  (untimed)")
     for i in range(a.pairs):
         for tool in tools if i % 2 == 0 else tools[::-1]:
             label = f"{tool}#{i + 1}"
@@ -403,6 +419,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tags", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--pairs", type=int, default=3, help="runs of each tool (default 3)")
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed runs of each tool before timing (default 1)",
+    )
     ap.add_argument(
         "--scale-check",
         action="store_true",
@@ -498,6 +520,10 @@ def main(argv: list[str] | None = None) -> int:
         log(f"\nscale check: {tool} on {big_repos}x{a.tags}:")
         big: list[Run] = []
         want = set(bexpect["gc_default_eligible"])
+        for k in range(a.warmup):
+            label = f"{tool}-5x-warmup#{k + 1}"
+            run, _ = (b.run_regfs_gc if tool == "regfs" else b.run_ref_gc)(bcase, label)
+            log(f"  {label:<16} wall {run.wall:8.2f}s  (untimed)")
         for i in range(a.pairs):
             label = f"{tool}-5x#{i + 1}"
             if tool == "regfs":
