@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 
 from regfs.digest import ALGORITHMS
 from regfs.findings import Finding
@@ -418,6 +419,11 @@ def _repo_leaves(
 _SECTIONS = ("_layers", "_manifests/revisions", "_manifests/tags", "_uploads")
 
 
+# Every algorithm distribution knows has a six-letter name: "sha256:ab" is a digest's first 9.
+assert {len(alg) for alg in ALGORITHMS} == {6}
+_ALG_AND_PREFIX = itemgetter(slice(0, 9))
+
+
 def _leaves(
     snap: Snapshot, candidates: set[str], removed: set[str], removed_blobs: list[str]
 ) -> Iterable[str]:
@@ -432,11 +438,11 @@ def _leaves(
             key = a.rsplit("/", 1)[0]
             removed_in[key] = removed_in.get(key, 0) + 1
         # "sha256:ab..." -> "sha256:ab": a digest's algorithm and prefix, counted in C.
-        living = Counter(d[: d.index(":") + 3] for d in snap.blobs)
+        living = Counter(map(_ALG_AND_PREFIX, snap.blobs))
         empty = set(snap.empty_dirs)
         for d in snap.blobs_without_data:
             if blob_dir(d) not in empty:  # an empty blob folder is removed as a folder
-                living[d[: d.index(":") + 3]] += 1
+                living[_ALG_AND_PREFIX(d)] += 1
         for key in prefixes:
             alg, hex2 = key.split("/")[1:]
             if living[f"{alg}:{hex2}"] > removed_in.get(key, 0):
