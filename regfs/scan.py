@@ -13,6 +13,7 @@ import contextlib
 import pickle
 import re
 import stat as stat_mod
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -108,14 +109,14 @@ def scan(
     tasks_total += len(prefixes)
     repositories: dict[str, Repository] = {}
     done = 0
-    preloaded: dict[str, Manifest | str | None] = {}
+    forked = processes > 1 and len(repo_names) + len(prefixes) > 64 and forkpool.can_fork()
     with contextlib.ExitStack() as stack:
         pmap: Mapper = map
         if workers > 1:
             from concurrent.futures import ThreadPoolExecutor
 
             pmap = stack.enter_context(ThreadPoolExecutor(max_workers=workers)).map
-        if processes > 1 and len(repo_names) + len(prefixes) > 64 and forkpool.can_fork():
+        if forked:
             shards = _run_shards(
                 storage,
                 repo_names,
@@ -136,9 +137,7 @@ def scan(
                     progress("scan", counter[0], tasks_total)
 
             shards = [
-                _shard_results(
-                    storage, repo_names, prefixes, thorough, tag_links, lazy, False, tick
-                )
+                _shard_results(storage, repo_names, prefixes, thorough, tag_links, lazy, tick)
             ]
         for shard in shards:
             for repo, rout in shard.repos:
@@ -151,12 +150,12 @@ def scan(
                 out.findings.extend(bout.findings)
                 out.empty.extend(bout.empty)
                 blobs_complete = blobs_complete and complete
-            preloaded.update(shard.manifests)
             done += len(shard.repos) + len(shard.blobs)
         if progress and len(shards) > 1:
             progress("scan", done, tasks_total)
+        reader = _forked_reader(processes) if forked else _mapped_reader(pmap)
         manifests, unparseable = _load_manifests(
-            storage, repositories, blobs, no_data, out, pmap, progress, preloaded
+            storage, repositories, blobs, no_data, out, reader, progress
         )
     snap = Snapshot(
         v2=storage.v2,
@@ -832,14 +831,13 @@ def _load_manifests(
     blobs: dict[str, Blob],
     no_data: set[str],
     out: _Out,
-    pmap: Mapper,
+    read_chunks: ChunkReader,
     progress: Progress | None,
-    preloaded: dict[str, Manifest | str | None] | None = None,
 ) -> tuple[dict[str, Manifest], dict[str, str]]:
     """Read and parse each distinct manifest once: every revision, then index children.
 
-    ``preloaded`` holds results worker processes already produced."""
-    pre = preloaded or {}
+    ``read_chunks(read, chunks, on_chunk)`` returns ``read(chunk)`` for every chunk in order,
+    calling ``on_chunk(i)`` as each is done (in this process, threads or forked helpers)."""
     manifests: dict[str, Manifest] = {}
     unparseable: dict[str, str] = {}
     owner: dict[str, str] = {}
@@ -853,13 +851,20 @@ def _load_manifests(
     done = 0
 
     def read_chunk(chunk: list[str]) -> list[tuple[str, Manifest | str | None]]:
-        return [(d, pre[d] if d in pre else _read_manifest(storage, d)) for d in chunk]
+        return [(d, _read_manifest(storage, d)) for d in chunk]
 
     while wanted:
         present = [d for d in wanted if d in blobs]
         chunks = [present[k : k + MANIFEST_CHUNK] for k in range(0, len(present), MANIFEST_CHUNK)]
         nxt: list[str] = []
-        for results in pmap(read_chunk, chunks):
+
+        def on_chunk(i: int, chunks: list[list[str]] = chunks, total: int = total) -> None:
+            nonlocal done
+            done += len(chunks[i])
+            if progress:
+                progress("manifests", done, total)
+
+        for results in read_chunks(read_chunk, chunks, on_chunk):
             for d, res in results:
                 if res is None:  # a lazy scan's blob folder without data
                     blobs.pop(d, None)
@@ -881,9 +886,6 @@ def _load_manifests(
                         repo=owner.get(d),
                         blocks=True,
                     )
-            done += len(results)
-            if progress:
-                progress("manifests", done, total)
         total += len(nxt)
         wanted = nxt
     if progress:
@@ -919,7 +921,6 @@ def _finish_findings(snap: Snapshot) -> None:
 class _Shard:
     repos: list[tuple[Repository, _Out]]
     blobs: list[tuple[dict[str, Blob], set[str], _Out, bool]]
-    manifests: dict[str, Manifest | str | None]
 
 
 def _shard_results(
@@ -929,7 +930,6 @@ def _shard_results(
     thorough: bool,
     tag_links: bool,
     lazy: bool,
-    read_manifests: bool,
     tick: Callable[[], None] | None = None,
 ) -> _Shard:
     repos = []
@@ -942,13 +942,7 @@ def _shard_results(
         blob_parts.append(_scan_blob_prefix(storage, a, p, thorough, lazy))
         if tick:
             tick()
-    manifests: dict[str, Manifest | str | None] = {}
-    if read_manifests:
-        for repo, _out in repos:
-            for d in repo.revision_digests():
-                if d not in manifests:
-                    manifests[d] = _read_manifest(storage, d)
-    return _Shard(repos, blob_parts, manifests)
+    return _Shard(repos, blob_parts)
 
 
 _Task = tuple[list[tuple[str, set[str]]], list[tuple[str, str]]]
@@ -969,18 +963,62 @@ def _pack_shard(shard: _Shard) -> bytes:
     packed = (
         [(codec.pack_repo(r), _pack_out(o)) for r, o in shard.repos],
         [(codec.pack_blobs(b), sorted(m), _pack_out(o), c) for b, m, o, c in shard.blobs],
-        {d: codec.pack_manifest(m) for d, m in shard.manifests.items()},
     )
     return pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _unpack_shard(raw: bytes) -> _Shard:
-    repos, blob_parts, manifests = pickle.loads(raw)
+    repos, blob_parts = pickle.loads(raw)
     return _Shard(
         [(codec.unpack_repo(r), _unpack_out(o)) for r, o in repos],
         [(codec.unpack_blobs(b), set(m), _unpack_out(o), c) for b, m, o, c in blob_parts],
-        {d: codec.unpack_manifest(m) for d, m in manifests.items()},
     )
+
+
+_Read = list[tuple[str, Manifest | str | None]]
+ChunkReader = Callable[
+    [Callable[[list[str]], _Read], list[list[str]], Callable[[int], None]], Iterable[_Read]
+]
+
+
+def _mapped_reader(pmap: Mapper) -> ChunkReader:
+    """Read manifest chunks here (``map``) or in threads (an executor's ``map``)."""
+
+    def read_chunks(
+        read: Callable[[list[str]], _Read], chunks: list[list[str]], on_chunk: Callable[[int], None]
+    ) -> Iterator[_Read]:
+        for i, result in enumerate(pmap(read, chunks)):
+            on_chunk(i)
+            yield result
+
+    return read_chunks
+
+
+def _forked_reader(processes: int) -> ChunkReader:
+    """Read manifest chunks here and in forked helpers (see :mod:`regfs.forkpool`)."""
+
+    def read_chunks(
+        read: Callable[[list[str]], _Read], chunks: list[list[str]], on_chunk: Callable[[int], None]
+    ) -> list[_Read]:
+        return forkpool.run_tasks(
+            chunks,
+            read,
+            pack=_pack_read,
+            unpack=_unpack_read,
+            processes=processes,
+            on_result=on_chunk,
+        )
+
+    return read_chunks
+
+
+def _pack_read(results: _Read) -> bytes:
+    packed = [(d, codec.pack_manifest(m)) for d, m in results]
+    return pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpack_read(raw: bytes) -> _Read:
+    return [(sys.intern(d), codec.unpack_manifest(m)) for d, m in pickle.loads(raw)]
 
 
 def _run_shards(
@@ -1005,7 +1043,7 @@ def _run_shards(
 
     return forkpool.run_tasks(
         tasks,
-        lambda t: _shard_results(storage, t[0], t[1], thorough, tag_links, lazy, True),
+        lambda t: _shard_results(storage, t[0], t[1], thorough, tag_links, lazy),
         pack=_pack_shard,
         unpack=_unpack_shard,
         processes=processes,
