@@ -381,6 +381,7 @@ def transfer_progress_bar(
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        refresh_per_second=4,  # the redraw thread competes for the GIL with the scan
     ) as bar:
         tasks: dict[str, Any] = {}
 
