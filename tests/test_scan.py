@@ -846,7 +846,7 @@ def test_iter_links(builder: StoreBuilder) -> None:
     [(True, False, True), (False, False, True), (False, True, True), (False, True, False)],
 )
 def test_forked_shards_give_the_same_snapshot(
-    tmp_path: Path, thorough: bool, lazy: bool, tag_links: bool
+    tmp_path: Path, thorough: bool, lazy: bool, tag_links: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``processes=2`` (forked shards, results as tuples) sees exactly what one process sees."""
     import realreg as rr
@@ -859,6 +859,8 @@ def test_forked_shards_give_the_same_snapshot(
         (root / "docker/registry/v2/repositories" / f"extra{i}" / "_uploads").mkdir(parents=True)
     st = LocalStorage(resolve_root(root))
     how = {"thorough": thorough, "lazy": lazy, "tag_links": tag_links}
+    # Small manifest chunks, so the manifest phase is shared with the helper too.
+    monkeypatch.setattr("regfs.scan.MANIFEST_CHUNK", 2)
     one = scan(st, workers=1, processes=1, **how)
     two = scan(st, workers=1, processes=2, **how)
     assert one.lazy == two.lazy == (lazy and not thorough)
@@ -936,3 +938,19 @@ def test_thorough_scans_ignore_the_refresher(builder: StoreBuilder) -> None:
     before = snap.blobs[orphan.digest]
     Refresher(builder.storage(), snap).blobs([orphan.digest])
     assert snap.blobs[orphan.digest] is before
+
+
+def test_manifest_chunks_survive_the_trip_from_a_helper(builder: StoreBuilder) -> None:
+    """What a forked helper sends for a chunk of manifests unpacks to the same results."""
+    from regfs.scan import _pack_read, _read_manifest, _unpack_read
+
+    base = builder.layer("base")
+    img = builder.image("app", tags=["v1"], layers=[base])
+    idx = builder.index("app", children=[img], tags=["multi"], platforms=["linux/amd64"])
+    bad = builder.push_manifest("app", b"{}")
+    storage = builder.storage()
+    chunk = [img.digest, idx.digest, bad, "sha256:" + "0" * 64]
+    results = [(d, _read_manifest(storage, d)) for d in chunk]
+    assert results[2][1] is not None and isinstance(results[2][1], str)  # unparseable: message
+    assert results[3][1] is None  # no data
+    assert _unpack_read(_pack_read(results)) == results
