@@ -440,7 +440,7 @@ def _leaves(
         # "sha256:ab..." -> "sha256:ab": a digest's algorithm and prefix, counted in C.
         living = Counter(map(_ALG_AND_PREFIX, snap.blobs))
         empty = set(snap.empty_dirs)
-        for d in snap.blobs_without_data:
+        for d in snap.blobs_without_data - snap.blobs.keys():
             if blob_dir(d) not in empty:  # an empty blob folder is removed as a folder
                 living[_ALG_AND_PREFIX(d)] += 1
         for key in prefixes:
