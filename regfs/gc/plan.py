@@ -440,8 +440,8 @@ def _leaves(
         # "sha256:ab..." -> "sha256:ab": a digest's algorithm and prefix, counted in C.
         living = Counter(map(_ALG_AND_PREFIX, snap.blobs))
         empty = set(snap.empty_dirs)
-        for d in snap.blobs_without_data - snap.blobs.keys():
-            if blob_dir(d) not in empty:  # an empty blob folder is removed as a folder
+        for d in snap.blobs_without_data:
+            if d not in snap.blobs and blob_dir(d) not in empty:  # empty: removed as a folder
                 living[_ALG_AND_PREFIX(d)] += 1
         for key in prefixes:
             alg, hex2 = key.split("/")[1:]
