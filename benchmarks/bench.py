@@ -12,8 +12,8 @@
    os.wait4. Both must plan the same blob deletions (regfs: JSON key `blobs`, a
    list of objects with `digest`; reference: `blob eligible for deletion:
    sha256:<hex>` lines); the generator's own expectation is checked too.
-3. --scale-check: a tree 5x larger (repos x5); reports how regfs's time and
-   peak memory grow.
+3. --scale-check: a tree 5x larger (repos x5), both tools again; reports how
+   each one's time and peak memory grow, and the ratio at that size.
 4. --verify: `regfs check ROOT --verify-digests` against `sha256sum` over the
    same blob data files as two parallel streams; throughput in MB/s. Twice: on
    the GC tree, whose 48-303 byte layers make it a count of files (the full
@@ -513,50 +513,59 @@ def main(argv: list[str] | None = None) -> int:
         res["ratio"] = {"wall_median_per_pair": ratio, "cpu": cpu_ratio, "rss": rss_ratio}
 
     if a.scale_check:
-        tool = "reference" if a.reference_only else "regfs"
+        tools = ["reference"] if a.reference_only else ["regfs", "reference"]
         big_repos = a.repos * 5
         bcase, bexpect = ensure_tree(a.workdir, big_repos, a.tags, a.seed, a.jobs)
         warm(os.path.join(bcase, "root"))
-        log(f"\nscale check: {tool} on {big_repos}x{a.tags}:")
-        big: list[Run] = []
+        log(f"\nscale check: {' and '.join(tools)} on {big_repos}x{a.tags}:")
+        big: dict[str, list[Run]] = {tool: [] for tool in tools}
         want = set(bexpect["gc_default_eligible"])
         for k in range(a.warmup):
-            label = f"{tool}-5x-warmup#{k + 1}"
-            run, _ = (b.run_regfs_gc if tool == "regfs" else b.run_ref_gc)(bcase, label)
-            log(f"  {label:<16} wall {run.wall:8.2f}s  (untimed)")
+            for tool in tools:
+                label = f"{tool}-5x-warmup#{k + 1}"
+                run, _ = (b.run_regfs_gc if tool == "regfs" else b.run_ref_gc)(bcase, label)
+                log(f"  {label:<22} wall {run.wall:8.2f}s  (untimed)")
         for i in range(a.pairs):
-            label = f"{tool}-5x#{i + 1}"
-            if tool == "regfs":
-                run, plan = b.run_regfs_gc(bcase, label)
-            else:
-                run, plan = b.run_ref_gc(bcase, label)
-            big.append(run)
-            log(
-                f"  {label:<16} wall {run.wall:8.2f}s  cpu {run.cpu:8.2f}s  "
-                f"rss {run.maxrss_kb / 1024:8.1f} MB"
-            )
-            if plan is not None and plan != want:
-                b.fail(
-                    f"{label}: plan differs from the generator's expectation "
-                    f"({len(plan - want)} extra, {len(want - plan)} missing)"
+            for tool in tools if i % 2 == 0 else tools[::-1]:
+                label = f"{tool}-5x#{i + 1}"
+                run, plan = (b.run_regfs_gc if tool == "regfs" else b.run_ref_gc)(bcase, label)
+                big[tool].append(run)
+                log(
+                    f"  {label:<22} wall {run.wall:8.2f}s  cpu {run.cpu:8.2f}s  "
+                    f"rss {run.maxrss_kb / 1024:8.1f} MB"
                 )
-        small = runs[tool]
+                if plan is not None and plan != want:
+                    b.fail(
+                        f"{label}: plan differs from the generator's expectation "
+                        f"({len(plan - want)} extra, {len(want - plan)} missing)"
+                    )
         size_ratio = bexpect["counts"]["files"] / expect["counts"]["files"]
-        t_ratio = med(big, "wall") / med(small, "wall")
-        c_ratio = med(big, "cpu") / med(small, "cpu")
-        m_ratio = max(r.maxrss_kb for r in big) / max(r.maxrss_kb for r in small)
-        log(
-            f"scale x{big_repos / a.repos:.0f} repos (x{size_ratio:.2f} files): {tool} wall "
-            f"x{t_ratio:.2f}, cpu x{c_ratio:.2f}, peak RSS x{m_ratio:.2f}"
-        )
-        res["scale"] = {
-            "tool": tool,
-            "files_ratio": size_ratio,
-            "wall_ratio": t_ratio,
-            "cpu_ratio": c_ratio,
-            "rss_ratio": m_ratio,
-            "runs": [asdict(r) for r in big],
-        }
+        scale: dict[str, Any] = {"files_ratio": size_ratio}
+        for tool in tools:
+            small, large = runs[tool], big[tool]
+            t_ratio = med(large, "wall") / med(small, "wall")
+            c_ratio = med(large, "cpu") / med(small, "cpu")
+            m_ratio = max(r.maxrss_kb for r in large) / max(r.maxrss_kb for r in small)
+            log(
+                f"scale x{big_repos / a.repos:.0f} repos (x{size_ratio:.2f} files): {tool} wall "
+                f"x{t_ratio:.2f}, cpu x{c_ratio:.2f}, peak RSS x{m_ratio:.2f}"
+            )
+            scale[tool] = {
+                "wall_ratio": t_ratio,
+                "cpu_ratio": c_ratio,
+                "rss_ratio": m_ratio,
+                "runs": [asdict(r) for r in large],
+            }
+        if len(tools) == 2:
+            per_pair = [
+                r.wall / f.wall for r, f in zip(big["regfs"], big["reference"], strict=True)
+            ]
+            scale["ratio"] = statistics.median(per_pair)
+            log(
+                f"median wall-time ratio regfs/reference on {big_repos}x{a.tags}: "
+                f"{scale['ratio']:.3f}"
+            )
+        res["scale"] = scale
 
     if a.verify:
         res["verify"] = verify_case(b, case, f"the {a.repos}x{a.tags} tree")
