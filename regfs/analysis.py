@@ -76,12 +76,17 @@ def orphaned_blobs(snap: Snapshot, marks: Marks) -> list[OrphanBlob]:
     ]
 
 
-def manifest_closure(snap: Snapshot, digest: str) -> set[str]:
-    """The manifest's own blob, its config and layers (not its children)."""
-    out = {digest}
+def manifest_closure(snap: Snapshot, digest: str, *, into: set[str] | None = None) -> set[str]:
+    """The manifest's own blob, its config and layers (not its children).
+
+    ``into`` collects closures in one set (gc unions thousands of them) and is returned."""
+    out = set() if into is None else into
+    out.add(digest)
     m = snap.manifests.get(digest)
     if m is not None:
-        out.update(desc.digest for desc in m.blob_refs())
+        if m.config is not None:
+            out.add(m.config.digest)
+        out.update([desc.digest for desc in m.layers])
     return out
 
 

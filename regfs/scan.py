@@ -108,7 +108,6 @@ def scan(
         prefixes = []
     tasks_total += len(prefixes)
     repositories: dict[str, Repository] = {}
-    done = 0
     forked = processes > 1 and len(repo_names) + len(prefixes) > 64 and forkpool.can_fork()
     with contextlib.ExitStack() as stack:
         pmap: Mapper = map
@@ -150,9 +149,6 @@ def scan(
                 out.findings.extend(bout.findings)
                 out.empty.extend(bout.empty)
                 blobs_complete = blobs_complete and complete
-            done += len(shard.repos) + len(shard.blobs)
-        if progress and len(shards) > 1:
-            progress("scan", done, tasks_total)
         reader = _forked_reader(processes) if forked else _mapped_reader(pmap)
         manifests, unparseable = _load_manifests(
             storage, repositories, blobs, no_data, out, reader, progress
@@ -540,7 +536,7 @@ def _scan_manifests_folder(
 
 
 def _history_names(storage: LocalStorage, rel: str, repo: str, out: _Out) -> dict[str, Link]:
-    """Fast path for a tag's tag_links: the digests its ``index`` names, no per-entry calls.
+    """Fast path for a tag's history: the digests its ``index`` names, no per-entry calls.
 
     Their mtimes are not read (0.0 = unknown): a re-push refreshes the revision link, which
     the grace period looks at, and the executor re-checks each entry's content instead.
@@ -558,7 +554,7 @@ def _history_names(storage: LocalStorage, rel: str, repo: str, out: _Out) -> dic
     for alg, kind in algs:
         arel = f"{rel}/{alg}"
         if kind != DIR or alg not in ALGORITHMS:
-            out.add(Kind.UNKNOWN_ENTRY, arel, "unexpected entry in a tag tag_links", repo=repo)
+            out.add(Kind.UNKNOWN_ENTRY, arel, "unexpected entry in a tag's index", repo=repo)
             continue
         try:
             names = storage.list_kinds(arel)
@@ -569,7 +565,8 @@ def _history_names(storage: LocalStorage, rel: str, repo: str, out: _Out) -> dic
             out.empty.append(arel)
         for h, hkind in names:
             if hkind == DIR and is_hex_for(alg, h):
-                links[make_digest(alg, h)] = Link(make_digest(alg, h), 0.0)
+                d = make_digest(alg, h)
+                links[d] = Link(d, 0.0)
             else:
                 out.add(Kind.BAD_NAME, f"{arel}/{h}", f"not a {alg} digest folder", repo=repo)
     return links

@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
 
+from regfs.analysis import manifest_closure
 from regfs.digest import ALGORITHMS
 from regfs.findings import Finding
 from regfs.graph import Marks, Mode, mark
 from regfs.heap import without_collector
 from regfs.layout import blob_dir, layer_dir, repo_dir, revision_dir, tag_index_dir, upload_dir
-from regfs.scan import Refresher, Repository, Snapshot
+from regfs.scan import Refresher, Repository, Snapshot, iter_links
 
 STEP_ORDER = ("tag", "tag_index", "revision", "layer_link", "upload", "blob", "folder")
 
@@ -140,19 +141,12 @@ def _newest_links(snap: Snapshot, wanted: set[str]) -> dict[str, float]:
             out[d] = mtime
 
     for repo in snap.repositories.values():
-        groups = [repo.layers, repo.revisions]
-        for tag in repo.tags.values():
-            groups.append(tag.index)
-            current = tag.current
-            if current is not None and current.digest in wanted:
-                note(current.digest, current.mtime)
-        for links in groups:
-            for key, link in links.items():
-                if key in wanted:
-                    note(key, link.mtime)
-                content = link.digest
-                if content is not None and content != key and content in wanted:
-                    note(content, link.mtime)
+        for role, key, link in iter_links(repo):
+            if role != "tag" and key in wanted:  # a tag's key is its name, not a digest
+                note(key, link.mtime)
+            content = link.digest
+            if content is not None and content != key and content in wanted:
+                note(content, link.mtime)
     return out
 
 
@@ -289,17 +283,10 @@ def _plan_blobs(
 
 
 def _referenced_in(snap: Snapshot, marks: Marks, repo: Repository) -> set[str]:
-    """Every live manifest of the repository with its config and layers (a manifest's
-    closure, see :func:`regfs.analysis.manifest_closure`, unrolled: it runs per manifest)."""
-    live = marks.live.get(repo.name, {})
-    out: set[str] = set(live)
-    manifests = snap.manifests
-    for d in live:
-        m = manifests.get(d)
-        if m is not None:
-            if m.config is not None:
-                out.add(m.config.digest)
-            out.update([x.digest for x in m.layers])
+    """Every live manifest of the repository with its config and layers."""
+    out: set[str] = set()
+    for d in marks.live.get(repo.name, {}):
+        manifest_closure(snap, d, into=out)
     return out
 
 
