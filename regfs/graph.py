@@ -9,6 +9,15 @@
 Marking follows config, layers and children. What cannot be read is never treated as garbage:
 a revision whose manifest is unparseable or whose link is unreadable stays live in both modes,
 and every blob its repository links is protected, since that manifest may reference any of them.
+
+Servable is what counts: the registry serves a manifest of a repository only through that
+repository's revision link (``_manifests/revisions/<alg>/<hex>/link``). An index child or a tag
+target without one (deleted by digest through the API, or never pushed: a v3 sparse index) can
+no longer be pulled, so its own blob is kept (the index or tag still names it, as the reference
+keeps it) but nothing below it is marked: its config, layers and children are left to the
+sweep, exactly as ``registry garbage-collect`` does in both modes. Such a child is an absent
+platform, not a dangling reference. When part of the repository could not be read its revisions
+are not all known, and every child is followed as if servable.
 """
 
 from __future__ import annotations
@@ -143,6 +152,9 @@ def _mark_repository(
 ) -> None:
     live: dict[str, str] = {}
     referrers = referrers_index(snap, repo) if mode is Mode.UNTAGGED else {}
+    # What the registry can serve from this repository (see the module docstring); with an
+    # unreadable part nothing is known to be unservable.
+    servable = None if repo.incomplete else repo.revision_digests()
     queue: deque[tuple[str, str, str, str | None, str | None]] = deque()
     for d, why, kind, path in _roots(snap, repo, mode):
         queue.append((d, why, kind, path, None))
@@ -153,6 +165,10 @@ def _mark_repository(
     while queue:
         d, why, kind, path, referrer = queue.popleft()
         if d in live:
+            continue
+        if servable is not None and d not in servable:
+            # Named by an index or a tag but not servable: keep its blob, mark nothing below.
+            marked.add(d)
             continue
         live[d] = why
         marked.add(d)

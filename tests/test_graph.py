@@ -242,16 +242,76 @@ def test_dangling_config_and_layer(builder: StoreBuilder) -> None:
         assert layer.digest in marks.marked
 
 
-def test_dangling_child(builder: StoreBuilder) -> None:
+def test_child_with_a_revision_but_no_data_dangles(builder: StoreBuilder) -> None:
+    a = builder.image("app")
+    b = builder.image("app", platform="linux/arm64/v8")
+    idx = builder.index("app", children=[a, b], tags=["v1"])
+    builder.remove_blob(b.digest)
+    snap = builder.scan()
+    # Default mode meets it first as a revision, untagged mode as the index's child.
+    assert [(dg.kind, dg.digest) for dg in mark(snap, Mode.DEFAULT).dangling] == [
+        ("revision", b.digest)
+    ]
+    assert mark(snap, Mode.UNTAGGED).dangling == [
+        Dangling("app", "child", b.digest, blob_data(b.digest), idx.digest)
+    ]
+
+
+def test_absent_child_is_not_dangling(builder: StoreBuilder) -> None:
+    """A child never pushed (a v3 sparse index) is an absent platform, not damage."""
     a = builder.image("app")
     missing = builder.absent(b'{"not":"stored"}')
-    idx = builder.index("app", children=[a, missing], tags=["v1"])
+    builder.index("app", children=[a, missing], tags=["v1"])
     snap = builder.scan()
     for mode in Mode:
         marks = mark(snap, mode)
-        assert marks.dangling == [
-            Dangling("app", "child", missing.digest, blob_data(missing.digest), idx.digest)
-        ]
+        assert marks.dangling == []
+        assert missing.digest in marks.marked  # named by the index: never swept as "data"
+        assert missing.digest not in marks.live["app"]
+
+
+def test_child_deleted_by_digest_keeps_its_blob_but_nothing_below(builder: StoreBuilder) -> None:
+    """distribution's TestDeleteManifestIndexWithDanglingReferences: the registry cannot serve
+    the child any more, so its config and layers are garbage in both modes; its own blob is kept
+    because the index names it (what the reference does)."""
+    a = builder.image("app", platform="linux/amd64")
+    b = builder.image("app", platform="linux/arm64/v8")
+    idx = builder.index("app", children=[a, b], tags=["test"])
+    builder.delete_manifest("app", b.digest)
+    snap = builder.scan()
+    below_b = b.blob_digests - {b.digest} - a.blob_digests
+    assert below_b
+    for mode in Mode:
+        marks = mark(snap, mode)
+        assert b.digest in marks.marked
+        assert not (below_b & marks.marked), mode
+        assert a.blob_digests <= marks.marked
+        assert idx.digest in marks.live["app"]
+        assert b.digest not in marks.live["app"]
+        assert marks.dangling == []
+
+
+def test_unservable_child_index_marks_nothing_below(builder: StoreBuilder) -> None:
+    amd = builder.image("app", platform="linux/amd64")
+    inner = builder.index("app", children=[amd], platforms=["linux/amd64"])
+    outer = builder.index("app", children=[inner], tags=["v1"])
+    builder.delete_manifest("app", inner.digest)
+    snap = builder.scan()
+    untagged = mark(snap, Mode.UNTAGGED)
+    assert set(untagged.live["app"]) == {outer.digest}
+    assert inner.digest in untagged.marked
+    assert not (amd.blob_digests & untagged.marked)
+    # In default mode amd is still a revision (a root of its own): kept.
+    assert amd.blob_digests <= mark(snap, Mode.DEFAULT).marked
+
+
+def test_tag_on_a_manifest_without_revision_keeps_only_its_blob(builder: StoreBuilder) -> None:
+    img = builder.image("app", tags=["v1"])
+    builder.path(builder.revision_link("app", img.digest)).unlink()
+    snap = builder.scan()
+    marks = mark(snap, Mode.UNTAGGED)
+    assert marks.marked == {img.digest}
+    assert "app" in marks.live and marks.live["app"] == {}
 
 
 def test_dangling_manifest(builder: StoreBuilder) -> None:
@@ -321,7 +381,9 @@ def test_index_cycle_terminates(builder: StoreBuilder) -> None:
     builder.push_manifest("app", b_data)
     snap = builder.scan()
     marks = mark(snap, Mode.UNTAGGED)
-    assert len(marks.live["app"]) == 3
+    # The old a is named by b but is no revision of app: kept as a blob, not live, not followed.
+    assert len(marks.live["app"]) == 2
+    assert sha256(a_data) in marks.marked
 
 
 # --- what cannot be read is never garbage --------------------------------------------------------
