@@ -36,7 +36,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -536,11 +536,14 @@ class Registry:
     def get_blob(self, repo: str, digest: str) -> bytes:
         return self.request("GET", f"/v2/{repo}/blobs/{digest}").body
 
-    def pull(self, repo: str, ref: str) -> list[str]:
+    def pull(self, repo: str, ref: str, *, absent: Collection[str] = ()) -> list[str]:
         """Fetch a manifest and everything it references, verifying every digest.
 
         Recurses into index children; fetches config and layers (skipping foreign layers with
         ``urls``).  Returns the digests verified (manifests and blobs), in fetch order.
+        ``absent`` names index children that must NOT be served (a partial index: deleted by
+        digest, or never pushed): each must answer 404 and is not followed; every other
+        platform is pulled in full.
         Raises AssertionError naming repo, ref and the failing digest on a 404 or a mismatch.
         """
         verified: list[str] = []
@@ -582,7 +585,9 @@ class Registry:
                 return
             if kind in INDEX_TYPES or (not kind and "manifests" in doc):
                 for child in doc.get("manifests") or []:
-                    if child["digest"] not in seen:
+                    if child["digest"] in absent:
+                        expect_absent(child["digest"])
+                    elif child["digest"] not in seen:
                         fetch_manifest(child["digest"])
                 return
             cfg = doc.get("config")
@@ -592,6 +597,16 @@ class Registry:
                 if layer.get("urls"):
                     continue  # foreign / non-distributable layer: not served by the registry
                 fetch_blob(layer["digest"])
+
+        def expect_absent(digest: str) -> None:
+            r = self.request(
+                "GET",
+                f"/v2/{repo}/manifests/{digest}",
+                headers={"Accept": ACCEPT_ALL_MANIFESTS},
+                expect=(200, 404),
+            )
+            if r.status != 404:
+                raise fail("manifest", digest, f"expected absent (404), got HTTP {r.status}")
 
         def fetch_blob(digest: str) -> None:
             if digest in seen:
