@@ -10,13 +10,21 @@ helpers' work instead of following it.
 Results are returned in task order, whoever ran them, so callers see the same result as a
 serial run. A helper that dies (killed, out of memory, a bug) costs nothing but time: every
 task whose result never arrived is run again here.
+
+Helpers never outlive this process (:func:`become_helper`): on Linux the kernel kills them
+when it dies (parent-death signal), and everywhere a helper writing to a pipe nobody reads any
+more gets EPIPE and exits, because a helper holds no read end of any result pipe. Helpers work
+from ``/``, so none keeps a folder busy (callers pass absolute paths).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+import signal
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any, Generic, TypeVar
 
@@ -28,6 +36,45 @@ _HEADER = 8  # a result message starts with its task index, little-endian
 
 def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_prctl: Callable[..., int] | None = None
+
+
+def prepare_helpers() -> None:
+    """Look up ``prctl`` here, before forking, so that helpers do not each load ``ctypes``."""
+    global _prctl
+    if _prctl is None and sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+            _prctl = None
+
+
+def become_helper(parent: int, close: Iterable[int] = ()) -> None:
+    """First thing a forked helper does: tie its life to ``parent`` and let go of its files.
+
+    On Linux the kernel sends SIGKILL to the helper when the parent dies
+    (``PR_SET_PDEATHSIG``); a parent that died before that was set up shows as a changed
+    ``getppid()``, and the helper exits at once. ``close`` are descriptors the helper must
+    not hold, above all the read ends of result pipes: while a helper holds one, a helper
+    writing to that pipe blocks forever instead of getting EPIPE once the parent is gone.
+    The working directory moves to ``/`` so that a helper never keeps the store busy.
+
+    The kernel sends the signal when the *thread* that forked the helper ends: callers wait
+    for their helpers in the thread that forked them.
+    """
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+    for fd in close:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    os.chdir("/")
 
 
 class _Counter:
@@ -84,10 +131,16 @@ def _helper(
     tasks: Sequence[Any],
     run: Callable[[Any], Any],
     pack: Callable[[Any], bytes],
+    parent: int,
+    readers: list[Connection],
 ) -> None:
-    """A forked helper's whole life: claim, run, pack, send, until no task is left."""
+    """A forked helper's whole life: claim, run, pack, send, until no task is left (or the
+    parent is gone: killed with it, or EPIPE on the send)."""
     code = 0
     try:
+        become_helper(parent)
+        for r in readers:  # through the object, which would otherwise close it again later
+            r.close()
         while (i := counter.claim(len(tasks))) is not None:
             conn.send_bytes(i.to_bytes(_HEADER, "little") + pack(run(tasks[i])))
     except BaseException:
@@ -120,11 +173,16 @@ def run_tasks(
         counter = _Counter(ctx)
         conns: list[Connection] = []
         procs = []
+        prepare_helpers()
         try:
             for _ in range(min(processes, n) - 1):
                 reader, writer = ctx.Pipe(duplex=False)
+                # The helper closes every read end it inherits, its own included.
+                readers = [*conns, reader]
                 proc = ctx.Process(
-                    target=_helper, args=(writer, counter, tasks, run, pack), daemon=True
+                    target=_helper,
+                    args=(writer, counter, tasks, run, pack, os.getpid(), readers),
+                    daemon=True,
                 )
                 proc.start()
                 writer.close()

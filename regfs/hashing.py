@@ -9,7 +9,8 @@ read in pieces. Workers send back, per chunk, only the bytes they hashed and the
 blobs whose data did not hash to their digest, or could not be read. The caller reads those
 again carefully before calling them corrupt.
 
-Without ``fork`` (or for a handful of blobs) the same code runs in this process.
+Without ``fork`` (or for a handful of blobs) the same code runs in this process. Workers
+never outlive it (see :func:`regfs.forkpool.become_helper`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import signal
 import struct
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from regfs import forkpool
 
 # (digest, size the scan saw); a negative size means unknown.
 Item = tuple[str, int]
@@ -246,6 +249,8 @@ def _run_forked(
     suspects: list[Suspect] = []
     finished: set[int] = set()
     complete = False
+    parent = os.getpid()
+    forkpool.prepare_helpers()
     try:
         for _ in range(processes):
             r, w = os.pipe()
@@ -253,9 +258,9 @@ def _run_forked(
             if pid == 0:  # the worker: never returns
                 code = 1
                 try:
-                    os.close(r)
-                    for other in results:
-                        os.close(other)
+                    # Dies with the parent, holds no read end of any result pipe (a write to
+                    # a pipe nobody reads then fails with EPIPE), works from "/".
+                    forkpool.become_helper(parent, [r, *results])
                     _worker(v2, chunks, work_r, w, accept)
                     code = 0
                 finally:

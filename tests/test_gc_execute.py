@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import procs
 import pytest
 from builder import StoreBuilder
 from gc_helpers import age_tree, assert_whole, fingerprint, rescan
@@ -342,10 +343,13 @@ def test_sigkill_at_random_moments_then_rerun_converges(tmp_path: Path) -> None:
             [sys.executable, "-m", "regfs", "gc", str(root), *args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         time.sleep(rng.uniform(0.2, 1.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        # Nothing of the killed run may survive it (its scan helpers died with it).
+        assert procs.wait_group_gone(proc.pid) == []
         # The killed run's lock names a dead pid on this host: the next run takes it over.
         res = regfs("gc", str(root), *args)
         assert res.returncode == 0, res.stderr
