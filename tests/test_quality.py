@@ -14,9 +14,9 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_check_and_format() -> None:
-    res = _run("ruff", "check", "regfs", "tests", "benchmarks")
+    res = _run(sys.executable, "-m", "ruff", "check", "regfs", "tests", "benchmarks")
     assert res.returncode == 0, res.stdout + res.stderr
-    res = _run("ruff", "format", "--check", "regfs", "tests/", "benchmarks")
+    res = _run(sys.executable, "-m", "ruff", "format", "--check", "regfs", "tests/", "benchmarks")
     assert res.returncode == 0, res.stdout + res.stderr
 
 
