@@ -5,12 +5,16 @@ unparseable manifests, ...) it looks at the storage the way a pull does:
 
 * ``dangling``: a revision, index child, config or layer whose blob data is not in the store
   (from :func:`regfs.graph.mark` in default mode);
-* ``broken_tag``: a tag whose full closure (its manifest, index children recursively, their
-  configs and layers; foreign layers with ``urls`` excepted) is incomplete, so the image cannot
-  be pulled; the message names ``repo:tag`` and what is wrong;
+* ``broken_tag``: a tag a pull of which fails (decided by :mod:`regfs.servable`, which
+  ``regfs tree`` uses too): its manifest is gone or damaged, or a present index child, config
+  or layer is (foreign layers with ``urls`` excepted), or none of its index's platforms is in
+  the repository; the message names ``repo:tag`` and what is wrong;
+* ``partial_index`` (a *warning*: it leaves the report healthy): an index some of whose
+  children are not manifests of the repository (a v3 sparse index, a child deleted by digest);
+  the platforms present pull, the message names the absent ones;
 * ``unlinked_blob``: a manifest whose config or layer has no ``_layers`` link in its
-  repository (a pull gets "blob unknown"), and an index child or tag target that is not a
-  revision of the repository (a pull gets "manifest unknown");
+  repository (a pull gets "blob unknown"), and a tag target that is not a revision of the
+  repository (a pull gets "manifest unknown");
 * with ``verify_digests``: ``digest_mismatch`` for every blob whose data does not hash to its
   digest, read twice before it is called corrupt. Schema1 manifests are checked against their
   canonical payload (:func:`regfs.manifests.schema1_payload`), which is what their digest names.
@@ -26,7 +30,6 @@ import os
 import stat as stat_mod
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +41,7 @@ from regfs.hashing import cpus, hash_blobs
 from regfs.layout import blob_data, layer_dir, revision_dir, tag_dir
 from regfs.manifests import schema1_payload
 from regfs.scan import MANIFEST_READ_LIMIT, Repository, Snapshot
+from regfs.servable import absent_children, tag_report
 
 Progress = Callable[[str, int, int], None]
 
@@ -58,6 +62,8 @@ _O_READ = (
 @dataclass(slots=True)
 class CheckReport:
     problems: list[Finding]
+    # Worth knowing, not damage (``partial_index``): they leave the report healthy.
+    warnings: list[Finding] = field(default_factory=list)
     repositories: int = 0
     tags: int = 0
     manifests: int = 0
@@ -136,12 +142,17 @@ def check(
         for d, (kind, why) in sorted(_verify(snap, targets, workers, progress, report).items()):
             problems.append(Finding(kind, blob_data(d), why, d))
             corrupt[d] = "is corrupt" if kind is Kind.DIGEST_MISMATCH else "cannot be read"
+    warnings: list[Finding] = []
     for name in names:
         repo = snap.repositories[name]
         problems.extend(_unlinked(snap, repo, default.live.get(name, {})))
-        problems.extend(_broken_tags(snap, repo, corrupt))
+        broken = _broken_tags(snap, repo, corrupt)
+        problems.extend(broken)
+        warnings.extend(_partial_indexes(snap, repo, {f.digest for f in broken if f.digest}))
     problems.sort(key=lambda f: (f.path, str(f.kind), f.message))
+    warnings.sort(key=lambda f: (f.path, str(f.kind), f.message))
     report.problems = problems
+    report.warnings = warnings
     return report
 
 
@@ -212,19 +223,6 @@ def _unlinked(snap: Snapshot, repo: Repository, live: Iterable[str]) -> list[Fin
                     desc.digest,
                     repo.name,
                 )
-        for child in m.children:
-            if child.digest in revisions:
-                continue
-            path = revision_dir(repo.name, child.digest) + "/link"
-            if path not in out:
-                out[path] = Finding(
-                    Kind.UNLINKED_BLOB,
-                    path,
-                    f"index {d} lists {child.digest}, which is not a manifest of {repo.name}: "
-                    "a pull of it gets 'manifest unknown'",
-                    child.digest,
-                    repo.name,
-                )
     for name, tag in sorted(repo.tags.items()):
         target = tag.current.digest if tag.current is not None else None
         if target is None or target in revisions:
@@ -247,16 +245,13 @@ def _broken_tags(snap: Snapshot, repo: Repository, corrupt: dict[str, str]) -> l
     memo: dict[str, list[str]] = {}  # many tags often name one manifest
     for name, tag in sorted(repo.tags.items()):
         path = tag_dir(repo.name, name) + "/current/link"
-        target: str | None = None
-        if tag.current is None:
-            issues = ["the tag has no current link"]
-        elif tag.current.digest is None:
-            issues = ["its current link cannot be read"]
-        else:
-            target = tag.current.digest
-            if target not in memo:
-                memo[target] = pull_issues(snap, repo, target, corrupt)
+        target = tag.current.digest if tag.current is not None else None
+        if target is not None and target in memo:
             issues = memo[target]
+        else:
+            issues = tag_report(snap, repo, name, corrupt).issues
+            if target is not None:
+                memo[target] = issues
         if issues:
             named = "; ".join(issues[:MAX_NAMED])
             if len(issues) > MAX_NAMED:
@@ -273,60 +268,37 @@ def _broken_tags(snap: Snapshot, repo: Repository, corrupt: dict[str, str]) -> l
     return out
 
 
-def pull_issues(
-    snap: Snapshot, repo: Repository, digest: str, corrupt: dict[str, str] | None = None
-) -> list[str]:
-    """What stops a pull of ``repo@digest``: every manifest (index children recursively) must
-    be a revision of the repository with readable data; every config and layer (foreign ones
-    excepted) must have data and a ``_layers`` link naming it."""
-    corrupt = corrupt or {}
-    issues: list[str] = []
-    seen: set[str] = set()
-    queue = deque([(digest, "manifest")])
-    while queue:
-        d, role = queue.popleft()
-        if d in seen:
+def _partial_indexes(snap: Snapshot, repo: Repository, broken: set[str]) -> list[Finding]:
+    """A warning for every index of the repository some of whose children it does not hold;
+    an index a broken tag names with none of its platforms present is that tag's problem."""
+    out = []
+    for d in sorted(repo.revisions):
+        absent = absent_children(snap, repo, d)
+        if not absent:
             continue
-        seen.add(d)
-        rev = repo.revisions.get(d)
-        if rev is None:
-            # The registry reads the link at revisions/<digest>: nothing else serves it.
-            issues.append(f"{role} {d} is not a manifest of the repository")
+        m = snap.manifests[d]
+        present = len(m.children) - len(absent)
+        if not present and d in broken:
             continue
-        if rev.digest is None:
-            issues.append(f"the revision link of {role} {d} cannot be read")
-            continue
-        elif rev.digest != d:
-            issues.append(f"the revision link of {role} {d} names {rev.digest}")
-            continue
-        if d not in snap.blobs:
-            issues.append(f"{role} {d} has no blob data")
-            continue
-        if d in corrupt:
-            issues.append(f"{role} {d} {corrupt[d]}")
-            continue
-        m = snap.manifests.get(d)
-        if m is None:
-            issues.append(f"{role} {d} cannot be parsed")
-            continue
-        for desc in m.blob_refs():
-            if desc.foreign:
-                continue
-            what = "config" if desc is m.config else "layer"
-            link = repo.layers.get(desc.digest)
-            if desc.digest not in snap.blobs:
-                issues.append(f"{what} {desc.digest} has no blob data")
-            elif link is None:
-                issues.append(f"{what} {desc.digest} has no _layers link")
-            elif link.digest is None:
-                issues.append(f"the _layers link of {what} {desc.digest} cannot be read")
-            elif link.digest != desc.digest:
-                issues.append(f"the _layers link of {what} {desc.digest} names {link.digest}")
-            elif desc.digest in corrupt:
-                issues.append(f"{what} {desc.digest} {corrupt[desc.digest]}")
-        for child in m.children:
-            queue.append((child.digest, "child"))
-    return issues
+        tags = sorted(t for t, tag in repo.tags.items() if tag.current and tag.current.digest == d)
+        on = f" ({', '.join(f'{repo.name}:{t}' for t in tags)})" if tags else " (untagged)"
+        names = ", ".join(a.describe() for a in absent)
+        verb = "is" if len(absent) == 1 else "are"
+        if present:
+            tail = f"; a pull serves the other {present}"
+        else:
+            tail = "; nothing can be pulled through it"
+        out.append(
+            Finding(
+                Kind.PARTIAL_INDEX,
+                revision_dir(repo.name, d) + "/link",
+                f"index {d}{on}: {len(absent)} of its {len(m.children)} platforms {verb} not "
+                f"in {repo.name}: {names}{tail}",
+                d,
+                repo.name,
+            )
+        )
+    return out
 
 
 # --- digest verification --------------------------------------------------------------------

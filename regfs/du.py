@@ -167,19 +167,23 @@ def sort_rows(rows: list[RepoUsage], sort: str) -> list[RepoUsage]:
 
 
 def reach(
-    snap: Snapshot, digest: str, referrers: dict[str, list[str]]
+    snap: Snapshot, digest: str, referrers: dict[str, list[str]], served: set[str] | None = None
 ) -> tuple[set[str], set[str]]:
     """(manifests, blobs) a manifest reaches: itself, index children and referrers
-    (recursively), configs and layers. Blobs include manifests, stored or not."""
+    (recursively), configs and layers. Blobs include manifests, stored or not. With
+    ``served`` (the repository's revisions), a manifest that is not among them counts as its
+    own blob only, as gc keeps it (:mod:`regfs.graph`'s servable rule)."""
     manifests: set[str] = set()
     blobs: set[str] = set()
     queue = deque([digest])
     while queue:
         d = queue.popleft()
-        if d in manifests:
+        if d in manifests or d in blobs:
+            continue
+        blobs.add(d)
+        if served is not None and d not in served:
             continue
         manifests.add(d)
-        blobs.add(d)
         m = snap.manifests.get(d)
         if m is not None:
             blobs.update(desc.digest for desc in m.blob_refs())
@@ -190,6 +194,7 @@ def reach(
 
 def _tag_usage(snap: Snapshot, repo: Repository, size: dict[str, int], sort: str) -> list[TagUsage]:
     referrers = referrers_index(snap, repo)
+    served = None if repo.incomplete else repo.revision_digests()
     per_tag: dict[str, tuple[str | None, set[str]]] = {}
     tagged_manifests: set[str] = set()
     for name, tag in sorted(repo.tags.items()):
@@ -197,13 +202,13 @@ def _tag_usage(snap: Snapshot, repo: Repository, size: dict[str, int], sort: str
         if target is None:
             per_tag[name] = (None, set())
             continue
-        manifests, blobs = reach(snap, target, referrers)
+        manifests, blobs = reach(snap, target, referrers, served)
         tagged_manifests |= manifests
         per_tag[name] = (target, blobs)
     # What the repository's untagged manifests reach is not any tag's alone.
     untagged_blobs: set[str] = set()
     for d in sorted(repo.revision_digests() - tagged_manifests):
-        untagged_blobs |= reach(snap, d, referrers)[1]
+        untagged_blobs |= reach(snap, d, referrers, served)[1]
     count: dict[str, int] = {}
     for _target, blobs in per_tag.values():
         for d in blobs:

@@ -26,6 +26,9 @@ class Kind(StrEnum):
     DANGLING = "dangling"
     # Found by `regfs check`.
     BROKEN_TAG = "broken_tag"
+    # A warning, not damage: an index some of whose children the repository does not hold
+    # (a v3 sparse index, a child deleted by digest); the platforms present still pull.
+    PARTIAL_INDEX = "partial_index"
     UNLINKED_BLOB = "unlinked_blob"
     DIGEST_MISMATCH = "digest_mismatch"
 

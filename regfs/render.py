@@ -42,9 +42,14 @@ def to_json(data: Any) -> str:
 # --- tree -----------------------------------------------------------------------------------
 
 
+# A broken tag's reason is shown in the tree when it is this short (the line stays readable on
+# 80 columns); otherwise the tree points at `regfs check`.
+_TAG_REASON_WIDTH = 44
+
+
 def _label(node: Node) -> str:
     t = node["type"]
-    flags = [f for f in ("missing", "shared", "foreign", "cycle") if node.get(f)]
+    flags = [f for f in ("missing", "absent", "shared", "foreign", "cycle") if node.get(f)]
     if node.get("unparseable"):
         flags.append("unparseable")
     tail = ("  [" + ", ".join(flags) + "]") if flags else ""
@@ -53,9 +58,19 @@ def _label(node: Node) -> str:
     if t == "repository":
         return str(node["name"])
     if t == "tag":
-        return f":{short_tag(node['name'])}" + (
-            "  [broken: no readable current link]" if node.get("broken") else ""
-        )
+        mark = ""
+        if node.get("broken"):
+            issues = [_DIGEST_RE.sub(_short_match, i) for i in node.get("issues") or []]
+            if not issues:
+                mark = "  [broken]"
+            elif len(issues) == 1 and len(issues[0]) <= _TAG_REASON_WIDTH:
+                mark = f"  [broken: {issues[0]}]"
+            else:
+                mark = f"  [broken: {_n(len(issues), 'problem')}, see `regfs check`]"
+        elif node.get("absent_platforms"):
+            absent = ", ".join(p or "no platform" for p in node["absent_platforms"])
+            mark = f"  [partial: {absent} absent]"
+        return f":{short_tag(node['name'])}" + mark
     if t == "untagged":
         return f"(untagged: {node['count']})"
     if t == "uploads":
@@ -353,6 +368,7 @@ CHECK_TITLES = {
     Kind.LINK_MISMATCH: "links whose content disagrees with their folder",
     Kind.EMPTY_LINK: "empty link files",
     Kind.BAD_LINK: "link files that cannot be parsed",
+    Kind.PARTIAL_INDEX: "indexes missing some platforms (the others pull)",
 }
 CHECK_ORDER = [Kind.BROKEN_TAG, Kind.DIGEST_MISMATCH, Kind.DANGLING, Kind.UNLINKED_BLOB] + [
     k
@@ -374,6 +390,7 @@ def check_dict(r: CheckReport) -> dict[str, Any]:
         "schema": SCHEMA_VERSION,
         "healthy": r.healthy,
         "problems": [problem_dict(f) for f in r.problems],
+        "warnings": [problem_dict(f) for f in r.warnings],
         "counts": {str(k): r.count(k) for k in CHECK_ORDER if r.count(k)},
         "repo_glob": r.repo_glob,
         "checked": {
@@ -430,11 +447,23 @@ def check_text(r: CheckReport, width: int = 80) -> str:
     else:
         out.append("Blob digests were not verified (--verify-digests re-hashes every blob).")
     if r.healthy:
-        out.append("Healthy: no problems found.")
-        return "\n".join(out)
-    out.append(f"{_n(len(r.problems), 'problem')} (digests shortened; --json has them in full):")
+        warned = f" ({_n(len(r.warnings), 'warning')} below)" if r.warnings else ""
+        out.append(f"Healthy: no problems found{warned}.")
+    else:
+        out.append(
+            f"{_n(len(r.problems), 'problem')} (digests shortened; --json has them in full):"
+        )
+    _check_sections(out, r.problems, width)
+    if r.warnings:
+        out.append("")
+        out.append(f"Warnings ({len(r.warnings)}), not damage:")
+        _check_sections(out, r.warnings, width)
+    return "\n".join(out)
+
+
+def _check_sections(out: list[str], findings: list[Finding], width: int) -> None:
     for kind in CHECK_ORDER:
-        found = [f for f in r.problems if f.kind is kind]
+        found = [f for f in findings if f.kind is kind]
         if not found:
             continue
         title = CHECK_TITLES.get(kind)
@@ -443,7 +472,6 @@ def check_text(r: CheckReport, width: int = 80) -> str:
         for f in found:
             out.append(f"  {f.path}")
             out.extend(_wrap(_DIGEST_RE.sub(_short_match, f.message), "    ", width))
-    return "\n".join(out)
 
 
 # --- du -------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 from regfs.analysis import blob_repositories
 from regfs.graph import Marks, Mode, mark, referrers_index
 from regfs.scan import Repository, Snapshot
+from regfs.servable import tag_report
 
 Node = dict[str, Any]
 
@@ -34,9 +35,14 @@ def _repo_node(snap: Snapshot, repo: Repository, untagged: Marks, shared: set[st
     children: list[Node] = []
     for name, tag in sorted(repo.tags.items()):
         node: Node = {"type": "tag", "name": name, "children": []}
-        if tag.current is None or tag.current.digest is None:
+        # The very function `regfs check` decides broken_tag with: the two always agree.
+        pull = tag_report(snap, repo, name)
+        if pull.broken:
             node["broken"] = True
-        else:
+            node["issues"] = pull.issues
+        elif pull.partial:
+            node["absent_platforms"] = [a.platform for a in pull.absent]
+        if tag.current is not None and tag.current.digest is not None:
             node["children"].append(ctx.manifest(tag.current.digest, set()))
         children.append(node)
     live = untagged.live.get(repo.name, {})
@@ -92,7 +98,13 @@ class _Ctx:
         return node
 
     def manifest(
-        self, digest: str, seen: set[str], platform: str | None = None, role: str = "manifest"
+        self,
+        digest: str,
+        seen: set[str],
+        platform: str | None = None,
+        role: str = "manifest",
+        *,
+        child: bool = False,
     ) -> Node:
         snap = self.snap
         blob = snap.blobs.get(digest)
@@ -106,6 +118,11 @@ class _Ctx:
         }
         if platform:
             node["platform"] = platform
+        if child and digest not in self.repo.revisions and not self.repo.incomplete:
+            # Not a manifest of the repository: that platform does not pull, and gc keeps
+            # nothing below it (regfs.servable, regfs.graph).
+            node["absent"] = True
+            return node
         if m is not None and m.artifact_type:
             node["artifact_type"] = m.artifact_type
         if blob is None:
@@ -123,8 +140,8 @@ class _Ctx:
                 node["children"].append(
                     self.blob("layer", layer.digest, layer.size, foreign=layer.foreign)
                 )
-            for child in m.children:
-                node["children"].append(self.manifest(child.digest, seen, child.platform))
+            for c in m.children:
+                node["children"].append(self.manifest(c.digest, seen, c.platform, child=True))
         for r in self.refs.get(digest, ()):
             node["children"].append(self.manifest(r, seen, role="referrer"))
         return node

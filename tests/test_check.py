@@ -24,7 +24,7 @@ from regfs.storage import LocalStorage, resolve_root
 
 runner = CliRunner()
 
-HEALTHY_FIXTURES = ["demo", "shared", "multiarch", "referrers", "schema1", "uploads"]
+HEALTHY_FIXTURES = ["demo", "shared", "multiarch", "partial", "referrers", "schema1", "uploads"]
 
 
 def run(b: StoreBuilder, **kwargs: Any) -> CheckReport:
@@ -117,17 +117,99 @@ def test_blob_linked_elsewhere_only_is_unlinked(builder: StoreBuilder) -> None:
     assert of_kind(r, Kind.BROKEN_TAG)[0].digest == img.digest
 
 
-def test_index_child_not_a_revision_of_the_repository(builder: StoreBuilder) -> None:
+def test_index_with_no_child_in_the_repository_is_a_broken_tag(builder: StoreBuilder) -> None:
     child = builder.image("other")
     builder.index("multi", children=[child], tags=["latest"], platforms=["linux/amd64"])
     r = run(builder)
-    unlinked = of_kind(r, Kind.UNLINKED_BLOB)
-    assert [(f.repository, f.digest, f.path) for f in unlinked] == [
-        ("multi", child.digest, builder.revision_link("multi", child.digest))
-    ]
+    assert of_kind(r, Kind.UNLINKED_BLOB) == []
     broken = of_kind(r, Kind.BROKEN_TAG)
     assert len(broken) == 1 and "multi:latest" in broken[0].message
-    assert "not a manifest of the repository" in broken[0].message
+    assert "none of the index's platforms is in the repository: linux/amd64" in broken[0].message
+    assert r.warnings == []  # the broken tag says it all
+
+
+def _multi(b: StoreBuilder) -> tuple[Pushed, Pushed, Pushed]:
+    amd = b.image("multi", layers=[b.layer("amd")], platform="linux/amd64")
+    arm = b.image("multi", layers=[b.layer("arm")], platform="linux/arm64/v8")
+    idx = b.index(
+        "multi",
+        children=[amd, arm],
+        tags=["v1", "latest"],
+        platforms=["linux/amd64", "linux/arm64/v8"],
+    )
+    return amd, arm, idx
+
+
+@pytest.mark.parametrize("how", ["deleted_by_digest", "never_pushed"])
+def test_partial_index_is_a_warning_naming_the_absent_platform(
+    builder: StoreBuilder, how: str
+) -> None:
+    if how == "deleted_by_digest":
+        _amd, arm, idx = _multi(builder)
+        builder.delete_manifest("multi", arm.digest)
+        absent = arm.digest
+    else:  # a v3 sparse index: the other platform was never pushed
+        amd = builder.image("multi", layers=[builder.layer("amd")], platform="linux/amd64")
+        never = builder.absent(b'{"never":"pushed"}')
+        idx = builder.index(
+            "multi", children=[amd, never], tags=["v1"], platforms=["linux/amd64", "linux/s390x"]
+        )
+        absent = never.digest
+    r = run(builder)
+    assert r.problems == [] and r.healthy
+    assert [(w.kind, w.path, w.digest) for w in r.warnings] == [
+        (Kind.PARTIAL_INDEX, builder.revision_link("multi", idx.digest), idx.digest)
+    ]
+    msg = r.warnings[0].message
+    assert absent in msg and "multi:v1" in msg and "a pull serves the other 1" in msg
+    assert ("linux/arm64/v8" if how == "deleted_by_digest" else "linux/s390x") in msg
+    res = runner.invoke(cli.app, ["check", str(builder.root), "--json"])
+    assert res.exit_code == 0
+    out = json.loads(res.stdout)
+    assert out["healthy"] is True and out["problems"] == []
+    assert [w["kind"] for w in out["warnings"]] == ["partial_index"]
+    res = runner.invoke(cli.app, ["check", str(builder.root)])
+    assert res.exit_code == 0
+    assert "Healthy: no problems found (1 warning below)." in res.stdout
+    assert "partial_index (1)" in res.stdout
+
+
+def test_partial_nested_index(builder: StoreBuilder) -> None:
+    amd = builder.image("multi", layers=[builder.layer("amd")], platform="linux/amd64")
+    s390 = builder.image("multi", layers=[builder.layer("s390")], platform="linux/s390x")
+    inner = builder.index("multi", children=[amd, s390], platforms=["linux/amd64", "linux/s390x"])
+    ppc = builder.image("multi", layers=[builder.layer("ppc")], platform="linux/ppc64le")
+    builder.index("multi", children=[inner, ppc], tags=["v1"])
+    builder.delete_manifest("multi", s390.digest)
+    r = run(builder)
+    assert r.problems == []
+    assert [w.digest for w in r.warnings] == [inner.digest]
+    assert "(untagged)" in r.warnings[0].message  # the inner index itself has no tag
+
+
+def test_index_with_every_child_deleted_is_a_broken_tag(builder: StoreBuilder) -> None:
+    amd, arm, _idx = _multi(builder)
+    builder.delete_manifest("multi", amd.digest)
+    builder.delete_manifest("multi", arm.digest)
+    r = run(builder)
+    broken = of_kind(r, Kind.BROKEN_TAG)
+    assert sorted(f.path for f in broken) == [
+        "repositories/multi/_manifests/tags/latest/current/link",
+        "repositories/multi/_manifests/tags/v1/current/link",
+    ]
+    assert all("none of the index's platforms is in the repository" in f.message for f in broken)
+    assert r.warnings == []
+
+
+def test_damage_in_a_present_platform_still_breaks_a_partial_index(builder: StoreBuilder) -> None:
+    amd, arm, _idx = _multi(builder)
+    builder.delete_manifest("multi", arm.digest)
+    builder.remove_blob(amd.layers[0].digest)
+    r = run(builder)
+    broken = of_kind(r, Kind.BROKEN_TAG)
+    assert len(broken) == 2
+    assert all(f"layer {amd.layers[0].digest} has no blob data" in f.message for f in broken)
+    assert [w.kind for w in r.warnings] == [Kind.PARTIAL_INDEX]
 
 
 def test_tag_pointing_at_a_manifest_of_another_repository(builder: StoreBuilder) -> None:
@@ -446,6 +528,24 @@ def test_fixture_is_healthy(name: str, tmp_path: Path) -> None:
     res = runner.invoke(cli.app, ["check", str(root), "--verify-digests"])
     assert res.exit_code == 0, res.output
     assert "Healthy" in res.output
+
+
+def test_partial_fixture_warns_naming_each_absent_platform(tmp_path: Path) -> None:
+    """Written by 2.8.2: tagged indexes, one child each then deleted by digest via the API."""
+    root, snap = fixture_snap("partial", tmp_path)
+    meta = rr.load_fixture_meta("partial")
+    r = check(snap)
+    assert r.healthy and r.problems == []
+    assert {(w.kind, w.repository, w.digest) for w in r.warnings} == {
+        (Kind.PARTIAL_INDEX, c["repo"], c["index"]) for c in meta["deleted_children"]
+    }
+    for c in meta["deleted_children"]:
+        (w,) = [w for w in r.warnings if w.digest == c["index"]]
+        assert f"{c['platform']} ({c['digest']})" in w.message
+        assert f"{c['repo']}:v1" in w.message
+    res = runner.invoke(cli.app, ["check", str(root)])
+    assert res.exit_code == 0, res.output
+    assert "Warnings (2), not damage:" in res.output
 
 
 def test_schema1_fixture_has_a_schema1_manifest(tmp_path: Path) -> None:

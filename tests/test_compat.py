@@ -17,7 +17,7 @@ from regfs.cli import app
 
 pytestmark = pytest.mark.registry
 
-HEALTHY = ["demo", "shared", "multiarch", "referrers", "schema1", "uploads"]
+HEALTHY = ["demo", "shared", "multiarch", "partial", "referrers", "schema1", "uploads"]
 V2 = "docker/registry/v2/"
 
 # Which finding kind (or dangling reference) each injected damage must produce.

@@ -22,7 +22,16 @@ from regfs.storage import LocalStorage, resolve_root
 
 runner = CliRunner()
 
-FIXTURES = ["demo", "shared", "multiarch", "referrers", "schema1", "uploads", "damaged"]
+FIXTURES = [
+    "demo",
+    "shared",
+    "multiarch",
+    "partial",
+    "referrers",
+    "schema1",
+    "uploads",
+    "damaged",
+]
 REPO_PARTS = ("_manifests", "_layers", "_uploads")
 
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from regfs.cli import app
 
-HEALTHY = ["demo", "shared", "multiarch", "referrers", "schema1", "uploads"]
+HEALTHY = ["demo", "shared", "multiarch", "partial", "referrers", "schema1", "uploads"]
 
 pytestmark = pytest.mark.registry
 
@@ -76,13 +76,15 @@ def pull_everything(
     root: Path, meta: dict[str, Any], must: set[tuple[str, str]], gone: set[tuple[str, str]]
 ) -> None:
     cfg = meta["registry_config"]
+    # A partial index's children deleted by digest must stay absent; its other platforms pull.
+    absent = {i["digest"] for i in meta["images"] if i["state"] == "deleted"}
     with rr.Registry(root, schema1=cfg["schema1"], foreign_urls=cfg["foreign_urls"]) as reg:
         for repo, tags in meta["tags"].items():
             for tag, digest in tags.items():
                 if (repo, digest) in must:
-                    reg.pull(repo, tag)
+                    reg.pull(repo, tag, absent=absent)
         for repo, digest in sorted(must):
-            reg.pull(repo, digest)
+            reg.pull(repo, digest, absent=absent)
         for repo, digest in sorted(gone):
             with pytest.raises(rr.RegistryHTTPError) as info:
                 reg.get_manifest(repo, digest)

@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"manifests"},  # manifest parsing
     {"findings", "snapshot", "codec", "scan", "hashing"},  # scan
     {"graph"},  # graph / mark
-    {"analysis", "treeview", "du", "check"},  # analysis and reports
+    {"analysis", "servable", "treeview", "du", "check"},  # analysis and reports
     {"gc.plan", "gc.rm"},  # GC plans (pure)
     {"gc.journal", "gc.lock", "gc.live", "gc.trash", "gc.execute"},  # GC execution
     {"gc.run", "api"},  # one call per command

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 import realreg as rr
 
-FIXTURES = ["demo", "shared", "multiarch", "referrers", "schema1", "uploads", "damaged"]
+FIXTURES = [
+    "demo",
+    "shared",
+    "multiarch",
+    "partial",
+    "referrers",
+    "schema1",
+    "uploads",
+    "damaged",
+]
 
 # copied from a real `docker-registry garbage-collect --dry-run --delete-untagged` (2.8.2) run
 M1 = "sha256:2e5d8d49db688c8d0cc267ba2b888a7259515e617547270dc0bebf66e27f02e1"

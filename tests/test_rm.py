@@ -17,7 +17,7 @@ from regfs.cli import app
 from regfs.errors import UsageError
 from regfs.gc.rm import parse_target
 
-FIXTURES = ["demo", "shared", "multiarch", "referrers", "schema1", "uploads"]
+FIXTURES = ["demo", "shared", "multiarch", "partial", "referrers", "schema1", "uploads"]
 
 
 def invoke(*args: str) -> Any:

@@ -137,7 +137,13 @@ def test_broken_tag_missing_and_unparseable(builder: StoreBuilder) -> None:
     assert bad in builder.scan().unparseable
     repo = build_tree(builder.scan())["children"][0]
     tags = {t["name"]: t for t in repo["children"] if t["type"] == "tag"}
-    assert tags["broken"] == {"type": "tag", "name": "broken", "children": [], "broken": True}
+    assert tags["broken"] == {
+        "type": "tag",
+        "name": "broken",
+        "children": [],
+        "broken": True,
+        "issues": ["its current link cannot be read"],
+    }
     gone_node = tags["gone"]["children"][0]
     assert gone_node == {
         "type": "manifest",
@@ -199,6 +205,7 @@ def test_index_cycle_is_shown_not_followed(builder: StoreBuilder) -> None:
             "manifests": [{"mediaType": OCI_INDEX, "size": len(placeholder), "digest": p}],
         }
     )
+    builder.push_manifest("app", placeholder)
     d = builder.push_manifest("app", idx, ["v1"])
     # Damage: the child's blob now holds the parent's bytes, which name the child again.
     builder.write(f"blobs/sha256/{hexof(p)[:2]}/{hexof(p)}/data", idx)
@@ -210,3 +217,61 @@ def test_index_cycle_is_shown_not_followed(builder: StoreBuilder) -> None:
     assert grandchild["digest"] == p
     assert grandchild["cycle"] is True
     assert grandchild["children"] == []
+
+
+def _tree_broken(tree: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (repo["name"], tag["name"])
+        for repo in tree["children"]
+        for tag in repo["children"]
+        if tag["type"] == "tag" and tag.get("broken")
+    }
+
+
+def _check_broken(snap: Any) -> set[tuple[str, str]]:
+    from regfs.check import check
+    from regfs.findings import Kind
+
+    out = set()
+    for f in check(snap).problems:
+        if f.kind is Kind.BROKEN_TAG:
+            assert f.repository is not None
+            out.add((f.repository, f.path.split("/_manifests/tags/")[1].split("/")[0]))
+    return out
+
+
+def test_partial_index_marks_the_tag_and_the_absent_child(builder: StoreBuilder) -> None:
+    amd = builder.image("multi", layers=[builder.layer("amd")], platform="linux/amd64")
+    arm = builder.image("multi", layers=[builder.layer("arm")], platform="linux/arm64/v8")
+    builder.index(
+        "multi", children=[amd, arm], tags=["v1"], platforms=["linux/amd64", "linux/arm64/v8"]
+    )
+    builder.delete_manifest("multi", arm.digest)
+    snap = builder.scan()
+    tree = build_tree(snap)
+    tag = find(tree, type="tag", name="v1")[0]
+    assert "broken" not in tag
+    assert tag["absent_platforms"] == ["linux/arm64/v8"]
+    arm_node = find(tree, digest=arm.digest)[0]
+    # Its blob is still stored, but the repository does not serve it: not expanded.
+    assert arm_node["absent"] is True and arm_node["children"] == []
+    assert find(tree, digest=amd.digest)[0]["children"]
+    assert _tree_broken(tree) == _check_broken(snap) == set()
+
+
+def test_tree_broken_mark_agrees_with_check_on_every_fixture(tmp_path: Any) -> None:
+    """One function decides: `tree`'s broken mark and `check`'s broken_tag never differ."""
+    import realreg as rr
+
+    from regfs.scan import scan
+    from regfs.storage import LocalStorage, resolve_root
+
+    names = sorted(p.name.removesuffix(".tar.gz") for p in rr.FIXTURES_DIR.glob("*.tar.gz"))
+    assert "damaged" in names
+    for name in names:
+        root = rr.extract_fixture(name, tmp_path / name)
+        snap = scan(LocalStorage(resolve_root(str(root))), workers=1)
+        broken = _check_broken(snap)
+        assert _tree_broken(build_tree(snap)) == broken, name
+        if name == "damaged":
+            assert broken  # the comparison is not vacuous
