@@ -10,6 +10,7 @@ from regfs.findings import Finding
 from regfs.graph import Dangling, Marks, Mode, mark
 from regfs.layout import upload_dir
 from regfs.scan import Snapshot
+from regfs.unread import Unread
 
 DEFAULT_UPLOAD_AGE = 168 * 3600.0  # the registry's own upload purge age
 
@@ -19,6 +20,16 @@ class OrphanBlob:
     digest: str
     size: int
     mtime: float
+
+
+@dataclass(frozen=True, slots=True)
+class UndecidedBlob:
+    """A blob nothing readable references that cannot be called orphaned: something regfs
+    could not read may reference it (``reason`` names it). gc keeps it."""
+
+    digest: str
+    size: int
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +66,10 @@ class OrphansReport:
     # Blobs kept only because something unreadable might reference them.
     protected_blobs: int = 0
     marks_default: Marks | None = field(default=None, repr=False)
+    # Those blobs, each with the unreadable part that makes it undecidable.
+    undecidable: list[UndecidedBlob] = field(default_factory=list)
+    # Every unreadable part that widens what gc keeps (regfs.unread).
+    unread: list[Unread] = field(default_factory=list)
 
     @property
     def orphaned_bytes(self) -> int:
@@ -65,8 +80,12 @@ class OrphansReport:
         return sum(u.size for u in self.stale_uploads)
 
     @property
+    def undecidable_bytes(self) -> int:
+        return sum(b.size for b in self.undecidable)
+
+    @property
     def healthy(self) -> bool:
-        return not self.dangling and not self.problems
+        return not self.dangling and not self.problems and not self.undecidable
 
 
 def orphaned_blobs(snap: Snapshot, marks: Marks) -> list[OrphanBlob]:
@@ -74,6 +93,16 @@ def orphaned_blobs(snap: Snapshot, marks: Marks) -> list[OrphanBlob]:
     return [
         OrphanBlob(d, b.size, b.mtime) for d, b in sorted(snap.blobs.items()) if not marks.keeps(d)
     ]
+
+
+def undecided_blobs(snap: Snapshot, marks: Marks) -> list[UndecidedBlob]:
+    """Blobs no live manifest needs but something unreadable might, with the reason."""
+    out = []
+    for d, b in sorted(snap.blobs.items()):
+        why = marks.undecided_reason(d)
+        if why is not None:
+            out.append(UndecidedBlob(d, b.size, why))
+    return out
 
 
 def manifest_closure(snap: Snapshot, digest: str, *, into: set[str] | None = None) -> set[str]:
@@ -142,6 +171,7 @@ def orphans(
     default = mark(snap, Mode.DEFAULT)
     untagged = mark(snap, Mode.UNTAGGED)
     rows, untagged_bytes = untagged_manifests(snap, default, untagged)
+    undecided = undecided_blobs(snap, default)
     return OrphansReport(
         orphaned_blobs=orphaned_blobs(snap, default),
         untagged_manifests=rows,
@@ -149,8 +179,10 @@ def orphans(
         dangling=default.dangling,
         stale_uploads=stale_uploads(snap, uploads_older_than, now),
         problems=list(snap.findings),
-        protected_blobs=len({d for d in default.protected if d in snap.blobs} - default.marked),
+        protected_blobs=len(undecided),
         marks_default=default,
+        undecidable=undecided,
+        unread=default.unknown.all,
     )
 
 

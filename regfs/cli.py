@@ -446,7 +446,10 @@ def du_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Disk usage per repository (and per tag): total, shared with other repositories,
-    exclusive (what `regfs rm REPO` + `regfs gc` would free), untagged; registry totals."""
+    exclusive (what `regfs rm REPO` + `regfs gc` would free), untagged; registry totals.
+
+    Exit 0, or 1 when part of the storage could not be read (named in the output).
+    """
     limit: int | None = None
     if top is not None:
         try:
@@ -459,6 +462,9 @@ def du_cmd(
         typer.echo(render.to_json(render.du_dict(report)))
     else:
         typer.echo(render.du_text(report, width=_text_width()))
+    if not report.complete:
+        # Part of the storage could not be read: the sizes are not the whole truth.
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 def _text_width() -> int:

@@ -14,6 +14,12 @@ plus, when part of the repository cannot be read, every blob it links (gc keeps 
 Per tag (``by="tag"``), within its repository: ``total_bytes`` is everything the tag reaches
 (its manifest, index children, referrers, configs, layers); ``exclusive_bytes`` the part no
 other tag and no untagged manifest of the repository reaches.
+
+Under damage (see :mod:`regfs.unread`) nothing is guessed: a repository with unreadable parts
+is marked ``incomplete`` with the parts named; a folder where a repository could be that
+cannot be read is listed in ``unreadable`` (never dropped); blobs that are neither referenced
+nor provably orphaned are counted as ``undecidable`` (``orphaned_bytes`` counts only what is
+proven orphaned).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from dataclasses import dataclass, field
 from regfs.errors import UsageError
 from regfs.graph import Mode, mark, referrers_index
 from regfs.scan import Repository, Snapshot
+from regfs.unread import Unknowns, Unread, unknowns
 
 SORT_FIELDS = ("name", "total", "shared", "exclusive", "untagged")
 BY_VALUES = ("repo", "tag")
@@ -49,6 +56,8 @@ class RepoUsage:
     tags: int
     blobs: int
     tag_usage: list[TagUsage] | None = None
+    # Parts of the repository that could not be read (its sizes are then a lower bound).
+    unread: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -67,6 +76,17 @@ class DuReport:
     top: int | None = None
     problems: int = 0
     notes: list[str] = field(default_factory=list)
+    # Blobs neither referenced nor provably orphaned: something unreadable may need them.
+    undecidable_bytes: int = 0
+    undecidable_blobs: int = 0
+    # Every unreadable part that widens what gc keeps (regfs.unread), and those of them that
+    # are folders where repositories could be (listed, never dropped).
+    unread: list[Unread] = field(default_factory=list)
+    unreadable_repositories: list[Unread] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.unread
 
     @property
     def dedup_ratio(self) -> float:
@@ -86,17 +106,20 @@ def validate_du_options(*, by: str, sort: str, top: int | None) -> None:
         raise UsageError(f"--top must be a positive number, not {top}")
 
 
-def repo_keeps(snap: Snapshot, mode: Mode) -> dict[str, set[str]]:
-    """repository -> the stored blobs it keeps alive in ``mode`` (marked or protected).
+def repo_keeps(snap: Snapshot, mode: Mode, unknown: Unknowns | None = None) -> dict[str, set[str]]:
+    """repository -> the stored blobs it keeps alive in ``mode`` (marked or protected by its
+    own unreadable manifests).
 
     Marking is per repository, so keeping each repository's marks apart tells exactly what
-    removing it would change.
+    removing it would change. What keeps every blob (an unreadable repository, say) belongs to
+    no repository: :func:`du` reports it as undecidable instead.
     """
+    unknown = unknowns(snap) if unknown is None else unknown
     out: dict[str, set[str]] = {}
     for name, repo in snap.repositories.items():
         alone = dataclasses.replace(snap, repositories={name: repo})
-        marks = mark(alone, mode)
-        out[name] = {d for d in marks.marked | marks.protected if d in snap.blobs}
+        marks = mark(alone, mode, unknown=unknown.only(name))
+        out[name] = {d for d in marks.marked | marks.protected.keys() if d in snap.blobs}
     return out
 
 
@@ -106,8 +129,9 @@ def du(
     """Disk usage of ``snap``; ``sort`` is one of :data:`SORT_FIELDS`, ``by`` ``repo``/``tag``."""
     validate_du_options(by=by, sort=sort, top=top)
     size = {d: b.size for d, b in snap.blobs.items()}
-    keep = repo_keeps(snap, Mode.DEFAULT)
-    keep_untagged = repo_keeps(snap, Mode.UNTAGGED)
+    unknown = unknowns(snap)
+    keep = repo_keeps(snap, Mode.DEFAULT, unknown)
+    keep_untagged = repo_keeps(snap, Mode.UNTAGGED, unknown)
     holders: dict[str, set[str]] = {}
     for name, blobs in keep.items():
         for d in blobs:
@@ -130,6 +154,7 @@ def du(
             manifests=len(repo.revision_digests()),
             tags=len(repo.tags),
             blobs=len(blobs),
+            unread=sorted({u.path for u in unknown.all if u.repository == name}),
         )
         if by == "tag":
             row.tag_usage = _tag_usage(snap, repo, size, sort)
@@ -140,12 +165,28 @@ def du(
         rows = rows[:top]
     disk = sum(size.values())
     ref_bytes = sum(size[d] for d in referenced)
+    # Unreferenced blobs that something unreadable may need are not orphans.
+    if unknown.everything:
+        undecided = set(size) - referenced
+    else:
+        whole = mark(snap, Mode.DEFAULT, unknown=unknown)
+        undecided = {d for d in size if d not in referenced and whole.keeps(d)}
+    undecided_bytes = sum(size[d] for d in undecided)
     return DuReport(
         repositories=rows,
         disk_bytes=disk,
         disk_blobs=len(size),
         referenced_bytes=ref_bytes,
-        orphaned_bytes=disk - ref_bytes,
+        orphaned_bytes=disk - ref_bytes - undecided_bytes,
+        undecidable_bytes=undecided_bytes,
+        undecidable_blobs=len(undecided),
+        unread=unknown.all,
+        unreadable_repositories=[
+            u
+            for u in unknown.everything
+            if (u.path == "repositories" or u.path.startswith("repositories/"))
+            and u.repository is None
+        ],
         untagged_bytes=sum(size[d] for d in freed_untagged),
         repo_total_bytes=repo_total,
         repository_count=len(snap.repositories),

@@ -7,8 +7,10 @@
   are live too.
 
 Marking follows config, layers and children. What cannot be read is never treated as garbage:
-a revision whose manifest is unparseable or whose link is unreadable stays live in both modes,
-and every blob its repository links is protected, since that manifest may reference any of them.
+what each unreadable part forces to keep is decided by :func:`regfs.unread.unknowns` (the
+fail-closed rule, written down there) and applied here: ``Marks.keep_all`` (nothing may be
+deleted), ``Marks.protected`` (blobs an unreadable manifest may reference) and extra roots in
+``--delete-untagged`` mode.
 
 Servable is what counts: the registry serves a manifest of a repository only through that
 repository's revision link (``_manifests/revisions/<alg>/<hex>/link``). An index child or a tag
@@ -28,6 +30,7 @@ from enum import StrEnum
 
 from regfs.layout import blob_data, revision_dir, tag_dir
 from regfs.scan import Repository, Snapshot
+from regfs.unread import Unknowns, Unread, unknowns
 
 
 class Mode(StrEnum):
@@ -66,15 +69,33 @@ class Marks:
     live: dict[str, dict[str, str]] = field(default_factory=dict)
     # every blob digest something live needs (manifests, configs, layers)
     marked: set[str] = field(default_factory=set)
-    # blobs kept only because something unreadable might reference them
-    protected: set[str] = field(default_factory=set)
+    # blobs kept only because something unreadable might reference them -> why
+    protected: dict[str, str] = field(default_factory=dict)
     dangling: list[Dangling] = field(default_factory=list)
+    # what could not be read and what it forces to keep (regfs.unread)
+    unknown: Unknowns = field(default_factory=Unknowns)
+
+    @property
+    def keep_all(self) -> list[Unread]:
+        """Unreadable parts that keep every blob: while non-empty, no blob may be deleted."""
+        return self.unknown.everything
 
     def is_live(self, repo: str, digest: str) -> bool:
         return digest in self.live.get(repo, {})
 
     def keeps(self, digest: str) -> bool:
-        return digest in self.marked or digest in self.protected
+        return digest in self.marked or digest in self.protected or bool(self.unknown.everything)
+
+    def undecided_reason(self, digest: str) -> str | None:
+        """Why an unmarked blob cannot be decided (kept), or None when it is garbage/live."""
+        if digest in self.marked:
+            return None
+        if self.unknown.everything:
+            first = self.unknown.everything[0]
+            more = len(self.unknown.everything) - 1
+            extra = f" (and {more} more unreadable parts)" if more else ""
+            return f"{first.path} cannot be read ({first.reason}){extra}"
+        return self.protected.get(digest)
 
 
 def referrers_index(snap: Snapshot, repo: Repository) -> dict[str, list[str]]:
@@ -98,10 +119,16 @@ def _unknowable(snap: Snapshot, repo: Repository) -> set[str]:
     return out
 
 
-def mark(snap: Snapshot, mode: Mode, extra_roots: dict[str, set[str]] | None = None) -> Marks:
+def mark(
+    snap: Snapshot,
+    mode: Mode,
+    extra_roots: dict[str, set[str]] | None = None,
+    unknown: Unknowns | None = None,
+) -> Marks:
     """Mark what is live. ``extra_roots`` (repository -> digests) are kept live whatever the
-    mode, e.g. revisions too young to judge."""
-    marks = Marks(mode)
+    mode, e.g. revisions too young to judge. ``unknown`` defaults to
+    :func:`regfs.unread.unknowns` of ``snap``."""
+    marks = Marks(mode, unknown=unknowns(snap) if unknown is None else unknown)
     for repo in snap.repositories.values():
         extra = sorted((extra_roots or {}).get(repo.name, ()))
         _mark_repository(snap, repo, mode, marks, extra)
@@ -109,7 +136,9 @@ def mark(snap: Snapshot, mode: Mode, extra_roots: dict[str, set[str]] | None = N
     return marks
 
 
-def _roots(snap: Snapshot, repo: Repository, mode: Mode) -> list[tuple[str, str, str, str | None]]:
+def _roots(
+    snap: Snapshot, repo: Repository, mode: Mode, unknown: Unknowns
+) -> list[tuple[str, str, str, str | None]]:
     """(digest, why, referring kind, referring path) for every root of a repository; a path of
     None stands for the digest's own revision link (built only if ever reported)."""
     roots: list[tuple[str, str, str, str | None]] = []
@@ -136,14 +165,18 @@ def _roots(snap: Snapshot, repo: Repository, mode: Mode) -> list[tuple[str, str,
                     tag_dir(repo.name, name) + "/current/link",
                 )
             )
-        if unknown_tag or repo.incomplete:
-            # A tag we cannot read may point at any revision: keep them all.
-            for d in sorted(repo.revision_digests()):
-                roots.append(
-                    (d, "kept: unreadable tag", "revision", revision_dir(repo.name, d) + "/link")
-                )
         for d in sorted(_unknowable(snap, repo)):
             roots.append((d, "kept: unreadable", "revision", revision_dir(repo.name, d) + "/link"))
+        if unknown_tag or repo.incomplete or unknown.roots_all_revisions(repo.name):
+            # A tag we cannot read may point at any revision, a manifest we cannot read may
+            # list any of them as children: keep them all.
+            why = (
+                "kept: unreadable tag"
+                if unknown_tag or repo.name in unknown.tags
+                else "kept: unreadable part of the repository"
+            )
+            for d in sorted(repo.revision_digests()):
+                roots.append((d, why, "revision", revision_dir(repo.name, d) + "/link"))
     return roots
 
 
@@ -156,7 +189,8 @@ def _mark_repository(
     # unreadable part nothing is known to be unservable.
     servable = None if repo.incomplete else repo.revision_digests()
     queue: deque[tuple[str, str, str, str | None, str | None]] = deque()
-    for d, why, kind, path in _roots(snap, repo, mode):
+    unknown = marks.unknown
+    for d, why, kind, path in _roots(snap, repo, mode, unknown):
         queue.append((d, why, kind, path, None))
     for d in extra:
         queue.append((d, "kept: young", "revision", None, None))
@@ -172,24 +206,22 @@ def _mark_repository(
             continue
         live[d] = why
         marked.add(d)
-        if d not in blobs:
-            if d not in snap.unparseable:
-                where = path if path is not None else revision_dir(repo.name, d) + "/link"
-                marks.dangling.append(Dangling(repo.name, kind, d, where, referrer))
-            continue
         m = manifests.get(d)
         if m is None:
+            if d not in blobs and d not in snap.unparseable and not unknown.blob_unknown(d):
+                where = path if path is not None else revision_dir(repo.name, d) + "/link"
+                marks.dangling.append(Dangling(repo.name, kind, d, where, referrer))
             continue
         cfg = m.config
         if cfg is not None:
             marked.add(cfg.digest)
-            if cfg.digest not in blobs and not cfg.urls:
+            if cfg.digest not in blobs and not cfg.urls and not unknown.blob_unknown(cfg.digest):
                 marks.dangling.append(
                     Dangling(repo.name, "config", cfg.digest, blob_data(cfg.digest), d)
                 )
         for desc in m.layers:
             marked.add(desc.digest)
-            if desc.digest not in blobs and not desc.urls:
+            if desc.digest not in blobs and not desc.urls and not unknown.blob_unknown(desc.digest):
                 marks.dangling.append(
                     Dangling(repo.name, "layer", desc.digest, blob_data(desc.digest), d)
                 )
@@ -198,8 +230,22 @@ def _mark_repository(
         for r in referrers.get(d, ()):
             queue.append((r, f"referrer of {d}", "referrer", revision_dir(repo.name, r), d))
     marks.live[repo.name] = live
-    if repo.incomplete or _unknowable(snap, repo):
+    because = _why_protected(snap, repo, unknown)
+    if because is not None:
+        protected = marks.protected
         for ld, link in repo.layers.items():
-            marks.protected.add(ld)
+            protected.setdefault(ld, because)
             if link.digest:
-                marks.protected.add(link.digest)
+                protected.setdefault(link.digest, because)
+
+
+def _why_protected(snap: Snapshot, repo: Repository, unknown: Unknowns) -> str | None:
+    """Why every blob ``repo`` links is kept (a manifest of it may reference any), or None."""
+    parts = unknown.manifests.get(repo.name)
+    if parts:
+        return f"{repo.name}: {parts[0].describe()}; it may reference any blob the repository links"
+    if _unknowable(snap, repo):
+        return f"{repo.name}: a revision link could not be read"
+    # A folder of the repository that could not be listed (repo.incomplete) is a finding
+    # that regfs.unread classifies: it keeps everything, or (tags) roots every revision.
+    return None

@@ -158,6 +158,10 @@ def orphans_dict(r: OrphansReport) -> dict[str, Any]:
             for u in r.stale_uploads
         ],
         "problems": [f.as_dict() for f in r.problems],
+        "undecidable_blobs": [
+            {"digest": b.digest, "size": b.size, "reason": b.reason} for b in r.undecidable
+        ],
+        "unread": [u.as_dict() for u in r.unread],
         "totals": {
             "orphaned_blobs": len(r.orphaned_blobs),
             "orphaned_bytes": r.orphaned_bytes,
@@ -168,6 +172,8 @@ def orphans_dict(r: OrphansReport) -> dict[str, Any]:
             "stale_upload_bytes": r.stale_upload_bytes,
             "problems": len(r.problems),
             "protected_blobs": r.protected_blobs,
+            "undecidable_blobs": len(r.undecidable),
+            "undecidable_bytes": r.undecidable_bytes,
         },
     }
 
@@ -199,10 +205,20 @@ def orphans_text(r: OrphansReport) -> str:
     out.append(f"Problems: {len(r.problems)}")
     for f in r.problems:
         out.append(f"  {f.kind}: {f.path}: {f.message}")
-    if r.protected_blobs:
+    if r.undecidable:
         out.append(
-            f"Kept because something unreadable may reference them: {r.protected_blobs} blobs"
+            f"Unknown: {_n(len(r.undecidable), 'blob')} ({size(r.undecidable_bytes)}) cannot be "
+            "decided, kept by `regfs gc`: something that could not be read may reference them"
         )
+        reasons: dict[str, list[str]] = {}
+        for ub in r.undecidable:
+            reasons.setdefault(ub.reason, []).append(ub.digest)
+        for reason, digests in sorted(reasons.items()):
+            out.append(f"  {_n(len(digests), 'blob')}: {reason}")
+            out.extend(f"    {d}" for d in digests)
+    if r.unread:
+        out.append("Could not read (what gc keeps because of each: README, Safety):")
+        out.extend(f"  {u.describe()} [keeps: {u.scope}]" for u in r.unread)
     return "\n".join(out)
 
 
@@ -489,6 +505,8 @@ def du_dict(r: DuReport) -> dict[str, Any]:
             "manifest_count": row.manifests,
             "tag_count": row.tags,
             "blob_count": row.blobs,
+            "incomplete": bool(row.unread),
+            "unread": list(row.unread),
         }
         if row.tag_usage is not None:
             item["tags"] = [
@@ -507,11 +525,18 @@ def du_dict(r: DuReport) -> dict[str, Any]:
         "sort": r.sort,
         "top": r.top,
         "repositories": repos,
+        "unreadable_repositories": [
+            {"path": u.path, "reason": u.reason} for u in r.unreadable_repositories
+        ],
+        "unread": [u.as_dict() for u in r.unread],
+        "complete": r.complete,
         "totals": {
             "disk_bytes": r.disk_bytes,
             "disk_blobs": r.disk_blobs,
             "referenced_bytes": r.referenced_bytes,
             "orphaned_bytes": r.orphaned_bytes,
+            "undecidable_bytes": r.undecidable_bytes,
+            "undecidable_blobs": r.undecidable_blobs,
             "untagged_bytes": r.untagged_bytes,
             "dedup_ratio": round(r.dedup_ratio, 4),
             "repositories": r.repository_count,
@@ -528,7 +553,7 @@ def du_text(r: DuReport, width: int = 80) -> str:
     table.add_column("MANIFESTS", justify="right", no_wrap=True)
     for row in r.repositories:
         table.add_row(
-            row.name,
+            row.name + (" *" if row.unread else ""),
             size(row.total_bytes),
             size(row.shared_bytes),
             size(row.exclusive_bytes),
@@ -538,12 +563,15 @@ def du_text(r: DuReport, width: int = 80) -> str:
         )
         for t in row.tag_usage or ():
             table.add_row(f"  :{t.name}", size(t.total_bytes), "", size(t.exclusive_bytes))
+    for u in r.unreadable_repositories:
+        name = u.path.removeprefix("repositories").lstrip("/") or "(every repository)"
+        table.add_row(f"{name} *", "?", "?", "?", "?", "?", "?")
     buf = io.StringIO()
     console = Console(
         file=buf, width=width, color_system=None, highlight=False, force_terminal=False
     )
     out: list[str] = []
-    if r.repositories:
+    if r.repositories or r.unreadable_repositories:
         console.print(table)
         out.extend(line.rstrip() for line in buf.getvalue().splitlines())
     else:
@@ -563,9 +591,18 @@ def du_text(r: DuReport, width: int = 80) -> str:
         f"({without} if nothing were shared)"
     )
     out.append(f"Orphaned:    {size(r.orphaned_bytes):>10}  freed by `regfs gc`")
+    if r.undecidable_blobs:
+        out.append(
+            f"Unknown:     {size(r.undecidable_bytes):>10}  in "
+            f"{_n(r.undecidable_blobs, 'blob')} that cannot be decided (kept by `regfs gc`)"
+        )
     out.append(
         f"Untagged:    {size(r.untagged_bytes):>10}  also freed by `regfs gc --delete-untagged`"
     )
+    if r.unread:
+        out.append("")
+        out.append("* Incomplete: could not read (the sizes above are lower bounds):")
+        out.extend(f"  {u.describe()}" for u in r.unread)
     return "\n".join(_wrapped_lines(out, width))
 
 

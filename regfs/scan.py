@@ -10,6 +10,7 @@ The data it produces lives in :mod:`regfs.snapshot`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import pickle
 import re
 import stat as stat_mod
@@ -33,7 +34,7 @@ from regfs.snapshot import Snapshot as Snapshot
 from regfs.snapshot import Tag as Tag
 from regfs.snapshot import Upload as Upload
 from regfs.snapshot import iter_links as iter_links
-from regfs.storage import DIR, FILE, SYMLINK, Entry, LocalStorage
+from regfs.storage import DIR, FILE, OTHER, SYMLINK, Entry, LocalStorage
 
 # sha256 of zero bytes: a legitimate (empty) blob, not damage.
 EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -150,8 +151,10 @@ def scan(
                 out.empty.extend(bout.empty)
                 blobs_complete = blobs_complete and complete
         reader = _forked_reader(processes) if forked else _mapped_reader(pmap)
+        # Prefix folders not all known (blobs/ or blobs/<alg> unreadable): any blob may exist.
+        unknown_area = _unlisted_blobs(out.findings, not blobs_complete and not prefixes)
         manifests, unparseable = _load_manifests(
-            storage, repositories, blobs, no_data, out, reader, progress
+            storage, repositories, blobs, no_data, out, reader, progress, unknown_area
         )
     snap = Snapshot(
         v2=storage.v2,
@@ -214,13 +217,57 @@ def _listed(
 
 
 def _symlink(out: _Out, rel: str, repo: str | None = None) -> None:
+    """Record a symbolic link that is not followed (uploads: nothing there is served)."""
     out.add(
         Kind.SYMLINK,
         rel,
-        "symbolic link (never followed; the registry may follow it)",
+        "symbolic link (not followed; nothing at or below it is ever deleted)",
         repo=repo,
         blocks=True,
     )
+
+
+def _follow(storage: LocalStorage, rel: str, out: _Out, repo: str | None = None) -> str | None:
+    """A symbolic link where the layout expects a folder or a file.
+
+    The registry follows it and serves what it points to, so the scan reads through it for
+    marking; the link is reported (it stops gc without ``--force``, and nothing at, below or
+    containing it is ever deleted). Returns the kind it points to (``DIR``, ``FILE``,
+    ``OTHER``), or None when it points nowhere (nothing can be served through it) or cannot be
+    followed (then reported unreadable, which :mod:`regfs.unread` widens what is kept for).
+    """
+    out.add(
+        Kind.SYMLINK,
+        rel,
+        "symbolic link, followed for marking as the registry does; "
+        "nothing at, below or containing it is deleted",
+        repo=repo,
+        blocks=True,
+    )
+    try:
+        st = storage.stat(rel)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        out.add(
+            Kind.UNREADABLE,
+            rel,
+            f"cannot follow symbolic link: {exc.strerror or exc}",
+            repo=repo,
+            blocks=True,
+        )
+        return None
+    if stat_mod.S_ISDIR(st.st_mode):
+        return DIR
+    return FILE if stat_mod.S_ISREG(st.st_mode) else OTHER
+
+
+def _kind(storage: LocalStorage, rel: str, kind: str, out: _Out, repo: str | None = None) -> str:
+    """``kind`` of a listed entry, with a symbolic link replaced by what it points to (``""``
+    when it points nowhere or cannot be followed: skip it)."""
+    if kind != SYMLINK:
+        return kind
+    return _follow(storage, rel, out, repo) or ""
 
 
 def _is_symlink(storage: LocalStorage, rel: str) -> bool:
@@ -236,16 +283,19 @@ def _discover_repositories(storage: LocalStorage, out: _Out) -> list[tuple[str, 
     found: list[tuple[str, set[str]]] = []
     if not storage.exists("repositories"):
         return found
-    if _is_symlink(storage, "repositories"):
-        _symlink(out, "repositories")
+    if _is_symlink(storage, "repositories") and _follow(storage, "repositories", out) != DIR:
         return found
     stack = [""]
     while stack:
         name = stack.pop()
         rel = f"repositories/{name}" if name else "repositories"
-        entries = _list(storage, rel, out)
-        if entries is None:
+        listed = _list(storage, rel, out)
+        if listed is None:
             continue
+        entries = [
+            e if e.kind != SYMLINK else e._replace(kind=_linked_dir(storage, rel, e.name, out))
+            for e in listed
+        ]
         parts = {e.name for e in entries if e.kind == DIR and e.name in REPO_PARTS}
         if parts and name:
             if not valid_repo_name(name):
@@ -259,9 +309,9 @@ def _discover_repositories(storage: LocalStorage, out: _Out) -> list[tuple[str, 
         for e in entries:
             child = f"{name}/{e.name}" if name else e.name
             crel = f"{rel}/{e.name}"
-            if e.kind == SYMLINK:
-                _symlink(out, crel)
-            elif e.kind == DIR and e.name.startswith("_"):
+            if e.kind == "":
+                continue  # a symbolic link to nothing, or one that cannot be followed
+            if e.kind == DIR and e.name.startswith("_"):
                 if e.name not in REPO_PARTS or not name:
                     out.add(Kind.UNKNOWN_ENTRY, crel, "unknown reserved folder")
             elif e.kind == DIR:
@@ -272,36 +322,71 @@ def _discover_repositories(storage: LocalStorage, out: _Out) -> list[tuple[str, 
     return found
 
 
+def _linked_dir(storage: LocalStorage, rel: str, name: str, out: _Out) -> str:
+    """The kind a symbolic link among repositories points to; a link back to a folder above
+    it (a loop the registry's walk would never leave) is reported unreadable and skipped."""
+    crel = f"{rel}/{name}"
+    kind = _kind(storage, crel, SYMLINK, out)
+    if kind == DIR:
+        target, here = storage.realpath(crel), storage.realpath(rel)
+        if here == target or here.startswith(target.rstrip("/") + "/"):
+            out.add(
+                Kind.UNREADABLE,
+                crel,
+                "symbolic link loop (points to a folder above it)",
+                blocks=True,
+            )
+            return ""
+    return kind
+
+
 def _read_link(
-    storage: LocalStorage, rel: str, name_digest: str | None, out: _Out, *, repo: str, blocks: bool
+    storage: LocalStorage,
+    rel: str,
+    name_digest: str | None,
+    out: _Out,
+    *,
+    repo: str,
+    blocks: bool,
+    unreadable_blocks: bool = True,
+    follow: bool = False,
 ) -> Link | None:
-    """Read and strictly parse a link file; None when it does not exist."""
+    """Read and strictly parse a link file; None when it does not exist.
+
+    A link file that is a symbolic link is reported and read through (the registry does).
+    ``blocks`` says whether garbage content stops gc; a link that cannot be read at all stops
+    it when ``unreadable_blocks``."""
     try:
-        raw, _size, mtime = storage.read_file(rel, LINK_READ_LIMIT)
+        raw, _size, mtime = storage.read_file(rel, LINK_READ_LIMIT, follow=follow)
     except FileNotFoundError:
         return None
-    except PermissionError:
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow:  # the link file is a symbolic link
+            if _follow(storage, rel, out, repo) != FILE:
+                return Link(None, 0.0) if storage.exists(rel) else None
+            return _read_link(
+                storage,
+                rel,
+                name_digest,
+                out,
+                repo=repo,
+                blocks=blocks,
+                unreadable_blocks=unreadable_blocks,
+                follow=True,
+            )
+        message = (
+            "permission denied reading link"
+            if isinstance(exc, PermissionError)
+            else f"cannot read link: {exc.strerror or exc}"
+        )
         out.add(
             Kind.UNREADABLE,
             rel,
-            "permission denied reading link",
+            message,
             digest=name_digest,
             repo=repo,
-            blocks=blocks,
+            blocks=blocks or unreadable_blocks,
         )
-        return Link(None, 0.0)
-    except OSError as exc:
-        if exc.errno is not None and exc.errno in (40,):  # ELOOP: the link file is a symlink
-            _symlink(out, rel, repo)
-        else:
-            out.add(
-                Kind.UNREADABLE,
-                rel,
-                f"cannot read link: {exc}",
-                digest=name_digest,
-                repo=repo,
-                blocks=blocks,
-            )
         return Link(None, 0.0)
     if not raw:
         out.add(
@@ -354,41 +439,44 @@ def _scan_digest_links(
     blocks: bool,
     how: str,
     missing_ok: bool = False,
+    unreadable_blocks: bool = True,
 ) -> tuple[dict[str, Link], bool]:
     """Scan ``<rel>/<alg>/<hex>/link`` folders; returns links by folder digest and completeness.
 
     ``how`` is ``list`` (list every digest folder and read its link: thorough), ``read`` (read
     the link straight away) or ``stat`` (only its type, size and mtime; the content is taken to
-    match the folder name, as the registry's own enumeration does).
+    match the folder name, as the registry's own enumeration does). ``blocks``: garbage link
+    content stops gc; ``unreadable_blocks``: a folder or link that cannot be read stops it.
+    Symbolic links are followed (reported), as the registry follows them.
     """
     links: dict[str, Link] = {}
     complete = True
     if missing_ok and not storage.exists(rel):
         return links, True
-    algs = _list(storage, rel, out, repo=repo, blocks=blocks)
+    algs = _list(storage, rel, out, repo=repo, blocks=unreadable_blocks)
     if algs is None:
         return links, False
     for a in algs:
         arel = f"{rel}/{a.name}"
-        if a.kind == SYMLINK:
-            _symlink(out, arel, repo)
+        akind = _kind(storage, arel, a.kind, out, repo)
+        if not akind:
             continue
-        if a.kind != DIR:
+        if akind != DIR:
             out.add(Kind.UNKNOWN_ENTRY, arel, "unexpected file", repo=repo)
             continue
         if a.name not in ALGORITHMS:
             out.add(Kind.UNKNOWN_ALGORITHM, arel, f"unknown digest algorithm {a.name!r}", repo=repo)
             continue
-        hexes = _list(storage, arel, out, repo=repo, blocks=blocks)
+        hexes = _list(storage, arel, out, repo=repo, blocks=unreadable_blocks)
         if hexes is None:
             complete = False
             continue
         for h in hexes:
             hrel = f"{arel}/{h.name}"
-            if h.kind == SYMLINK:
-                _symlink(out, hrel, repo)
+            hkind = _kind(storage, hrel, h.kind, out, repo)
+            if not hkind:
                 continue
-            if h.kind != DIR or not is_hex_for(a.name, h.name):
+            if hkind != DIR or not is_hex_for(a.name, h.name):
                 out.add(Kind.BAD_NAME, hrel, f"not a {a.name} digest folder", repo=repo)
                 continue
             d = make_digest(a.name, h.name)
@@ -396,13 +484,20 @@ def _scan_digest_links(
             if how == "names":
                 links[d] = Link(d, 0.0)
                 continue
+            ub = unreadable_blocks
             if how == "read":
-                link = _read_link(storage, f"{hrel}/link", d, out, repo=repo, blocks=blocks)
+                link = _read_link(
+                    storage, f"{hrel}/link", d, out, repo=repo, blocks=blocks, unreadable_blocks=ub
+                )
             elif how == "stat":
-                link = _stat_link(storage, f"{hrel}/link", d, out, repo=repo, blocks=blocks)
+                link = _stat_link(
+                    storage, f"{hrel}/link", d, out, repo=repo, blocks=blocks, unreadable_blocks=ub
+                )
             if link is None:
                 # Thorough mode, or no link file where one was expected: look inside.
-                ok, link = _leaf_folder(storage, hrel, d, out, repo=repo, blocks=blocks)
+                ok, link = _leaf_folder(
+                    storage, hrel, d, out, repo=repo, blocks=blocks, unreadable_blocks=ub
+                )
                 complete &= ok
             if link is not None:
                 links[d] = link
@@ -410,16 +505,23 @@ def _scan_digest_links(
 
 
 def _leaf_folder(
-    storage: LocalStorage, hrel: str, d: str, out: _Out, *, repo: str, blocks: bool
+    storage: LocalStorage,
+    hrel: str,
+    d: str,
+    out: _Out,
+    *,
+    repo: str,
+    blocks: bool,
+    unreadable_blocks: bool = True,
 ) -> tuple[bool, Link | None]:
     """List a digest folder and read its link; (listing succeeded, link or None)."""
-    inner = _list_kinds(storage, hrel, out, repo=repo, blocks=blocks)
+    inner = _list_kinds(storage, hrel, out, repo=repo, blocks=unreadable_blocks)
     if inner is None:
         return False, Link(None, 0.0)
     has_link = False
     for name, kind in inner:
-        if name == "link" and kind == FILE:
-            has_link = True
+        if name == "link" and kind in (FILE, SYMLINK):
+            has_link = True  # a symbolic link is read through (and reported) by _read_link
         elif kind == SYMLINK:
             _symlink(out, f"{hrel}/{name}", repo)
         else:
@@ -438,11 +540,26 @@ def _leaf_folder(
         # An empty folder is what the registry leaves when it deletes a manifest (2.8) or a
         # layer link (v3 gc): harmless, recorded as empty and cleaned up by `regfs gc`.
         return True, None
-    return True, _read_link(storage, f"{hrel}/link", d, out, repo=repo, blocks=blocks)
+    return True, _read_link(
+        storage,
+        f"{hrel}/link",
+        d,
+        out,
+        repo=repo,
+        blocks=blocks,
+        unreadable_blocks=unreadable_blocks,
+    )
 
 
 def _stat_link(
-    storage: LocalStorage, rel: str, d: str, out: _Out, *, repo: str, blocks: bool
+    storage: LocalStorage,
+    rel: str,
+    d: str,
+    out: _Out,
+    *,
+    repo: str,
+    blocks: bool,
+    unreadable_blocks: bool = True,
 ) -> Link | None:
     """Type, size and mtime of a link without reading it; None when it does not exist."""
     try:
@@ -458,12 +575,14 @@ def _stat_link(
             f"cannot stat link: {exc.strerror}",
             digest=d,
             repo=repo,
-            blocks=blocks,
+            blocks=blocks or unreadable_blocks,
         )
         return Link(None, 0.0)
     if stat_mod.S_ISLNK(st.st_mode):
-        _symlink(out, rel, repo)
-        return Link(None, st.st_mtime)
+        # Read through it, as the registry does (reported as a symbolic link).
+        return _read_link(
+            storage, rel, d, out, repo=repo, blocks=blocks, unreadable_blocks=unreadable_blocks
+        )
     if not stat_mod.S_ISREG(st.st_mode):
         return None
     if st.st_size == 0:
@@ -493,7 +612,8 @@ def _scan_repository(
     repo = Repository(name, "_manifests" in parts, "_layers" in parts, "_uploads" in parts)
     base = f"repositories/{name}"
     if repo.has_layers:
-        # Layer links do not hold manifest references: a bad one breaks pulls, not the graph.
+        # Garbage in a layer link breaks pulls, not the graph: reported, not blocking. A part
+        # that cannot be read at all blocks (see regfs.unread for what --force keeps).
         repo.layers, ok = _scan_digest_links(
             storage,
             f"{base}/_layers",
@@ -521,14 +641,15 @@ def _scan_manifests_folder(
     complete = True
     for e in entries:
         rel = f"{base}/{e.name}"
-        if e.kind == SYMLINK:
-            _symlink(out, rel, repo.name)
-        elif e.name == "revisions" and e.kind == DIR:
+        kind = _kind(storage, rel, e.kind, out, repo.name)
+        if not kind:
+            continue
+        if e.name == "revisions" and kind == DIR:
             repo.revisions, ok = _scan_digest_links(
                 storage, rel, repo.name, out, blocks=True, how="list" if thorough else "read"
             )
             complete &= ok
-        elif e.name == "tags" and e.kind == DIR:
+        elif e.name == "tags" and kind == DIR:
             complete &= _scan_tags(storage, repo, rel, out, thorough, tag_links)
         else:
             out.add(Kind.UNKNOWN_ENTRY, rel, "unknown entry in _manifests", repo=repo.name)
@@ -586,10 +707,10 @@ def _scan_tags(
     complete = True
     for t in tags:
         trel = f"{base}/{t.name}"
-        if t.kind == SYMLINK:
-            _symlink(out, trel, repo.name)
+        tkind = _kind(storage, trel, t.kind, out, repo.name)
+        if not tkind:
             continue
-        if t.kind != DIR:
+        if tkind != DIR:
             out.add(Kind.UNKNOWN_ENTRY, trel, "unexpected file among tags", repo=repo.name)
             continue
         if not valid_tag(t.name):
@@ -616,16 +737,18 @@ def _scan_tags(
             continue
         for e in inner:
             rel = f"{trel}/{e.name}"
-            if e.kind == SYMLINK:
-                _symlink(out, rel, repo.name)
-            elif e.name == "current" and e.kind == DIR:
+            ekind = _kind(storage, rel, e.kind, out, repo.name)
+            if not ekind:
+                continue
+            if e.name == "current" and ekind == DIR:
                 cur = _list(storage, rel, out, repo=repo.name)
                 if cur is None:
                     complete = False
                     tag.current = Link(None, 0.0)
                     continue
                 for c in cur:
-                    if c.name == "link" and c.kind == FILE:
+                    if c.name == "link" and c.kind in (FILE, SYMLINK):
+                        # A symbolic link is read through (and reported) by _read_link.
                         tag.current = _read_link(
                             storage, f"{rel}/link", None, out, repo=repo.name, blocks=True
                         )
@@ -638,10 +761,16 @@ def _scan_tags(
                             "unknown entry next to a link",
                             repo=repo.name,
                         )
-            elif e.name == "index" and e.kind == DIR:
+            elif e.name == "index" and ekind == DIR:
                 # History entries are not references: a bad one is reported, nothing more.
                 tag.index, _ok = _scan_digest_links(
-                    storage, rel, repo.name, out, blocks=False, how="list" if thorough else "stat"
+                    storage,
+                    rel,
+                    repo.name,
+                    out,
+                    blocks=False,
+                    how="list" if thorough else "stat",
+                    unreadable_blocks=False,
                 )
             else:
                 out.add(Kind.UNKNOWN_ENTRY, rel, "unknown entry in a tag folder", repo=repo.name)
@@ -730,8 +859,7 @@ def _walk_files(storage: LocalStorage, rel: str, out: _Out, repo: str) -> list[t
 def _blob_prefixes(storage: LocalStorage, out: _Out) -> list[tuple[str, str]] | None:
     if not storage.exists("blobs"):
         return []
-    if _is_symlink(storage, "blobs"):
-        _symlink(out, "blobs")
+    if _is_symlink(storage, "blobs") and _follow(storage, "blobs", out) != DIR:
         return None
     algs = _list(storage, "blobs", out)
     if algs is None:
@@ -739,10 +867,10 @@ def _blob_prefixes(storage: LocalStorage, out: _Out) -> list[tuple[str, str]] | 
     prefixes: list[tuple[str, str]] = []
     for a in algs:
         arel = f"blobs/{a.name}"
-        if a.kind == SYMLINK:
-            _symlink(out, arel)
+        akind = _kind(storage, arel, a.kind, out)
+        if not akind:
             continue
-        if a.kind != DIR or a.name not in ALGORITHMS:
+        if akind != DIR or a.name not in ALGORITHMS:
             out.add(Kind.UNKNOWN_ENTRY, arel, "unknown entry in blobs (not a known algorithm)")
             continue
         entries = _list(storage, arel, out)
@@ -750,9 +878,10 @@ def _blob_prefixes(storage: LocalStorage, out: _Out) -> list[tuple[str, str]] | 
             return None
         for p in entries:
             prel = f"{arel}/{p.name}"
-            if p.kind == SYMLINK:
-                _symlink(out, prel)
-            elif p.kind != DIR or len(p.name) != 2 or not is_hex_for("sha256", p.name * 32):
+            pkind = _kind(storage, prel, p.kind, out)
+            if not pkind:
+                continue
+            if pkind != DIR or len(p.name) != 2 or not is_hex_for("sha256", p.name * 32):
                 out.add(Kind.BAD_NAME, prel, "not a two-hex-digit blob prefix folder")
             else:
                 prefixes.append((a.name, p.name))
@@ -772,10 +901,10 @@ def _scan_blob_prefix(
     complete = True
     for h in entries:
         hrel = f"{prel}/{h.name}"
-        if h.kind == SYMLINK:
-            _symlink(out, hrel)
+        hkind = _kind(storage, hrel, h.kind, out)
+        if not hkind:
             continue
-        if h.kind != DIR or not is_hex_for(alg, h.name) or h.name[:2] != prefix:
+        if hkind != DIR or not is_hex_for(alg, h.name) or h.name[:2] != prefix:
             out.add(Kind.BAD_NAME, hrel, f"not a {alg} blob folder")
             continue
         d = make_digest(alg, h.name)
@@ -799,7 +928,14 @@ def _scan_blob_prefix(
             continue
         found = False
         for e in inner:
-            if e.name == "data" and e.kind == FILE:
+            if e.name == "data" and e.kind == SYMLINK:
+                # The registry serves what it points to: a blob that is present (the link is
+                # never deleted: gc keeps every blob folder holding a symbolic link).
+                if _follow(storage, f"{hrel}/data", out) == FILE:
+                    st = storage.stat(f"{hrel}/data")
+                    found = True
+                    blobs[d] = Blob(st.st_size, st.st_mtime)
+            elif e.name == "data" and e.kind == FILE:
                 found = True
                 blobs[d] = Blob(e.size, e.mtime)
                 if e.size == 0 and d != EMPTY_SHA256:
@@ -822,6 +958,27 @@ def _scan_blob_prefix(
 # --- manifests ------------------------------------------------------------------------------
 
 
+def _unlisted_blobs(findings: list[Finding], nothing_known: bool) -> Callable[[str], bool]:
+    """``unlisted(digest)``: True when the digest's blob folder lies in a part of ``blobs/``
+    that could not be listed, so whether it is stored is unknown (not known absent)."""
+    if nothing_known:
+        return lambda _d: True
+    areas = {
+        f.path
+        for f in findings
+        if f.kind is Kind.UNREADABLE and f.path.startswith("blobs/") and f.path.count("/") >= 2
+    }
+    if not areas:
+        return lambda _d: False
+
+    def unlisted(d: str) -> bool:
+        data = blob_data(d)
+        folder = data.rsplit("/", 1)[0]
+        return data in areas or folder in areas or folder.rsplit("/", 1)[0] in areas
+
+    return unlisted
+
+
 def _load_manifests(
     storage: LocalStorage,
     repositories: dict[str, Repository],
@@ -830,8 +987,13 @@ def _load_manifests(
     out: _Out,
     read_chunks: ChunkReader,
     progress: Progress | None,
+    unlisted: Callable[[str], bool] = lambda _d: False,
 ) -> tuple[dict[str, Manifest], dict[str, str]]:
     """Read and parse each distinct manifest once: every revision, then index children.
+
+    A manifest whose blob folder lies in a part of ``blobs/`` that could not be listed is
+    read all the same: if it cannot be read either, it is recorded as unparseable (its
+    references are unknown), never as missing.
 
     ``read_chunks(read, chunks, on_chunk)`` returns ``read(chunk)`` for every chunk in order,
     calling ``on_chunk(i)`` as each is done (in this process, threads or forked helpers)."""
@@ -851,7 +1013,7 @@ def _load_manifests(
         return [(d, _read_manifest(storage, d)) for d in chunk]
 
     while wanted:
-        present = [d for d in wanted if d in blobs]
+        present = [d for d in wanted if d in blobs or unlisted(d)]
         chunks = [present[k : k + MANIFEST_CHUNK] for k in range(0, len(present), MANIFEST_CHUNK)]
         nxt: list[str] = []
 
@@ -864,8 +1026,9 @@ def _load_manifests(
         for results in read_chunks(read_chunk, chunks, on_chunk):
             for d, res in results:
                 if res is None:  # a lazy scan's blob folder without data
-                    blobs.pop(d, None)
-                    no_data.add(d)
+                    if d in blobs:
+                        blobs.pop(d)
+                        no_data.add(d)
                     continue
                 if isinstance(res, Manifest):
                     manifests[d] = res
@@ -894,7 +1057,8 @@ def _read_manifest(storage: LocalStorage, digest: str) -> Manifest | str | None:
     """The parsed manifest, an error message, or None when the data file does not exist."""
     rel = blob_data(digest)
     try:
-        data, size, _ = storage.read_file(rel, MANIFEST_READ_LIMIT)
+        # Through symbolic links too: what the registry would serve.
+        data, size, _ = storage.read_file(rel, MANIFEST_READ_LIMIT, follow=True)
     except FileNotFoundError:
         return None
     except OSError as exc:

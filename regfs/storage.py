@@ -1,8 +1,11 @@
-"""The only module that touches the filesystem: root resolution, listing, reading, deleting.
+"""The only module the scan reads the filesystem through: root resolution, listing, reading.
 
-Nothing here follows a symbolic link: listings report links as links, files are opened with
-``O_NOFOLLOW``, and every path is built from the resolved root plus a relative path that the
-layout produced, never from link contents.
+Listings report symbolic links as links and files are opened with ``O_NOFOLLOW`` unless the
+caller asks to follow (:meth:`LocalStorage.stat`, ``read_file(..., follow=True)``): the registry
+follows links, so the scan reads what it would serve through one, for marking only. Nothing here
+changes the filesystem (the gc executor refuses any path with a symbolic link below the root),
+and every path is built from the resolved root plus a relative path that the layout produced,
+never from link contents.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ DEFAULT_ROOT = "/var/lib/registry"
 ROOT_ENV = "REGFS_ROOT"
 
 _O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_O_READ_FOLLOW = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
 # Entry kinds returned by list_dir.
 DIR, FILE, SYMLINK, OTHER = "dir", "file", "symlink", "other"
@@ -121,9 +125,11 @@ class LocalStorage:
                     out.append((e.name, OTHER))
         return out
 
-    def read_file(self, rel: str, limit: int) -> tuple[bytes, int, float]:
-        """Read at most ``limit`` bytes of a regular file; returns (data, size, mtime)."""
-        fd = os.open(self.abspath(rel), _O_READ)
+    def read_file(self, rel: str, limit: int, *, follow: bool = False) -> tuple[bytes, int, float]:
+        """Read at most ``limit`` bytes of a regular file; returns (data, size, mtime).
+
+        A final component that is a symbolic link fails (ELOOP) unless ``follow``."""
+        fd = os.open(self.abspath(rel), _O_READ_FOLLOW if follow else _O_READ)
         try:
             st = os.fstat(fd)
             if not stat_mod.S_ISREG(st.st_mode):
@@ -142,6 +148,13 @@ class LocalStorage:
 
     def lstat(self, rel: str) -> os.stat_result:
         return os.lstat(self.abspath(rel))
+
+    def stat(self, rel: str) -> os.stat_result:
+        """``os.stat``: follows symbolic links (what the registry sees through one)."""
+        return os.stat(self.abspath(rel))
+
+    def realpath(self, rel: str) -> str:
+        return os.path.realpath(self.abspath(rel))
 
     def exists(self, rel: str) -> bool:
         try:

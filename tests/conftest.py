@@ -54,10 +54,10 @@ def deny(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
                 raise PermissionError(13, "Permission denied", self.abspath(rel))
             return orig_kinds(self, rel)
 
-        def read_file(self: LocalStorage, rel: str, limit: int) -> Any:
+        def read_file(self: LocalStorage, rel: str, limit: int, **kw: Any) -> Any:
             if is_denied(self.abspath(rel)):
                 raise PermissionError(13, "Permission denied", self.abspath(rel))
-            return orig_read(self, rel, limit)
+            return orig_read(self, rel, limit, **kw)
 
         def access(path: Any, mode: int, *args: Any, **kwargs: Any) -> bool:
             if is_denied(path):

@@ -143,9 +143,11 @@ def test_tagged_index_children_are_not_untagged(builder: StoreBuilder) -> None:
 def test_missing_and_unparseable_untagged_manifests(builder: StoreBuilder) -> None:
     gone = builder.image("app")
     builder.remove_blob(gone.digest)
-    builder.push_manifest("app", b"{}")  # unparseable: kept, so never "untagged"
+    bad = builder.push_manifest("other", b"{}")  # unparseable: kept, so never "untagged"
+    builder.image("other")  # it might list this one: every revision of "other" is kept
     rows, _ = _untagged(builder)
     assert [(r.digest, r.kind, r.size) for r in rows] == [(gone.digest, "missing", 0)]
+    assert bad not in {r.digest for r in rows}
 
 
 # --- stale uploads ------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ ORPHANS_KEYS = {
     "dangling",
     "stale_uploads",
     "problems",
+    "undecidable_blobs",
+    "unread",
     "totals",
 }
 TOTALS_KEYS = {
@@ -38,6 +40,8 @@ TOTALS_KEYS = {
     "stale_upload_bytes",
     "problems",
     "protected_blobs",
+    "undecidable_blobs",
+    "undecidable_bytes",
 }
 
 

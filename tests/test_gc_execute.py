@@ -228,6 +228,42 @@ def test_unknown_file_in_a_blob_folder_is_never_deleted(tmp_path: Path) -> None:
     assert stray.read_bytes() == b"mine"
 
 
+@pytest.mark.parametrize("what", ["prefix", "repository", "blob_folder"])
+def test_a_symlink_swapped_in_after_the_scan_is_never_deleted_through(
+    tmp_path: Path, what: str
+) -> None:
+    """The executor refuses any target with a symbolic link on its path below the root, even
+    one that appeared after the plan was made (the planner leaves out those it saw)."""
+    import shutil
+
+    b = StoreBuilder(tmp_path / "t")
+    b.image("app", tags=["v1"])
+    odd = b.orphan_blob(b"odd", repo="app")
+    age_tree(b.root)
+    folder = {
+        "prefix": f"blobs/sha256/{odd.digest[7:9]}",
+        "blob_folder": f"blobs/sha256/{odd.digest[7:9]}/{odd.digest[7:]}",
+        "repository": "repositories/app",
+    }[what]
+    outside = tmp_path / "outside"
+
+    def swap(plan: Any) -> bool:
+        assert any(a.path.startswith(folder) for a in plan.actions)
+        shutil.move(b.path(folder), outside)
+        os.symlink(outside, b.path(folder))
+        return True
+
+    out = run(b, options=GcOptions(min_age=0), confirm=swap)
+    touched = [r for r in out.executed.results if r.action.path.startswith(folder)]
+    assert touched and all(r.status == "skipped" for r in touched), touched
+    assert all("symbolic link" in r.detail for r in touched)
+    assert os.path.islink(b.path(folder))
+    if what != "repository":
+        assert (outside / ("data" if what == "blob_folder" else f"{odd.digest[7:]}/data")).exists()
+    else:
+        assert (outside / "_layers" / "sha256" / odd.digest[7:] / "link").exists()
+
+
 def test_sigint_stops_at_an_item_boundary(tmp_path: Path) -> None:
     b = StoreBuilder(tmp_path / "t")
     build_tree(b)

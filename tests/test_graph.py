@@ -40,7 +40,7 @@ def test_default_mode_every_revision_is_a_root(builder: StoreBuilder) -> None:
     assert orphan.digest not in marks.marked
     assert not marks.keeps(orphan.digest)
     assert marks.keeps(untagged.digest)
-    assert marks.protected == set()
+    assert marks.protected == {}
     assert marks.dangling == []
 
 
@@ -401,7 +401,7 @@ def test_unparseable_manifest_protects_the_repositorys_layers(builder: StoreBuil
         assert leftover.digest in marks.protected
         assert marks.keeps(leftover.digest)
         assert leftover.digest not in marks.marked
-        assert tagged.blob_digests <= marks.marked | marks.protected
+        assert tagged.blob_digests <= marks.marked | marks.protected.keys()
         assert not marks.keeps(elsewhere.digest)
         assert marks.dangling == []
     assert mark(snap, Mode.UNTAGGED).live["app"][bad] == "kept: unreadable"
@@ -430,7 +430,7 @@ def test_unreadable_tag_keeps_every_revision(builder: StoreBuilder) -> None:
     assert marks.marked == blobs_of(tagged, untagged)
 
 
-def test_incomplete_repository_keeps_everything(
+def test_unreadable_tags_folder_keeps_every_revision(
     builder: StoreBuilder, deny: Callable[[Path], None]
 ) -> None:
     tagged = builder.image("app", tags=["v1"])
@@ -441,7 +441,21 @@ def test_incomplete_repository_keeps_everything(
     assert snap.repositories["app"].incomplete
     marks = mark(snap, Mode.UNTAGGED)
     assert set(marks.live["app"]) == {tagged.digest, untagged.digest}
-    assert leftover.digest in marks.protected
+    # A tag resolves only through a revision link of its repository, and those are all known:
+    # what no revision references stays garbage (regfs.unread, "tags" scope).
+    assert not marks.keeps(leftover.digest)
+    assert not marks.keep_all
+
+
+def test_unreadable_layers_folder_keeps_everything(
+    builder: StoreBuilder, deny: Callable[[Path], None]
+) -> None:
+    builder.image("app", tags=["v1"])
+    leftover = builder.orphan_blob(repo="other")
+    deny(builder.path("repositories/app/_layers"))
+    marks = mark(builder.scan(), Mode.DEFAULT)
+    assert marks.keep_all and marks.keeps(leftover.digest)
+    assert "repositories/app/_layers" in (marks.undecided_reason(leftover.digest) or "")
 
 
 def test_tag_without_current_link_is_not_a_root(builder: StoreBuilder) -> None:

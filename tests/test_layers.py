@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"storage"},  # the only filesystem access
     {"manifests"},  # manifest parsing
     {"findings", "snapshot", "codec", "scan", "hashing"},  # scan
-    {"graph"},  # graph / mark
+    {"unread", "graph"},  # graph / mark (unread: what unreadable parts force gc to keep)
     {"analysis", "servable", "treeview", "du", "check"},  # analysis and reports
     {"gc.plan", "gc.rm"},  # GC plans (pure)
     {"gc.journal", "gc.lock", "gc.live", "gc.trash", "gc.execute"},  # GC execution

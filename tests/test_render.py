@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from builder import StoreBuilder
 
-from regfs.analysis import OrphanBlob, OrphansReport, StaleUpload, UntaggedManifest, orphans
+from regfs.analysis import (
+    OrphanBlob,
+    OrphansReport,
+    StaleUpload,
+    UndecidedBlob,
+    UntaggedManifest,
+    orphans,
+)
 from regfs.findings import Finding, Kind
 from regfs.graph import Dangling
 from regfs.render import (
@@ -23,10 +30,13 @@ from regfs.render import (
     tree_text,
 )
 from regfs.treeview import build_tree
+from regfs.unread import Scope, Unread
 
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64
 C = "sha256:" + "c" * 64
+D = "sha256:" + "d" * 64
+E = "sha256:" + "e" * 64
 
 
 @pytest.mark.parametrize(
@@ -232,6 +242,15 @@ def _report() -> OrphansReport:
             Finding(Kind.EMPTY_LINK, "repositories/app/x/link", "empty link file", A, "app", True)
         ],
         protected_blobs=2,
+        undecidable=[
+            UndecidedBlob(D, 30, "repositories/x cannot be read (permission denied)"),
+            UndecidedBlob(E, 12, "repositories/x cannot be read (permission denied)"),
+        ],
+        unread=[
+            Unread(
+                "repositories/x", Scope.EVERYTHING, "permission denied listing folder", None, None
+            )
+        ],
     )
 
 
@@ -279,6 +298,25 @@ def test_orphans_dict_exact() -> None:
                 "blocks_gc": True,
             }
         ],
+        "undecidable_blobs": [
+            {
+                "digest": D,
+                "size": 30,
+                "reason": "repositories/x cannot be read (permission denied)",
+            },
+            {
+                "digest": E,
+                "size": 12,
+                "reason": "repositories/x cannot be read (permission denied)",
+            },
+        ],
+        "unread": [
+            {
+                "path": "repositories/x",
+                "scope": "everything",
+                "reason": "permission denied listing folder",
+            }
+        ],
         "totals": {
             "orphaned_blobs": 2,
             "orphaned_bytes": 1500,
@@ -289,6 +327,8 @@ def test_orphans_dict_exact() -> None:
             "stale_upload_bytes": 10,
             "problems": 1,
             "protected_blobs": 2,
+            "undecidable_blobs": 2,
+            "undecidable_bytes": 42,
         },
     }
     # It is JSON as it stands.
@@ -310,7 +350,13 @@ def test_orphans_text_exact() -> None:
         "  app  u-2  started None  3 B",
         "Problems: 1",
         "  empty_link: repositories/app/x/link: empty link file",
-        "Kept because something unreadable may reference them: 2 blobs",
+        "Unknown: 2 blobs (42 B) cannot be decided, kept by `regfs gc`: something that could "
+        "not be read may reference them",
+        "  2 blobs: repositories/x cannot be read (permission denied)",
+        f"    {D}",
+        f"    {E}",
+        "Could not read (what gc keeps because of each: README, Safety):",
+        "  repositories/x: permission denied listing folder [keeps: everything]",
     ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,6 +91,21 @@ class Executor:
     def _abs(self, rel: str) -> str:
         return f"{self.v2}/{rel}"
 
+    def _no_symlink_on(self, rel: str) -> None:
+        """Refuse (skip) a target at or beyond a symbolic link below the root: the registry
+        serves through links, so nothing is deleted through or beyond one, nor a link itself.
+        A component that does not exist is left to the step (gone)."""
+        path = self.v2
+        for part in rel.split("/"):
+            path = f"{path}/{part}"
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                return
+            if stat.S_ISLNK(st.st_mode):
+                shown = os.path.relpath(path, self.v2)
+                raise _Skip(f"{shown} is a symbolic link: nothing is deleted through or beyond one")
+
     def run(self) -> ExecResult:
         res = ExecResult()
         t0 = time.monotonic()
@@ -154,6 +170,7 @@ class Executor:
     # --- steps -----------------------------------------------------------------------------
 
     def _do(self, a: Action) -> None:
+        self._no_symlink_on(a.path)
         if a.step == "folder":
             self._folder(a)
         elif a.step == "blob":
@@ -300,8 +317,6 @@ class Executor:
 
 
 def _is_regular(mode: int) -> bool:
-    import stat
-
     return stat.S_ISREG(mode)
 
 
@@ -316,7 +331,8 @@ def _check_link_content(path: str, digest: str) -> None:
 
 
 def relinked_digests(v2: str, wanted: set[str]) -> set[str]:
-    """Digests in ``wanted`` that some repository links now (layer link or revision).
+    """Digests in ``wanted`` that some repository links now (layer link or revision), also
+    through symbolic links (this only reads).
 
     Lists each repository's ``_layers/<alg>`` and ``_manifests/revisions/<alg>`` folders once
     and stats the link files of the names that match: cheap next to a full scan.
@@ -329,14 +345,23 @@ def relinked_digests(v2: str, wanted: set[str]) -> set[str]:
         alg, hexpart = split_digest(d)
         by_alg.setdefault(alg, set()).add(hexpart)
     stack = [os.path.join(v2, "repositories")]
+    seen: set[tuple[int, int]] = set()
     while stack:
         cur = stack.pop()
         try:
+            st = os.stat(cur)
             entries = list(os.scandir(cur))
         except OSError:
             continue
+        if (st.st_dev, st.st_ino) in seen:
+            continue  # a symbolic link loop, or a folder linked twice: read once
+        seen.add((st.st_dev, st.st_ino))
         for e in entries:
-            if not e.is_dir(follow_symlinks=False):
+            # Through symbolic links too (read only): the registry links through them.
+            try:
+                if not e.is_dir():
+                    continue
+            except OSError:
                 continue
             if e.name == "_layers":
                 _match(e.path, by_alg, found)

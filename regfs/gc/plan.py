@@ -33,6 +33,7 @@ from regfs.graph import Marks, Mode, mark
 from regfs.heap import without_collector
 from regfs.layout import blob_dir, layer_dir, repo_dir, revision_dir, tag_index_dir, upload_dir
 from regfs.scan import Refresher, Repository, Snapshot, iter_links
+from regfs.unread import Unknowns, unknowns
 
 STEP_ORDER = ("tag", "tag_index", "revision", "layer_link", "upload", "blob", "folder")
 
@@ -174,15 +175,18 @@ def build_plan(
         kept=[],
         blocking=snap.blocking,
     )
-    default = mark(snap, Mode.DEFAULT)
+    unknown = unknowns(snap)
+    default = mark(snap, Mode.DEFAULT, unknown=unknown)
     marks = default
     if options.delete_untagged:
+        # Revisions too young to judge, or that gc may not delete (at, below or containing a
+        # symbolic link), stay roots: their blobs must stay with them.
         young: dict[str, set[str]] = {}
         for repo in snap.repositories.values():
             for d, link in repo.revisions.items():
-                if link.mtime > cutoff:
+                if link.mtime > cutoff or unknown.untouchable(revision_dir(repo.name, d)):
                     young.setdefault(repo.name, set()).add(link.digest or d)
-        marks = mark(snap, Mode.UNTAGGED, young)
+        marks = mark(snap, Mode.UNTAGGED, young, unknown=unknown)
         _plan_manifests(snap, marks, default, plan)
     used = {
         repo.name: _referenced_in(snap, marks, repo)
@@ -199,11 +203,22 @@ def build_plan(
                 for name, names in used.items()
                 for d in sorted(
                     (snap.repositories[name].layers.keys() - names)
-                    | (snap.repositories[name].layers.keys() - marks.marked - marks.protected)
+                    | (
+                        snap.repositories[name].layers.keys()
+                        - marks.marked
+                        - marks.protected.keys()
+                    )
                 )
             ]
         )
         unmarked = snap.blobs.keys() - marks.marked  # the refresh drops what vanished
+        # What the refresh could not read widens what is kept like anything else.
+        late = unknowns(snap)
+        if late.everything and not marks.keep_all:
+            marks.unknown.everything.extend(late.everything)
+        for sym in late.symlinks:
+            if sym not in marks.unknown.symlinks:
+                marks.unknown.symlinks.append(sym)
     # With no grace period (cutoff = infinity) no link can be young: skip the link walk.
     newest = _newest_links(snap, unmarked) if cutoff != float("inf") else {}
     doomed = _plan_blobs(snap, marks, unmarked, newest, cutoff, plan)
@@ -211,8 +226,33 @@ def build_plan(
     _plan_uploads(snap, options, cutoff, now, plan)
     plan.young_uploads = young_uploads(snap, cutoff)
     plan_folders(snap, plan)
+    keep_off_symlinks(plan, marks.unknown)
     sort_actions(plan)
     return plan
+
+
+def keep_off_symlinks(plan: GcPlan, unknown: Unknowns) -> None:
+    """Drop every action at, below or containing a symbolic link (the registry serves through
+    it; gc never deletes through or beyond one, nor the link itself), keeping them listed."""
+    if not unknown.symlinks:
+        return
+    kept: list[Action] = []
+    for a in plan.actions:
+        link = unknown.untouchable(a.path)
+        if link is None:
+            kept.append(a)
+            continue
+        plan.kept.append(
+            Kept(
+                a.step,
+                a.path,
+                f"at, below or containing the symbolic link {link}",
+                a.digest,
+                a.repository,
+                a.size,
+            )
+        )
+    plan.actions = kept
 
 
 def sort_actions(plan: GcPlan) -> None:
@@ -269,10 +309,9 @@ def _plan_blobs(
     for d in sorted(unmarked):
         blob = snap.blobs[d]
         path = blob_dir(d)
-        if d in marks.protected:
-            plan.kept.append(
-                Kept("blob", path, "may be referenced by an unreadable manifest", d, size=blob.size)
-            )
+        why = marks.undecided_reason(d)
+        if why is not None:
+            plan.kept.append(Kept("blob", path, f"cannot be decided: {why}", d, size=blob.size))
             continue
         if blob.mtime > cutoff or newest.get(d, 0.0) > cutoff:
             plan.kept.append(Kept("blob", path, "younger than --min-age", d, size=blob.size))

@@ -1,0 +1,263 @@
+"""regfs.unread: what each unreadable part of the layout forces gc to keep (the marking rule).
+
+Permission denial is simulated here (the suite runs as root, which chmod cannot stop); the same
+levels are made unreadable for real, by an unprivileged process against the real registry, in
+tests/test_unreadable_matrix.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from builder import StoreBuilder, hexof
+
+from regfs.analysis import orphans
+from regfs.findings import Finding, Kind
+from regfs.gc.plan import GcOptions, GcPlan, build_plan
+from regfs.graph import Mode, mark
+from regfs.scan import Refresher, Snapshot, scan
+from regfs.storage import LocalStorage
+from regfs.unread import Scope, _classify, unknowns
+
+
+def blob_dir(d: str) -> str:
+    return f"blobs/sha256/{hexof(d)[:2]}/{hexof(d)}"
+
+
+@pytest.fixture
+def store(builder: StoreBuilder) -> StoreBuilder:
+    """app: a tagged image with a referrer, a tagged index of two children, an untagged image
+    and a deleted one (orphans); other: a tagged image and a linked orphan."""
+    b = builder
+    base = b.layer("base")
+    b.tagged = b.image("app", tags=["v1"], layers=[base, b.layer("app")])  # type: ignore[attr-defined]
+    b.sig = b.referrer("app", subject=b.tagged)  # type: ignore[attr-defined]
+    c1 = b.image("app", layers=[b.layer("c1")], platform="linux/amd64")
+    c2 = b.image("app", layers=[b.layer("c2")], platform="linux/arm64")
+    b.idx = b.index("app", children=[c1, c2], tags=["multi"])  # type: ignore[attr-defined]
+    b.untagged = b.image("app", layers=[b.layer("old")])  # type: ignore[attr-defined]
+    gone = b.image("app", layers=[b.layer("gone")])
+    b.delete_manifest("app", gone.digest)
+    b.gone = gone  # type: ignore[attr-defined]
+    b.other = b.image("other", tags=["1"], layers=[base])  # type: ignore[attr-defined]
+    b.loose = b.orphan_blob(b"loose", repo="other")  # type: ignore[attr-defined]
+    b.live = (  # type: ignore[attr-defined]
+        b.tagged.blob_digests
+        | b.sig.blob_digests
+        | b.idx.blob_digests
+        | c1.blob_digests
+        | c2.blob_digests
+        | b.other.blob_digests
+    )
+    return b
+
+
+def fast_plan(b: StoreBuilder, *, untagged: bool = False) -> tuple[Snapshot, GcPlan]:
+    """The scan and plan `regfs gc --force --min-age 0` makes."""
+    storage = LocalStorage(b.v2)
+    snap = scan(storage, workers=1, thorough=False, tag_links=untagged, lazy=True)
+    opts = GcOptions(delete_untagged=untagged, min_age=0, force=True)
+    return snap, build_plan(snap, opts, refresh=Refresher(storage, snap))
+
+
+def deleted_blobs(plan: GcPlan) -> set[str]:
+    return {a.digest for a in plan.actions if a.step == "blob" and a.digest}
+
+
+def deleted_manifests(plan: GcPlan) -> set[str]:
+    return {d for _r, d in plan.manifests}
+
+
+def test_healthy_store_deletes_exactly_the_orphans(store: StoreBuilder) -> None:
+    _snap, plan = fast_plan(store)
+    assert deleted_blobs(plan) == store.gone.blob_digests | {store.loose.digest}  # type: ignore[attr-defined]
+    _snap, plan = fast_plan(store, untagged=True)
+    assert deleted_manifests(plan) == {store.untagged.digest}  # type: ignore[attr-defined]
+
+
+# Each level whose loss hides revisions, layer links or repositories: no blob may go at all.
+EVERYTHING = [
+    "repositories",
+    "repositories/app",
+    "repositories/app/_manifests",
+    "repositories/app/_manifests/revisions",
+    "repositories/app/_manifests/revisions/sha256",
+    "REVISION_FOLDER",
+    "REVISION_LINK",
+    "repositories/app/_layers",
+    "repositories/app/_layers/sha256",
+    "blobs",
+    "blobs/sha256",
+]
+
+
+def _level(b: StoreBuilder, level: str) -> Path:
+    d = b.tagged.digest  # type: ignore[attr-defined]
+    if level == "REVISION_FOLDER":
+        return b.path(f"repositories/app/_manifests/revisions/sha256/{hexof(d)}")
+    if level == "REVISION_LINK":
+        return b.path(f"repositories/app/_manifests/revisions/sha256/{hexof(d)}/link")
+    if level == "PREFIX":
+        return b.path(blob_dir(d).rsplit("/", 1)[0])
+    if level == "BLOB_FOLDER":
+        return b.path(blob_dir(d))
+    if level == "DATA":
+        return b.path(blob_dir(d) + "/data")
+    return b.path(level)
+
+
+@pytest.mark.parametrize("untagged", [False, True], ids=["default", "untagged"])
+@pytest.mark.parametrize("level", EVERYTHING)
+def test_unreadable_level_keeps_every_blob(
+    store: StoreBuilder, deny: Callable[[Path], None], level: str, untagged: bool
+) -> None:
+    deny(_level(store, level))
+    snap, plan = fast_plan(store, untagged=untagged)
+    assert deleted_blobs(plan) == set()
+    assert plan.blocking, "an unreadable part must stop gc without --force"
+    marks = mark(snap, Mode.DEFAULT)
+    assert marks.keep_all, level
+    report = orphans(snap)
+    assert report.orphaned_blobs == []
+    assert {b.digest for b in report.undecidable} == set(snap.blobs) - marks.marked
+    assert not report.healthy
+    # Manifests of the repository whose folders cannot be read are never deleted.
+    assert store.untagged.digest not in deleted_manifests(plan)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("untagged", [False, True], ids=["default", "untagged"])
+@pytest.mark.parametrize("level", ["PREFIX", "BLOB_FOLDER", "DATA"])
+def test_unreadable_manifest_keeps_what_its_repository_links(
+    store: StoreBuilder, deny: Callable[[Path], None], level: str, untagged: bool
+) -> None:
+    deny(_level(store, level))
+    snap, plan = fast_plan(store, untagged=untagged)
+    gone = deleted_blobs(plan)
+    assert not gone & store.live  # type: ignore[attr-defined]
+    # Only what no repository holding the unreadable manifest links may go: "other"'s orphan
+    # and the deleted manifest's own blob (no revision link: nothing can serve it).
+    assert gone <= {store.loose.digest, store.gone.digest}  # type: ignore[attr-defined]
+    assert store.loose.digest in gone  # type: ignore[attr-defined]
+    assert deleted_manifests(plan) == set()  # every revision of "app" stays a root
+    assert plan.blocking
+    u = unknowns(snap)
+    assert "app" in u.manifests and not u.everything
+    report = orphans(snap)
+    assert not {b.digest for b in report.orphaned_blobs} & store.live  # type: ignore[attr-defined]
+    assert report.undecidable and not report.healthy
+    assert report.dangling == []  # a reference into an unreadable folder is unknown, not missing
+
+
+@pytest.mark.parametrize("level", ["repositories/app/_manifests/tags", "TAG"])
+def test_unreadable_tags_keep_the_repositorys_revisions(
+    store: StoreBuilder, deny: Callable[[Path], None], level: str
+) -> None:
+    path = store.path("repositories/app/_manifests/tags/v1" if level == "TAG" else level)
+    deny(path)
+    snap, plan = fast_plan(store, untagged=True)
+    assert deleted_manifests(plan) == set()
+    assert not deleted_blobs(plan) & store.live  # type: ignore[attr-defined]
+    # Tags are served only through revision links, which are all known: orphans still go.
+    assert deleted_blobs(plan) == store.gone.blob_digests | {store.loose.digest}  # type: ignore[attr-defined]
+    assert unknowns(snap).tags.keys() == {"app"}
+
+
+def test_unreadable_manifest_in_another_prefix_is_read_not_called_missing(
+    store: StoreBuilder, deny: Callable[[Path], None]
+) -> None:
+    """A revision whose blob folder cannot be listed is unknown, never dangling."""
+    deny(_level(store, "PREFIX"))
+    snap = store.scan()
+    assert mark(snap, Mode.DEFAULT).dangling == []
+    d = store.tagged.digest  # type: ignore[attr-defined]
+    assert d in snap.unparseable
+
+
+def test_unrecognised_blocking_finding_keeps_everything() -> None:
+    f = Finding(Kind.UNREADABLE, "somewhere/odd", "cannot list", blocks_gc=True)
+    assert _classify(f, []).scope is Scope.EVERYTHING
+    f = Finding(Kind.UNREADABLE, "repositories/a/_weird", "x", repository="a", blocks_gc=True)
+    assert _classify(f, ["a"]).scope is Scope.EVERYTHING
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "scope"),
+    [
+        ("repositories", Kind.UNREADABLE, Scope.EVERYTHING),
+        ("repositories/org", Kind.UNREADABLE, Scope.EVERYTHING),
+        ("repositories/a/_layers/sha256/ab", Kind.UNREADABLE, Scope.EVERYTHING),
+        ("repositories/a/_manifests/revisions/sha256/ab/link", Kind.UNREADABLE, Scope.EVERYTHING),
+        ("repositories/a/_manifests/revisions/sha256/ab/link", Kind.EMPTY_LINK, Scope.MANIFESTS),
+        ("repositories/a/_manifests/revisions/sha256/ab/link", Kind.LINK_MISMATCH, Scope.NONE),
+        ("repositories/a/_manifests/tags/v1/current/link", Kind.UNREADABLE, Scope.TAGS),
+        ("repositories/a/_manifests/tags/v1/index/sha256", Kind.UNREADABLE, Scope.NONE),
+        ("repositories/a/_uploads/u", Kind.UNREADABLE, Scope.NONE),
+        ("blobs", Kind.UNREADABLE, Scope.EVERYTHING),
+        ("blobs/sha256", Kind.UNREADABLE, Scope.EVERYTHING),
+        ("blobs/sha256/ab", Kind.UNREADABLE, Scope.BLOBS),
+        ("blobs/sha256/ab/ab12", Kind.UNREADABLE, Scope.BLOBS),
+        ("blobs/sha256/ab/ab12/data", Kind.UNPARSEABLE_MANIFEST, Scope.MANIFESTS),
+    ],
+)
+def test_classification(path: str, kind: Kind, scope: Scope) -> None:
+    repo = "a" if path.startswith("repositories/a/") else None
+    f = Finding(kind, path, "m", repository=repo, blocks_gc=True)
+    assert _classify(f, ["a"]).scope is scope
+
+
+# --- symbolic links: read through for marking, never deleted through ---------------------------
+
+
+def _move_out(b: StoreBuilder, rel: str, outside: Path) -> None:
+    """Move ``rel`` outside the store and put a symbolic link to it in its place."""
+    import shutil
+
+    target = outside / rel.replace("/", "_")
+    shutil.move(b.path(rel), target)
+    b.path(rel).symlink_to(target)
+
+
+def _symlink_levels(b: StoreBuilder) -> list[str]:
+    d = b.tagged.digest  # type: ignore[attr-defined]
+    return [
+        "repositories/app",
+        "repositories/app/_manifests",
+        "repositories/app/_manifests/revisions",
+        "repositories/app/_layers",
+        f"repositories/app/_manifests/revisions/sha256/{hexof(d)}/link",
+        "repositories/app/_manifests/tags/v1",
+        blob_dir(d).rsplit("/", 1)[0],
+        blob_dir(d),
+        blob_dir(d) + "/data",
+        blob_dir(b.gone.digest),  # type: ignore[attr-defined]  # an orphan behind a link
+        "blobs",
+    ]
+
+
+@pytest.mark.parametrize("untagged", [False, True], ids=["default", "untagged"])
+@pytest.mark.parametrize("index", range(11))
+def test_symlinked_level_is_marked_and_never_deleted_through(
+    store: StoreBuilder, tmp_path: Path, index: int, untagged: bool
+) -> None:
+    level = _symlink_levels(store)[index]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    _move_out(store, level, outside)
+    snap, plan = fast_plan(store, untagged=untagged)
+    assert not deleted_blobs(plan) & store.live  # type: ignore[attr-defined]
+    for a in plan.actions:  # nothing at, below or containing the link
+        assert not (a.path == level or a.path.startswith(level + "/")), a
+        assert not level.startswith(a.path + "/"), a
+    if not level.endswith("/data") or level.startswith(blob_dir(store.gone.digest)):  # type: ignore[attr-defined]
+        assert any(f.kind is Kind.SYMLINK for f in plan.blocking)
+    # (gc's fast scan reads a live manifest's data through a link without noticing it; only
+    # blobs it may delete are looked at one by one. `regfs check` reports it.)
+    assert not unknowns(snap).everything  # read through: nothing unknown
+    if level != "blobs" and not level.startswith(blob_dir(store.gone.digest)):  # type: ignore[attr-defined]
+        # The orphans outside the link are still reclaimed.
+        assert store.loose.digest in deleted_blobs(plan)  # type: ignore[attr-defined]
+    if untagged and level in _symlink_levels(store)[:3]:
+        # An untagged revision behind the link stays a root, with its blobs.
+        assert not deleted_blobs(plan) & store.untagged.blob_digests  # type: ignore[attr-defined]
