@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from regfs.duration import is_older
 from regfs.findings import Finding
 from regfs.graph import Dangling, Marks, Mode, mark
 from regfs.layout import upload_dir
@@ -148,14 +149,18 @@ def untagged_manifests(
 
 
 def stale_uploads(snap: Snapshot, older_than: float, now: float | None = None) -> list[StaleUpload]:
-    """Unfinished uploads whose ``startedat`` is older than ``older_than`` seconds (0: none)."""
-    if older_than <= 0:
-        return []
+    """Unfinished uploads whose ``startedat`` is older than ``older_than`` seconds.
+
+    ``older_than`` 0 is no age limit (:func:`regfs.duration.is_older`): every upload with a
+    readable ``startedat`` is stale.
+    """
     now_dt = datetime.fromtimestamp(snap.scanned_at if now is None else now, UTC)
     out = []
     for repo in snap.repositories.values():
         for up in repo.uploads.values():
-            if up.started_at is not None and (now_dt - up.started_at).total_seconds() > older_than:
+            if up.started_at is not None and is_older(
+                (now_dt - up.started_at).total_seconds(), older_than
+            ):
                 out.append(
                     StaleUpload(
                         repo.name, up.uuid, upload_dir(repo.name, up.uuid), up.started_at, up.size

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from regfs.analysis import DEFAULT_UPLOAD_AGE, OrphansReport, orphans
 from regfs.check import CheckReport
 from regfs.check import check as check_snapshot
 from regfs.du import DuReport, validate_du_options
 from regfs.du import du as disk_usage
+from regfs.errors import UsageError
 from regfs.gc import trash
 from regfs.gc.lock import Lock
 from regfs.gc.plan import state_dir
-from regfs.gc.trash import RestoreResult, TrashRun
+from regfs.gc.trash import PurgeResult, RestoreResult, TrashRun
 from regfs.scan import Progress, Snapshot, scan
-from regfs.storage import LocalStorage, resolve_root
+from regfs.storage import DIR, LocalStorage, resolve_root
 from regfs.treeview import Node, build_tree
+
+REPOSITORIES = "repositories"
 
 
 def default_workers() -> int:
@@ -63,10 +67,57 @@ def trash_runs(root: str | None) -> list[TrashRun]:
     return trash.list_trash(_state(root)[1])
 
 
-def purge_trash(root: str | None, older_than: float) -> list[TrashRun]:
+def purge_trash(
+    root: str | None,
+    older_than: float,
+    *,
+    dry_run: bool = False,
+    confirm: Callable[[list[TrashRun]], bool] | None = None,
+    now: float | None = None,
+) -> PurgeResult:
+    """Purge trash runs older than ``older_than`` (0: all): under the lock, after ``confirm``.
+
+    Raises:
+        UsageError: not confirmed (nothing deleted).
+        RefusedError: another regfs holds the lock.
+    """
     _v2, state = _state(root)
+    if dry_run:
+        return PurgeResult(trash.purgeable(state, older_than, now), dry_run=True)
     with Lock(state, "regfs trash purge"):
-        return trash.purge(state, older_than)
+        runs = trash.purgeable(state, older_than, now)
+        if runs and confirm is not None and not confirm(runs):
+            raise UsageError("not confirmed; nothing deleted")
+        return PurgeResult(trash.purge(state, runs), dry_run=False)
+
+
+def repository_names(root: str | None) -> list[str]:
+    """Repository names under ROOT from a listing of folders only (no scan): for completion."""
+    storage = LocalStorage(resolve_root(root))
+    out: list[str] = []
+    stack = [""]
+    while stack:
+        prefix = stack.pop()
+        rel = f"{REPOSITORIES}/{prefix}" if prefix else REPOSITORIES
+        try:
+            kinds = storage.list_kinds(rel)
+        except OSError:
+            continue
+        names = {name for name, kind in kinds if kind == DIR}
+        if "_manifests" in names:
+            out.append(prefix)
+        stack.extend(f"{prefix}/{n}" if prefix else n for n in names if not n.startswith("_"))
+    return sorted(out)
+
+
+def tag_names(root: str | None, repo: str) -> list[str]:
+    """The tags of one repository from a folder listing: for completion."""
+    storage = LocalStorage(resolve_root(root))
+    try:
+        kinds = storage.list_kinds(f"{REPOSITORIES}/{repo}/_manifests/tags")
+    except OSError:
+        return []
+    return sorted(name for name, kind in kinds if kind == DIR)
 
 
 def check(

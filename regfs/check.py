@@ -23,7 +23,6 @@ unparseable manifests, ...) it looks at the storage the way a pull does:
 from __future__ import annotations
 
 import errno
-import fnmatch
 import hashlib
 import io
 import os
@@ -34,12 +33,12 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from regfs.errors import UsageError
 from regfs.findings import Finding, Kind
 from regfs.graph import Mode, mark
 from regfs.hashing import cpus, hash_blobs
 from regfs.layout import blob_data, layer_dir, revision_dir, tag_dir
 from regfs.manifests import schema1_payload
+from regfs.pattern import matches, select
 from regfs.scan import MANIFEST_READ_LIMIT, Repository, Snapshot
 from regfs.servable import absent_children, tag_report
 
@@ -99,11 +98,11 @@ def check(
     workers: int = 8,
     progress: Progress | None = None,
 ) -> CheckReport:
-    """Check ``snap``; ``repo_glob`` (fnmatch) restricts the repository-level checks, and the
-    digest verification to the blobs those repositories reference."""
-    names = [n for n in snap.repositories if repo_glob is None or _match(n, repo_glob)]
-    if repo_glob is not None and not names:
-        raise UsageError(f"no repository matches {repo_glob!r}")
+    """Check ``snap``; ``repo_glob`` (:mod:`regfs.pattern`) restricts the repository-level
+    checks, and the digest verification to the blobs those repositories reference."""
+    names = list(snap.repositories)
+    if repo_glob is not None:
+        names = select(names, repo_glob)
     selected = set(names)
     default = mark(snap, Mode.DEFAULT)
     report = CheckReport(
@@ -160,7 +159,7 @@ def check(
 
 
 def _match(name: str, glob: str) -> bool:
-    return fnmatch.fnmatchcase(name, glob)
+    return matches(name, glob)
 
 
 def _scope_blobs(snap: Snapshot, names: list[str], live: dict[str, dict[str, str]]) -> set[str]:

@@ -36,3 +36,26 @@ def format_duration(seconds: float) -> str:
             return f"{int(seconds // n)}{unit}"
     # Not ``:g``, which turns 1234567 into "1.23457e+06", a text parse_duration rejects.
     return f"{seconds:f}".rstrip("0").rstrip(".") + "s"
+
+
+# The one rule for every age limit (--min-age, --older-than, --uploads-older-than): a limit of
+# 0 (or less) means "no limit", so everything counts as old enough. Every command decides
+# through these two functions, so the rule cannot differ between them.
+
+
+def is_older(age: float, limit: float) -> bool:
+    """True when something ``age`` seconds old is past a limit of ``limit`` seconds.
+
+    ``limit <= 0`` is no limit: everything is past it (``--min-age 0`` keeps nothing for its
+    youth, ``trash purge --older-than 0`` purges every run, ``--uploads-older-than 0`` makes
+    every unfinished upload stale).
+    """
+    return limit <= 0 or age > limit
+
+
+def cutoff(now: float, limit: float) -> float:
+    """The newest timestamp still past ``limit`` (``+inf`` when there is no limit).
+
+    ``t < cutoff(now, limit)`` is :func:`is_older` for a timestamp ``t``.
+    """
+    return now - limit if limit > 0 else float("inf")

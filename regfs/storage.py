@@ -42,10 +42,17 @@ def resolve_root(given: str | os.PathLike[str] | None) -> Path:
     """Resolve ROOT to the ``docker/registry/v2`` folder, or raise :class:`RootError`.
 
     ROOT may be the registry's ``rootdirectory`` (holding ``docker/registry/v2``) or the
-    ``v2`` folder itself; when omitted, ``$REGFS_ROOT``, else ``/var/lib/registry``.
+    ``v2`` folder itself; when omitted (``None``), ``$REGFS_ROOT``, else ``/var/lib/registry``.
+    An empty ROOT (``regfs gc ""``, an unset shell variable) is an error, never a fallback:
+    it must not send a deleting command to the default store.
     """
-    if given is None or str(given) == "":
+    if given is None:
         given = os.environ.get(ROOT_ENV) or DEFAULT_ROOT
+    elif str(given) == "":
+        raise RootError(
+            "ROOT is empty (give the registry's storage folder, or omit ROOT to use "
+            f"${ROOT_ENV}, else {DEFAULT_ROOT})"
+        )
     path = Path(given).expanduser()
     shown = str(path)
     try:

@@ -6,11 +6,11 @@ Every node has ``type`` and ``children``; see the README for the keys of each ty
 
 from __future__ import annotations
 
-import fnmatch
 from typing import Any
 
 from regfs.analysis import blob_repositories
 from regfs.graph import Marks, Mode, mark, referrers_index
+from regfs.pattern import select
 from regfs.scan import Repository, Snapshot
 from regfs.servable import tag_report
 
@@ -18,12 +18,19 @@ Node = dict[str, Any]
 
 
 def build_tree(snap: Snapshot, repo_glob: str | None = None) -> Node:
+    """The tree of every repository, or of those matching ``repo_glob``.
+
+    Raises:
+        UsageError: ``repo_glob`` matches no repository.
+    """
+    names = list(snap.repositories)
+    wanted = set(select(names, repo_glob)) if repo_glob is not None else set(names)
     default = mark(snap, Mode.DEFAULT)
     untagged = mark(snap, Mode.UNTAGGED)
     shared = {d for d, repos in blob_repositories(snap, default).items() if len(repos) > 1}
     repos = []
     for repo in snap.repositories.values():
-        if repo_glob and not fnmatch.fnmatchcase(repo.name, repo_glob):
+        if repo.name not in wanted:
             continue
         repos.append(_repo_node(snap, repo, untagged, shared))
     return {"type": "registry", "path": str(snap.v2), "children": repos}

@@ -193,10 +193,11 @@ def test_stale_upload_boundary(builder: StoreBuilder) -> None:
 
 
 @pytest.mark.parametrize("age", [0, -1])
-def test_zero_turns_stale_uploads_off(
-    builder: StoreBuilder, uploads: dict[str, str], age: float
-) -> None:
-    assert stale_uploads(builder.scan(), age, now=NOW) == []
+def test_zero_is_no_age_limit(builder: StoreBuilder, uploads: dict[str, str], age: float) -> None:
+    """0 means "no limit" as for every other age option: every upload with a readable
+    ``startedat`` is stale, even the fresh one (one without ``startedat`` never is)."""
+    found = {u.uuid for u in stale_uploads(builder.scan(), age, now=NOW)}
+    assert found == {uploads["old"], uploads["day"], uploads["fresh"]}
 
 
 def test_stale_uploads_default_to_scan_time(builder: StoreBuilder, uploads: dict[str, str]) -> None:
@@ -246,7 +247,7 @@ def test_orphans_report(builder: StoreBuilder) -> None:
 def test_orphans_upload_age_zero(builder: StoreBuilder) -> None:
     builder.upload("app", started_at="2000-01-01T00:00:00Z")
     snap = builder.scan()
-    assert orphans(snap, uploads_older_than=0, now=NOW).stale_uploads == []
+    assert len(orphans(snap, uploads_older_than=0, now=NOW).stale_uploads) == 1  # no limit
     assert len(orphans(snap, now=NOW).stale_uploads) == 1
 
 

@@ -335,9 +335,12 @@ def test_trash_purge_by_age(tmp_path: Path) -> None:
     build_tree(b)
     out = run(b, options=GcOptions(min_age=0, trash=True))
     state = state_dir(str(b.v2))
-    assert trash.purge(state, 3600) == []
-    gone = trash.purge(state, 3600, now=time.time() + 7200)
-    assert [r.run_id for r in gone] == [out.plan.run_id]
+    assert trash.purgeable(state, 3600) == []
+    old = trash.purgeable(state, 3600, now=time.time() + 7200)
+    assert [r.run_id for r in old] == [out.plan.run_id]
+    assert trash.purgeable(state, 0) == old  # 0: no age limit
+    gone = trash.purge(state, old)
+    assert gone == old
     assert trash.list_trash(state) == []
 
 

@@ -14,7 +14,8 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "regfs"
 
 LAYERS: list[set[str]] = [
-    {"errors", "digest", "layout", "duration", "heap", "forkpool"},  # foundations, path algebra
+    # foundations, path algebra, globs
+    {"errors", "digest", "layout", "duration", "heap", "forkpool", "pattern"},
     {"storage"},  # the only filesystem access
     {"manifests"},  # manifest parsing
     {"findings", "snapshot", "codec", "scan", "hashing"},  # scan

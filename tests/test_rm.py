@@ -116,6 +116,8 @@ def test_glob_is_previewed_and_dry_run_writes_nothing(store: StoreBuilder) -> No
     before = fingerprint(store.root)
     res = invoke("rm", str(store.root), "app*", "--dry-run", "--json")
     assert res.exit_code == 0
+    assert as_json(res)["targets"] == ["repository app"]  # `*` stays within one segment
+    res = invoke("rm", str(store.root), "app*", "app/**", "--dry-run", "--json")
     assert as_json(res)["targets"] == ["repository app", "repository app/child"]
     assert fingerprint(store.root) == before
     res = invoke("rm", str(store.root), "app*:v*", "--yes")
@@ -129,7 +131,7 @@ def test_rm_trash_and_restore(store: StoreBuilder) -> None:
     res = invoke("rm", str(store.root), "app", "web:1.0", "--yes", "--trash", "--json")
     assert res.exit_code == 0
     run_id = as_json(res)["run_id"]
-    res = invoke("restore", run_id, str(store.root))
+    res = invoke("restore", str(store.root), run_id)
     assert res.exit_code == 0, res.stdout
     assert fingerprint(store.root) == before
 

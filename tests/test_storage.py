@@ -47,7 +47,9 @@ def test_env_var_used_when_root_omitted(
 ) -> None:
     monkeypatch.setenv("REGFS_ROOT", str(builder.root))
     assert resolve_root(None) == builder.v2
-    assert resolve_root("") == builder.v2
+    # An empty ROOT is an error, never a fallback to $REGFS_ROOT or the default.
+    with pytest.raises(RootError, match="ROOT is empty"):
+        resolve_root("")
 
 
 def test_default_root_when_nothing_given(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from builder import COSIGN_SIG, SBOM_SPDX, StoreBuilder
 
+from regfs.errors import UsageError
 from regfs.treeview import build_tree
 
 
@@ -189,7 +191,8 @@ def test_repo_glob(builder: StoreBuilder) -> None:
     snap = builder.scan()
     names = [r["name"] for r in build_tree(snap, "org/*")["children"]]
     assert names == ["org/app", "org/web"]
-    assert [r["name"] for r in build_tree(snap, "nothing*")["children"]] == []
+    with pytest.raises(UsageError, match="no repository matches 'nothing\\*'"):
+        build_tree(snap, "nothing*")
     assert len(build_tree(snap)["children"]) == 3
 
 

@@ -28,6 +28,8 @@ from operator import itemgetter
 
 from regfs.analysis import manifest_closure
 from regfs.digest import ALGORITHMS
+from regfs.duration import cutoff as age_cutoff
+from regfs.duration import is_older
 from regfs.findings import Finding
 from regfs.graph import Marks, Mode, mark
 from regfs.heap import without_collector
@@ -165,7 +167,7 @@ def build_plan(
     decision needs (candidates for deletion), and nothing else.
     """
     now = time.time() if now is None else now
-    cutoff = now - options.min_age if options.min_age > 0 else float("inf")
+    cutoff = age_cutoff(now, options.min_age)
     plan = GcPlan(
         run_id=new_run_id(now),
         v2=str(snap.v2),
@@ -382,7 +384,7 @@ def _plan_uploads(
                     Kept("upload", path, "no readable startedat", None, repo.name, up.size)
                 )
                 continue
-            if options.uploads_older_than <= 0 or now - started <= options.uploads_older_than:
+            if not is_older(now - started, options.uploads_older_than):
                 continue
             if up.mtime > cutoff:
                 plan.kept.append(

@@ -4,17 +4,18 @@ Targets: ``REPO:TAG`` removes one tag folder; ``REPO@DIGEST`` removes a manifest
 registry's API DELETE does (its revision, every tag pointing at it, its tag history entries);
 ``REPO`` removes the whole repository (``_manifests``, ``_layers``, ``_uploads``, and the folder
 when nothing else lives in it; child repositories stay). Glob patterns match repositories and
-tags. Blobs are left to ``regfs gc``.
+tags (:mod:`regfs.pattern`: ``*`` within one path segment, ``**`` across). Blobs are left to
+``regfs gc``.
 """
 
 from __future__ import annotations
 
 import copy
-import fnmatch
 import time
 from dataclasses import dataclass, field
 
 from regfs.digest import DigestError, parse_digest
+from regfs.duration import cutoff as age_cutoff
 from regfs.errors import UsageError
 from regfs.gc.plan import (
     Action,
@@ -34,9 +35,8 @@ from regfs.layout import (
     tag_index_dir,
     upload_dir,
 )
+from regfs.pattern import is_glob, matcher
 from regfs.scan import Repository, Snapshot
-
-_GLOB_CHARS = set("*?[")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +48,7 @@ class Target:
 
     @property
     def is_glob(self) -> bool:
-        return bool(_GLOB_CHARS & set(self.repo + (self.tag or "")))
+        return is_glob(self.repo + (self.tag or ""))
 
 
 @dataclass(slots=True)
@@ -83,7 +83,7 @@ def parse_target(text: str) -> Target:
     repo, sep, tag = text.partition(":")
     _check_repo(repo, text)
     if sep:
-        if not tag or not (TAG_RE.fullmatch(tag) or _GLOB_CHARS & set(tag)):
+        if not tag or not (TAG_RE.fullmatch(tag) or is_glob(tag)):
             raise UsageError(f"malformed target {text!r}: bad tag {tag!r}")
         return Target(text, repo, tag=tag)
     return Target(text, repo)
@@ -92,7 +92,8 @@ def parse_target(text: str) -> Target:
 def _check_repo(repo: str, text: str) -> None:
     if not repo:
         raise UsageError(f"malformed target {text!r}: no repository")
-    if _GLOB_CHARS & set(repo):
+    if is_glob(repo):
+        matcher(repo)  # a malformed glob is an error now, before anything is scanned
         return
     if not REPO_NAME_RE.fullmatch(repo):
         raise UsageError(f"malformed target {text!r}: {repo!r} is not a repository name")
@@ -106,11 +107,7 @@ def select(snap: Snapshot, targets: list[Target]) -> Selection:
     seen_tag: set[tuple[str, str]] = set()
     seen_man: set[tuple[str, str]] = set()
     for t in targets:
-        repos = (
-            [n for n in names if fnmatch.fnmatchcase(n, t.repo)]
-            if t.is_glob
-            else ([t.repo] if t.repo in snap.repositories else [])
-        )
+        repos = [n for n in names if matcher(t.repo)(n)]
         if not repos:
             raise UsageError(f"no repository matches {t.text!r}")
         hit = False
@@ -123,8 +120,9 @@ def select(snap: Snapshot, targets: list[Target]) -> Selection:
                         seen_man.add((name, t.digest))
                         sel.manifests.append((name, t.digest))
             elif t.tag is not None:
+                tag_matches = matcher(t.tag)
                 for tag in sorted(repo.tags):
-                    if fnmatch.fnmatchcase(tag, t.tag) if t.is_glob else tag == t.tag:
+                    if tag_matches(tag):
                         hit = True
                         if (name, tag) not in seen_tag:
                             seen_tag.add((name, tag))
@@ -198,7 +196,7 @@ def build_rm_plan(
                     )
                 )
                 plan.manifests.append((name, digest))
-    cutoff = now - min_age if min_age > 0 else float("inf")
+    cutoff = age_cutoff(now, min_age)
     plan.young_uploads = young_uploads(snap, cutoff)
     touched = {a.repository for a in plan.actions if a.repository}
     plan_folders(snap, plan, scope=touched)
