@@ -380,7 +380,9 @@ def _path_like(arg: str) -> bool:
     return arg in (".", "..") or arg.startswith(("/", "./", "../", "~")) or arg.endswith("/")
 
 
-def split_root(args: list[str], what: str, *, single: bool = False) -> tuple[str | None, list[str]]:
+def split_root(
+    args: list[str], what: str, *, forms: str = "", single: bool = False
+) -> tuple[str | None, list[str]]:
     """ROOT and the rest, for the commands that take more than ROOT (``rm``, ``restore``).
 
     The rule, decided from the arguments alone (the filesystem is never probed):
@@ -390,13 +392,14 @@ def split_root(args: list[str], what: str, *, single: bool = False) -> tuple[str
       missing (``regfs rm . --dry-run`` says "no target given");
     * one other argument: it is ``what``; ROOT is ``$REGFS_ROOT``, else ``/var/lib/registry``.
 
-    ``single``: exactly one ``what`` is expected.
+    ``single``: exactly one ``what`` is expected; ``forms`` says what one looks like.
     """
+    hint = f"{forms}; " if forms else ""
     if not args:
         fail(f"no {what} given")
     if len(args) == 1:
         if _path_like(args[0]):
-            fail(f"no {what} given (ROOT is {args[0]!r})")
+            fail(f"no {what} given ({hint}ROOT is {args[0]!r})")
         return None, args
     root, rest = args[0], args[1:]
     if single and len(rest) > 1:
@@ -605,7 +608,7 @@ def rm_cmd(
       regfs rm /srv/registry 'library/python:3.*' --dry-run
       regfs rm /srv/registry team/old --trash --gc
     """
-    root, targets = split_root(args, "target (REPO:TAG, REPO@DIGEST or REPO)")
+    root, targets = split_root(args, "target", forms="REPO:TAG, REPO@DIGEST or REPO")
     gc_options = GcOptions(min_age=duration(min_age, "--min-age"), trash=trash)
     require_confirmation_channel(dry_run, yes)
     if skip_live_check and not dry_run:

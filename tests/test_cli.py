@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 from builder import StoreBuilder
+from gc_helpers import fingerprint
 from typer.testing import CliRunner
 
 from regfs import __version__
@@ -357,3 +359,241 @@ def test_unknown_option_is_a_usage_error(store: StoreBuilder) -> None:
     r = invoke("tree", str(store.root), "--bogus")
     assert r.exit_code == 2
     assert "--bogus" in r.stderr
+
+
+# --- prompts on a real terminal ------------------------------------------------------------
+
+PROGRESS_MARKS = ("━", "╸", "╺", "scan ", "manifests ", "delete ")
+
+
+def _pty(args: list[str], cwd: Path) -> Any:
+    from terminal import PtySession
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+    env.update(TERM="xterm-256color", COLUMNS="80", LINES="24")
+    return PtySession([sys.executable, "-m", "regfs", *args], env=env, cwd=str(cwd))
+
+
+def _assert_prompt_is_last(screen: list[str], prompt: str) -> None:
+    assert screen, "empty screen"
+    assert screen[-1].startswith(prompt) and screen[-1].rstrip().endswith("[y/N]:"), screen
+    for line in screen:
+        assert not any(m in line for m in PROGRESS_MARKS[:3]), f"progress left on screen: {line}"
+
+
+@pytest.mark.parametrize("answer", ["n", "y"])
+def test_gc_shows_its_plan_then_a_visible_prompt_on_a_terminal(
+    store: StoreBuilder, tmp_path: Path, answer: str
+) -> None:
+    store.orphan_blob(b"loose")
+    before = fingerprint(store.root)
+    session = _pty(["gc", str(store.root), "--min-age", "0"], tmp_path)
+    try:
+        session.read_until("[y/N]: ")
+        session.settle(1.0)  # four redraws of a live display, were one still running
+        screen = session.screen()
+        _assert_prompt_is_last(screen, "Delete ")
+        summary = screen.index(next(s for s in screen if "will delete:" in s))
+        assert summary < len(screen) - 1  # the plan summary comes first
+        assert any(s.strip().startswith("blobs") for s in screen[summary:])
+        session.send(answer + "\n")
+        code = session.wait()
+    finally:
+        session.close()
+    if answer == "n":
+        assert code == EXIT_USAGE
+        assert "not confirmed; nothing deleted" in session.output
+        assert fingerprint(store.root) == before
+    else:
+        assert code == 0, session.output
+        final = session.screen()
+        assert any(line.startswith("Deleted:") for line in final)
+        assert fingerprint(store.root) != before
+
+
+def test_rm_preview_then_visible_prompt_on_a_terminal(store: StoreBuilder, tmp_path: Path) -> None:
+    before = fingerprint(store.root)
+    session = _pty(["rm", str(store.root), "app:v*"], tmp_path)
+    try:
+        session.read_until("[y/N]: ")
+        session.settle(1.0)
+        screen = session.screen()
+        _assert_prompt_is_last(screen, "Remove these?")
+        assert "  tag       app:v1" in screen
+        session.send("\n")  # the default is no
+        assert session.wait() == EXIT_USAGE
+    finally:
+        session.close()
+    assert fingerprint(store.root) == before
+
+
+def test_answering_a_prompt_leaves_json_on_stdout_clean(
+    store: StoreBuilder, tmp_path: Path
+) -> None:
+    """`regfs gc --json > file` on a terminal: the answer's echo never reaches stdout."""
+    out = tmp_path / "out.json"
+    store.orphan_blob(b"loose")
+    from terminal import PtySession
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env.update(TERM="xterm-256color")
+    cmd = f'exec "{sys.executable}" -m regfs gc "{store.root}" --min-age 0 --json > "{out}"'
+    session = PtySession(["/bin/sh", "-c", cmd], env=env, cwd=str(tmp_path))
+    try:
+        session.read_until("[y/N]: ")
+        session.send("y\n")
+        assert session.wait() == 0, session.output
+    finally:
+        session.close()
+    text = out.read_text()
+    assert text.startswith("{"), repr(text[:20])
+    assert json.loads(text)["status"] == "done"
+
+
+# --- one set of argument rules ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tree", ""],
+        ["orphans", ""],
+        ["gc", "", "--dry-run"],
+        ["check", ""],
+        ["du", ""],
+        ["trash", "list", ""],
+        ["trash", "purge", "", "--dry-run"],
+        ["rm", "", "app:v1", "--dry-run"],
+        ["restore", "", "20260101T000000Z-00000000"],
+    ],
+)
+def test_empty_root_is_an_error_not_a_fallback(store: StoreBuilder, args: list[str]) -> None:
+    r = invoke(*args, env={"REGFS_ROOT": str(store.root)})
+    assert r.exit_code == EXIT_USAGE, r.stdout
+    assert r.stdout == ""
+    assert r.stderr.startswith("regfs: error: ROOT is empty")
+
+
+def test_rm_root_rules(store: StoreBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A single path-like argument is ROOT, so there is no target.
+    for arg in (".", str(store.root), "./x", "~/r", "reg/"):
+        r = invoke("rm", arg, "--dry-run")
+        assert r.exit_code == EXIT_USAGE
+        assert r.stderr.startswith("regfs: error: no target given"), r.stderr
+    # One other argument is a target under $REGFS_ROOT.
+    r = invoke("rm", "app:v1", "--dry-run", "--json", env={"REGFS_ROOT": str(store.root)})
+    assert r.exit_code == 0, r.stderr
+    assert as_json(r)["targets"] == ["tag app:v1"]
+    # Two or more: the first is ROOT, whatever it looks like (relative paths included).
+    monkeypatch.chdir(store.root.parent)
+    r = invoke("rm", store.root.name, "app:v1", "--dry-run", "--json")
+    assert r.exit_code == 0, r.stderr
+    r = invoke("rm", "app:v1", "org/web", "--dry-run")
+    assert r.exit_code == EXIT_USAGE
+    assert r.stderr.startswith("regfs: error: app:v1: no such folder")
+
+
+def test_restore_takes_root_first(store: StoreBuilder) -> None:
+    r = invoke("rm", str(store.root), "org/web", "--yes", "--trash", "--json")
+    assert r.exit_code == 0, r.stderr
+    run_id = as_json(r)["run_id"]
+    listed = as_json(invoke("trash", "list", str(store.root), "--json"))["runs"]
+    assert [x["run_id"] for x in listed] == [run_id]
+    r = invoke("restore", str(store.root), run_id, "--json")
+    assert r.exit_code == 0, r.stderr
+    doc = as_json(r)
+    # trash list and restore count the same unit
+    assert doc["items"] == listed[0]["items"] == len(doc["restored"]) + len(doc["already"])
+    r = invoke("restore", run_id, env={"REGFS_ROOT": str(store.root)})
+    assert r.exit_code == EXIT_USAGE  # the trash run is gone now
+    assert "nothing in the trash" in r.stderr or "no run" in r.stderr
+    r = invoke("restore", str(store.root))
+    assert r.exit_code == EXIT_USAGE
+    assert r.stderr.startswith("regfs: error: no RUN-ID given")
+    r = invoke("restore", str(store.root), run_id, "extra")
+    assert r.exit_code == EXIT_USAGE
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["tree", "--repo", "nomatch"], ["check", "--repo", "nomatch"], ["rm", "nomatch", "-n"]],
+)
+def test_repo_no_match_is_exit_2_everywhere(store: StoreBuilder, args: list[str]) -> None:
+    """One rule: a --repo glob or target that matches no repository is bad input (exit 2)."""
+    cmd, rest = args[0], args[1:]
+    r = invoke(cmd, str(store.root), *rest)
+    assert r.exit_code == EXIT_USAGE
+    assert r.stdout == ""
+    assert "no repository matches 'nomatch'" in r.stderr
+
+
+def test_repo_glob_is_the_same_in_every_command(builder: StoreBuilder) -> None:
+    for name in ("team/web", "team/web/frontend", "team/api"):
+        builder.image(name, tags=["v1"])
+    root = str(builder.root)
+    for glob, want in (("team/*", ["team/api", "team/web"]), ("team/**", None)):
+        tree = as_json(invoke("tree", root, "--repo", glob, "--json"))
+        names = [c["name"] for c in tree["children"]]
+        check = as_json(invoke("check", root, "--repo", glob, "--json"))
+        rm = as_json(invoke("rm", root, glob, "--dry-run", "--json"))
+        assert check["checked"]["repositories"] == len(names)
+        assert rm["targets"] == [f"repository {n}" for n in names]
+        if want is not None:
+            assert names == want
+        else:
+            assert names == ["team/api", "team/web", "team/web/frontend"]
+
+
+# --- trash purge behaves like every deleting command -----------------------------------------
+
+
+@pytest.fixture
+def trashed(store: StoreBuilder) -> tuple[StoreBuilder, str]:
+    r = invoke("rm", str(store.root), "org/web", "--yes", "--trash", "--json")
+    assert r.exit_code == 0, r.stderr
+    return store, as_json(r)["run_id"]
+
+
+def test_trash_purge_dry_run_previews_and_writes_nothing(
+    trashed: tuple[StoreBuilder, str],
+) -> None:
+    store, run_id = trashed
+    r = invoke("trash", "purge", str(store.root), "--older-than", "0", "--dry-run")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.startswith("Would purge 1 run (")
+    assert run_id in r.stdout
+    doc = as_json(invoke("trash", "purge", str(store.root), "--older-than", "0", "-n", "--json"))
+    assert (doc["dry_run"], doc["status"], doc["purged"]) == (True, "planned", [run_id])
+    assert [
+        x["run_id"] for x in as_json(invoke("trash", "list", str(store.root), "--json"))["runs"]
+    ] == [run_id]
+
+
+def test_trash_purge_needs_yes_without_a_terminal(trashed: tuple[StoreBuilder, str]) -> None:
+    store, _run_id = trashed
+    r = invoke("trash", "purge", str(store.root), "--older-than", "0")
+    assert r.exit_code == EXIT_USAGE
+    assert "needs --yes" in r.stderr
+    assert as_json(invoke("trash", "list", str(store.root), "--json"))["runs"] != []
+    r = invoke("trash", "purge", str(store.root), "--older-than", "0", "--yes")
+    assert r.exit_code == 0, r.stderr
+    assert "regfs trash purge will delete for good:" in r.stderr  # previewed
+    assert r.stdout.startswith("Purged 1 run (")
+    assert invoke("trash", "list", str(store.root)).stdout == "The trash is empty.\n"
+
+
+def test_trash_purge_prompt_on_a_terminal(
+    trashed: tuple[StoreBuilder, str], tmp_path: Path
+) -> None:
+    store, run_id = trashed
+    session = _pty(["trash", "purge", str(store.root), "--older-than", "0"], tmp_path)
+    try:
+        session.read_until("[y/N]: ")
+        screen = session.screen()
+        _assert_prompt_is_last(screen, "Purge 1 run")
+        assert any(run_id in line for line in screen)
+        session.send("y\n")
+        assert session.wait() == 0, session.output
+    finally:
+        session.close()
+    assert as_json(invoke("trash", "list", str(store.root), "--json"))["runs"] == []

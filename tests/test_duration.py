@@ -77,3 +77,13 @@ def test_combined_units_add_up(parts: list[tuple[int, str]]) -> None:
     unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     text = "".join(f"{n}{u}" for n, u in parts)
     assert parse_duration(text) == sum(n * unit[u] for n, u in parts)
+
+
+def test_zero_is_no_limit_for_every_age_option() -> None:
+    """The one rule (--min-age, --older-than, --uploads-older-than): 0 means no limit."""
+    from regfs.duration import cutoff, is_older
+
+    assert is_older(0.0, 0) and is_older(1e9, 0) and is_older(-5.0, 0)
+    assert is_older(3601, 3600) and not is_older(3600, 3600)
+    assert cutoff(1000.0, 0) == float("inf")
+    assert cutoff(1000.0, 10) == 990.0
