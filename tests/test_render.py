@@ -127,7 +127,13 @@ def _tree() -> dict[str, Any]:
                             }
                         ],
                     },
-                    {"type": "tag", "name": "broken", "broken": True, "children": []},
+                    {
+                        "type": "tag",
+                        "name": "broken",
+                        "broken": True,
+                        "issues": ["its current link cannot be read"],
+                        "children": [],
+                    },
                     {
                         "type": "untagged",
                         "count": 2,
@@ -178,7 +184,7 @@ def test_tree_text_exact() -> None:
         f"    │       │   ├── layer  {b}  10 B  [foreign]",
         f"    │       │   └── layer  {c}  ?  [missing]",
         f"    │       └── referrer {c}  spdx  300 B",
-        "    ├── :broken  [broken: no readable current link]",
+        "    ├── :broken  [broken: its current link cannot be read]",
         "    ├── (untagged: 2)",
         f"    │   ├── {b}  ?  ?  [missing]",
         f"    │   ├── {c}  ?  5 B  [unparseable]",
