@@ -12,14 +12,17 @@ import os
 import signal
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from regfs.digest import split_digest
+from regfs.digest import ALGORITHMS, is_hex_for, split_digest
 from regfs.gc.journal import Journal
 from regfs.gc.plan import Action, GcPlan
+from regfs.layout import blob_data
+from regfs.manifests import ManifestError, parse_manifest
+from regfs.scan import MANIFEST_READ_LIMIT
 
 ALLOWED_UPLOAD_FILES = ("data", "startedat")
 
@@ -78,6 +81,7 @@ class Executor:
         ops: Ops | None = None,
         progress: Callable[[str, int, int], None] | None = None,
         relinked: Callable[[set[str]], set[str]] | None = None,
+        pushed: Callable[[], set[str]] | None = None,
     ) -> None:
         self.plan = plan
         self.v2 = plan.v2
@@ -86,6 +90,7 @@ class Executor:
         self.ops = ops or Ops()
         self.progress = progress
         self.relinked = relinked
+        self.pushed = pushed
         self._stop = False
 
     def _abs(self, rel: str) -> str:
@@ -132,10 +137,19 @@ class Executor:
         total = len(actions)
         relinked: set[str] = set()
         checked_links = False
+        pushed: set[str] = set()
+        checked_pushes = False
         for i, action in enumerate(actions):
             if self._stop:
                 res.interrupted = True
                 return
+            if action.step in ("layer_link", "blob") and not checked_pushes:
+                # A manifest pushed (or pushed again) since the scan needs what it references,
+                # and the registry accepted it because their layer links were still there:
+                # look before the first of those links goes.
+                checked_pushes = True
+                if self.pushed is not None:
+                    pushed = self.pushed()
             if action.step == "blob" and not checked_links:
                 # A push since the scan creates a link: its blob must stay.
                 checked_links = True
@@ -143,6 +157,8 @@ class Executor:
                     wanted = {a.digest for a in actions if a.step == "blob" and a.digest}
                     relinked = self.relinked(wanted)
             try:
+                if action.step in ("layer_link", "blob") and action.digest in pushed:
+                    raise _Skip("referenced by a manifest pushed since the scan")
                 if action.step == "blob" and action.digest in relinked:
                     raise _Skip("linked again since the scan")
                 self._do(action)
@@ -381,3 +397,77 @@ def _match(base: str, by_alg: dict[str, set[str]], found: set[str]) -> None:
         for h in hexes.intersection(names):
             if os.path.lexists(os.path.join(base, alg, h, "link")):
                 found.add(f"{alg}:{h}")
+
+
+def pushed_since(v2: str, known: Mapping[str, Collection[str]]) -> set[str]:
+    """Manifests linked now that the scan did not know, with everything they reference.
+
+    ``known`` maps each repository to the revisions it may still hold (the scan's, minus
+    those the plan removes). A revision link outside it is a manifest pushed, or pushed
+    again, since the scan: its blob, config, layers and children (read from disk now,
+    recursively) are returned so that neither they nor their layer links are deleted.
+    Lists each repository's revision folders once; reads only the new manifests.
+    """
+    new: set[str] = set()
+    stack = [os.path.join(v2, "repositories")]
+    while stack:
+        cur = stack.pop()
+        try:
+            entries = list(os.scandir(cur))
+        except OSError:
+            continue
+        for e in entries:
+            if not e.is_dir(follow_symlinks=False):
+                continue
+            if e.name == "_manifests":
+                repo = os.path.relpath(cur, os.path.join(v2, "repositories"))
+                _new_revisions(os.path.join(e.path, "revisions"), known.get(repo, ()), new)
+            elif not e.name.startswith("_"):
+                stack.append(e.path)
+    return referenced_by(v2, new)
+
+
+def _new_revisions(base: str, known: Collection[str], into: set[str]) -> None:
+    try:
+        algs = os.listdir(base)
+    except OSError:
+        return
+    for alg in algs:
+        if alg not in ALGORITHMS:
+            continue
+        try:
+            names = os.listdir(os.path.join(base, alg))
+        except OSError:
+            continue
+        for h in names:
+            d = f"{alg}:{h}"
+            if (
+                d not in known
+                and is_hex_for(alg, h)
+                and os.path.lexists(os.path.join(base, alg, h, "link"))
+            ):
+                into.add(d)
+
+
+def referenced_by(v2: str, manifests: Iterable[str]) -> set[str]:
+    """The manifests with their configs, layers and children (recursively), as on disk now.
+
+    A manifest whose blob is missing or unparseable contributes only its own digest."""
+    out: set[str] = set()
+    stack = list(manifests)
+    while stack:
+        d = stack.pop()
+        if d in out:
+            continue
+        out.add(d)
+        try:
+            with open(os.path.join(v2, blob_data(d)), "rb") as f:
+                data = f.read(MANIFEST_READ_LIMIT + 1)
+            if len(data) > MANIFEST_READ_LIMIT:
+                continue
+            m = parse_manifest(data)
+        except (OSError, ValueError, ManifestError):
+            continue
+        out.update(desc.digest for desc in m.blob_refs())
+        stack.extend(desc.digest for desc in m.children)
+    return out

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from regfs.errors import RefusedError, UsageError
-from regfs.gc.execute import ExecResult, Executor, Ops, relinked_digests
+from regfs.gc.execute import ExecResult, Executor, Ops, pushed_since, relinked_digests
 from regfs.gc.journal import Journal
 from regfs.gc.live import probe_registry, process_holders
 from regfs.gc.lock import Lock
@@ -116,6 +116,17 @@ def collect(
         )
 
 
+def revisions_kept(plan: GcPlan, snap: Snapshot) -> dict[str, set[str]]:
+    """Per repository, the revisions the scan saw that the plan does not remove: any other
+    revision link found during the run is a manifest pushed (again) since the scan."""
+    kept = {name: set(repo.revisions) for name, repo in snap.repositories.items()}
+    for a in plan.by_step("revision"):
+        # The folder names the revision (``.../revisions/<alg>/<hex>``).
+        alg, hexpart = a.path.rsplit("/", 2)[1:]
+        kept.get(a.repository or "", set()).discard(f"{alg}:{hexpart}")
+    return kept
+
+
 def _guard_and_execute(
     plan: GcPlan,
     snap: Snapshot,
@@ -152,6 +163,7 @@ def _guard_and_execute(
         ops=ops,
         progress=progress,
         relinked=lambda wanted: relinked_digests(str(v2), wanted),
+        pushed=lambda: pushed_since(str(v2), revisions_kept(plan, snap)),
     )
     try:
         result = executor.run()
