@@ -1009,8 +1009,10 @@ def _load_manifests(
     total = len(wanted)
     done = 0
 
-    def read_chunk(chunk: list[str]) -> list[tuple[str, Manifest | str | None]]:
-        return [(d, _read_manifest(storage, d)) for d in chunk]
+    reported = {f.path for f in out.findings if f.kind is Kind.SYMLINK}
+
+    def read_chunk(chunk: list[str]) -> _Read:
+        return [(d, *_read_manifest(storage, d)) for d in chunk]
 
     while wanted:
         present = [d for d in wanted if d in blobs or unlisted(d)]
@@ -1024,7 +1026,17 @@ def _load_manifests(
                 progress("manifests", done, total)
 
         for results in read_chunks(read_chunk, chunks, on_chunk):
-            for d, res in results:
+            for d, res, linked in results:
+                if linked and d in blobs and blob_data(d) not in reported:
+                    # Read through, as the registry serves it; a blob gc then never deletes.
+                    out.add(
+                        Kind.SYMLINK,
+                        blob_data(d),
+                        "symbolic link, followed for marking as the registry does; "
+                        "nothing at, below or containing it is deleted",
+                        digest=d,
+                        blocks=True,
+                    )
                 if res is None:  # a lazy scan's blob folder without data
                     if d in blobs:
                         blobs.pop(d)
@@ -1053,22 +1065,29 @@ def _load_manifests(
     return manifests, unparseable
 
 
-def _read_manifest(storage: LocalStorage, digest: str) -> Manifest | str | None:
-    """The parsed manifest, an error message, or None when the data file does not exist."""
+def _read_manifest(storage: LocalStorage, digest: str) -> tuple[Manifest | str | None, bool]:
+    """(the parsed manifest, an error message, or None when the data file does not exist;
+    whether the data file is a symbolic link, read through as the registry would)."""
     rel = blob_data(digest)
+    linked = False
     try:
-        # Through symbolic links too: what the registry would serve.
-        data, size, _ = storage.read_file(rel, MANIFEST_READ_LIMIT, follow=True)
+        try:
+            data, size, _ = storage.read_file(rel, MANIFEST_READ_LIMIT)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            linked = True
+            data, size, _ = storage.read_file(rel, MANIFEST_READ_LIMIT, follow=True)
     except FileNotFoundError:
-        return None
+        return None, linked
     except OSError as exc:
-        return f"cannot read manifest: {exc.strerror or exc}"
+        return f"cannot read manifest: {exc.strerror or exc}", linked
     if size > MANIFEST_READ_LIMIT:
-        return f"manifest larger than {MANIFEST_READ_LIMIT} bytes"
+        return f"manifest larger than {MANIFEST_READ_LIMIT} bytes", linked
     try:
-        return parse_manifest(data)
+        return parse_manifest(data), linked
     except ManifestError as exc:
-        return f"unparseable manifest: {exc}"
+        return f"unparseable manifest: {exc}", linked
 
 
 def _finish_findings(snap: Snapshot) -> None:
@@ -1136,7 +1155,7 @@ def _unpack_shard(raw: bytes) -> _Shard:
     )
 
 
-_Read = list[tuple[str, Manifest | str | None]]
+_Read = list[tuple[str, Manifest | str | None, bool]]
 ChunkReader = Callable[
     [Callable[[list[str]], _Read], list[list[str]], Callable[[int], None]], Iterable[_Read]
 ]
@@ -1174,12 +1193,12 @@ def _forked_reader(processes: int) -> ChunkReader:
 
 
 def _pack_read(results: _Read) -> bytes:
-    packed = [(d, codec.pack_manifest(m)) for d, m in results]
+    packed = [(d, codec.pack_manifest(m), linked) for d, m, linked in results]
     return pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _unpack_read(raw: bytes) -> _Read:
-    return [(sys.intern(d), codec.unpack_manifest(m)) for d, m in pickle.loads(raw)]
+    return [(sys.intern(d), codec.unpack_manifest(m), lk) for d, m, lk in pickle.loads(raw)]
 
 
 def _run_shards(
