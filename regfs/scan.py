@@ -257,9 +257,25 @@ def _follow(storage: LocalStorage, rel: str, out: _Out, repo: str | None = None)
             blocks=True,
         )
         return None
+    _target_inside(storage, rel, out, repo)
     if stat_mod.S_ISDIR(st.st_mode):
         return DIR
     return FILE if stat_mod.S_ISREG(st.st_mode) else OTHER
+
+
+def _target_inside(storage: LocalStorage, rel: str, out: _Out, repo: str | None = None) -> None:
+    """A symbolic link pointing inside the storage tree: what it points to is served through
+    it too, so it is never deleted either (reported as a symbolic link's target)."""
+    base = storage.realpath("")
+    target = storage.realpath(rel)
+    if target.startswith(base + "/"):
+        out.add(
+            Kind.SYMLINK,
+            target[len(base) + 1 :],
+            f"target of the symbolic link {rel}: served through it, never deleted",
+            repo=repo,
+            blocks=True,
+        )
 
 
 def _kind(storage: LocalStorage, rel: str, kind: str, out: _Out, repo: str | None = None) -> str:
@@ -1037,6 +1053,7 @@ def _load_manifests(
                         digest=d,
                         blocks=True,
                     )
+                    _target_inside(storage, blob_data(d), out)
                 if res is None:  # a lazy scan's blob folder without data
                     if d in blobs:
                         blobs.pop(d)

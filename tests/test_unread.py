@@ -258,3 +258,18 @@ def test_symlinked_level_is_marked_and_never_deleted_through(
     if untagged and level in _symlink_levels(store)[:3]:
         # An untagged revision behind the link stays a root, with its blobs.
         assert not deleted_blobs(plan) & store.untagged.blob_digests  # type: ignore[attr-defined]
+
+
+def test_a_symlink_target_inside_the_store_is_never_deleted(store: StoreBuilder) -> None:
+    """blobs/.../X -> blobs/.../Y: the registry serves Y's data as X; Y must stay even when
+    nothing names Y (and X is live)."""
+    import shutil
+
+    live = store.tagged.digest  # type: ignore[attr-defined]
+    spare = store.orphan_blob(b"spare")  # unreferenced: gc would delete it
+    x, y = store.path(blob_dir(live)), store.path(blob_dir(spare.digest))
+    shutil.rmtree(x)
+    x.symlink_to(y)
+    _snap, plan = fast_plan(store)
+    assert spare.digest not in deleted_blobs(plan)
+    assert any(f.path == blob_dir(spare.digest) for f in plan.blocking)

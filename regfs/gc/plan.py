@@ -186,7 +186,9 @@ def build_plan(
         young: dict[str, set[str]] = {}
         for repo in snap.repositories.values():
             for d, link in repo.revisions.items():
-                if link.mtime > cutoff or unknown.untouchable(revision_dir(repo.name, d)):
+                if link.mtime > cutoff or (
+                    unknown.symlinks and unknown.untouchable(revision_dir(repo.name, d))
+                ):
                     young.setdefault(repo.name, set()).add(link.digest or d)
         marks = mark(snap, Mode.UNTAGGED, young, unknown=unknown)
         _plan_manifests(snap, marks, default, plan)
