@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from types import TracebackType
 from typing import Annotated, NoReturn
 
@@ -121,20 +121,54 @@ def _complete_root(incomplete: str) -> list[CompletionItem]:
     return [CompletionItem(incomplete, type="dir")]
 
 
-def _root_of(ctx: Context) -> str | None:
+_COMMANDS = {"tree", "orphans", "gc", "rm", "restore", "check", "du", "trash", "list", "purge"}
+_VALUED = {
+    "--repo",
+    "--min-age",
+    "--uploads-older-than",
+    "--registry-url",
+    "--older-than",
+    "--by",
+    "--sort",
+    "--top",
+}
+
+
+def _typed(ctx: Context) -> list[str]:
+    """The words typed so far, as far as completion's lenient parse got (it may leave them
+    unassigned in ``ctx.args`` when the word being completed is an option's value)."""
+    words: list[str] = []
     root = ctx.params.get("root")
     if isinstance(root, str):
-        return root
-    args = ctx.params.get("args")
-    if isinstance(args, list | tuple) and len(args) >= 1 and _path_like(str(args[0])):
-        return str(args[0])
+        words.append(root)
+    words.extend(str(a) for a in ctx.params.get("args") or ())
+    words.extend(str(a) for a in ctx.args)
+    return words
+
+
+def _root_of(args: list[str]) -> str | None:
+    """ROOT among the words typed so far (for completion): the first positional argument.
+
+    For ``rm`` it is ROOT once something follows it, which is the case when a TARGET is
+    being completed; with no positional typed yet, ``$REGFS_ROOT`` (``None``).
+    """
+    skip = False
+    for word in args:
+        if skip:
+            skip = False
+        elif word in _VALUED:
+            skip = True
+        elif word.startswith("-") or word in _COMMANDS:
+            continue
+        else:
+            return word
     return None
 
 
 def _complete_repo(ctx: Context, incomplete: str) -> list[str]:
     """Repository names under ROOT (a listing of folders only, no scan)."""
     try:
-        names = api.repository_names(_root_of(ctx))
+        names = api.repository_names(_root_of(_typed(ctx)))
     except (RegfsError, OSError):
         return []
     return [n for n in names if n.startswith(incomplete)]
@@ -142,7 +176,7 @@ def _complete_repo(ctx: Context, incomplete: str) -> list[str]:
 
 def _complete_target(ctx: Context, incomplete: str) -> list[str]:
     """``REPO`` and, after a colon, ``REPO:TAG`` under ROOT."""
-    root = _root_of(ctx)
+    root = _root_of(_typed(ctx))
     try:
         if ":" in incomplete:
             repo, _, prefix = incomplete.partition(":")
@@ -245,7 +279,7 @@ def interactive() -> bool:
 def require_confirmation_channel(dry_run: bool, yes: bool) -> None:
     """A real deleting run without --yes needs a terminal to ask on (exit 2 otherwise)."""
     if not dry_run and not yes and not interactive():
-        fail("a real run needs --yes when there is no terminal to confirm on; nothing deleted")
+        fail("a real run needs --yes without a terminal; nothing deleted")
 
 
 class _AmountColumn(ProgressColumn):
@@ -365,9 +399,10 @@ class errors:  # lower case: read as ``with errors(display):``
 
 
 def _refused(exc: RefusedError) -> NoReturn:
-    err.print(f"regfs: refused: {exc}", markup=False, soft_wrap=True)
-    for r in exc.reasons:
-        err.print(f"  {r}", markup=False, soft_wrap=True)
+    lines = render.wrap_lines(
+        [f"regfs: refused: {exc}", *(f"  {r}" for r in exc.reasons)], text_width()
+    )
+    err.print("\n".join(lines), markup=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -863,6 +898,7 @@ def main() -> NoReturn:
     """
     import os
 
+    _accept_click_completion_style(os.environ)
     code: int = EXIT_OK
     try:
         with collector_paused():
@@ -879,6 +915,22 @@ def main() -> NoReturn:
         except OSError:
             code = code or _FLUSH_FAILED
     os._exit(code)
+
+
+COMPLETE_VAR = "_REGFS_COMPLETE"
+_SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+def _accept_click_completion_style(environ: MutableMapping[str, str]) -> None:
+    """Accept click's ``_REGFS_COMPLETE=bash_source`` as well as typer's ``source_bash``.
+
+    Click documents ``{shell}_{instruction}``; typer reads ``{instruction}_{shell}``. Both
+    spellings are what admins find in the two projects' documentation, so both work.
+    """
+    value = environ.get(COMPLETE_VAR, "")
+    shell, _, instruction = value.partition("_")
+    if shell in _SHELLS and instruction in ("source", "complete"):
+        environ[COMPLETE_VAR] = f"{instruction}_{shell}"
 
 
 # What CPython itself exits with when flushing the standard streams fails at shutdown.

@@ -597,3 +597,90 @@ def test_trash_purge_prompt_on_a_terminal(
     finally:
         session.close()
     assert as_json(invoke("trash", "list", str(store.root), "--json"))["runs"] == []
+
+
+# --- output: words, counts, streams ---------------------------------------------------------
+
+
+def test_rm_estimate_counts_blobs_and_uploads_apart_and_names_the_grace_period(
+    builder: StoreBuilder,
+) -> None:
+    builder.image("app", tags=["v1"], layers=[builder.layer("only-app")])
+    builder.image("keep", tags=["v1"])
+    builder.upload("app", started_at="2000-01-01T00:00:00Z", data=b"abc")
+    root = str(builder.root)
+    young = invoke("rm", root, "app", "--dry-run")
+    assert young.exit_code == 0, young.stderr
+    flat = " ".join(young.stdout.split())
+    assert "`regfs gc` would reclaim 0 B now (" in flat
+    assert "grace period --min-age 1h" in flat  # the grace period that keeps them is named
+    now = invoke("rm", root, "keep", "--dry-run", "--min-age", "0")
+    text = " ".join(now.stdout.split())
+    assert "`regfs gc` would now reclaim" in text
+    assert "3 blobs" in text and "with --min-age 0" in text
+    doc = as_json(invoke("rm", root, "keep", "--dry-run", "--min-age", "0", "--json"))
+    blobs = sum(b["size"] for b in doc["gc"]["blobs"])
+    uploads = sum(u["size"] for u in doc["gc"]["uploads"])
+    assert doc["gc_reclaimable_bytes"] == blobs + uploads
+
+
+def test_warnings_go_to_stderr(store: StoreBuilder) -> None:
+    for cmd in (
+        ["gc", str(store.root), "--yes", "--min-age", "0", "--skip-live-check"],
+        ["rm", str(store.root), "org/web", "--yes", "--skip-live-check"],
+    ):
+        r = invoke(*cmd)
+        assert r.exit_code == 0, r.stderr
+        assert "--skip-live-check" in r.stderr
+        assert "WARNING" not in r.stdout and "warning" not in r.stdout
+
+
+def test_orphans_and_check_render_findings_alike(store: StoreBuilder) -> None:
+    rel = store.revision_link("app", store.dead.digest)  # type: ignore[attr-defined]
+    store.write(rel, b"")
+    orphans = invoke("orphans", str(store.root)).stdout.splitlines()
+    check = invoke("check", str(store.root)).stdout.splitlines()
+    block = ["empty_link (1): empty link files", f"  {rel}"]
+    for lines in (orphans, check):
+        i = lines.index(block[0])
+        assert lines[i : i + 2] == block
+        assert lines[i + 2].startswith("    empty link file")
+
+
+def test_completion_scripts_and_repository_names(store: StoreBuilder) -> None:
+    import subprocess
+
+    env = dict(os.environ, _REGFS_COMPLETE="bash_source")
+    out = subprocess.run(
+        [sys.executable, "-c", "from regfs.cli import main; main()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "complete " in out.stdout and "_REGFS_COMPLETE" in out.stdout
+    r = invoke("--show-completion", env={"SHELL": "/bin/bash"})
+    assert r.exit_code == 0 and "_REGFS_COMPLETE" in r.stdout
+
+    def complete(words: str) -> list[str]:
+        env = dict(
+            os.environ,
+            _REGFS_COMPLETE="bash_complete",
+            COMP_WORDS=words,
+            COMP_CWORD=str(len(words.split(" ")) - 1),
+        )
+        res = subprocess.run(
+            [sys.executable, "-c", "from regfs.cli import main; main()"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert res.returncode == 0, res.stderr
+        return res.stdout.split()
+
+    root = str(store.root)
+    assert complete(f"regfs tree {root} --repo or") == ["org/web"]
+    assert complete(f"regfs rm {root} a") == ["app"]
+    assert complete(f"regfs rm {root} app:") == ["app:v1"]
