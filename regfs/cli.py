@@ -21,7 +21,7 @@ import sys
 import threading
 from collections.abc import Callable, MutableMapping, Sequence
 from types import TracebackType
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -56,7 +56,7 @@ from regfs.errors import (
     RegfsError,
 )
 from regfs.gc.plan import GcOptions, GcPlan
-from regfs.gc.run import GcOutcome, collect, command_line, remove
+from regfs.gc.run import GcOutcome, GcRefused, RmOutcome, collect, command_line, remove
 from regfs.gc.trash import TrashRun
 from regfs.heap import collector_paused
 
@@ -559,7 +559,7 @@ def gc_cmd(
         trash=trash,
     )
     require_confirmation_channel(dry_run, yes)
-    if skip_live_check and not dry_run:
+    if skip_live_check:
         warn("--skip-live-check: not checking whether the registry is live")
     width = text_width()
 
@@ -579,16 +579,21 @@ def gc_cmd(
             )
 
         with errors(display):
-            outcome = collect(
-                root,
-                options,
-                dry_run=dry_run,
-                registry_url=registry_url,
-                skip_live_check=skip_live_check,
-                confirm=confirm,
-                progress=display.callback,
-                command=command_line(["regfs", *sys.argv[1:]]),
-            )
+            try:
+                outcome = collect(
+                    root,
+                    options,
+                    dry_run=dry_run,
+                    registry_url=registry_url,
+                    skip_live_check=skip_live_check,
+                    confirm=confirm,
+                    progress=display.callback,
+                    command=command_line(["regfs", *sys.argv[1:]]),
+                )
+            except GcRefused as exc:
+                assert isinstance(exc.outcome, GcOutcome)
+                outcome = exc.outcome
+                _refused_line(display, exc)
     if as_json:
         echo_text(render.to_json(render.gc_dict(outcome)))
     else:
@@ -646,7 +651,7 @@ def rm_cmd(
     root, targets = split_root(args, "target", forms="REPO:TAG, REPO@DIGEST or REPO")
     gc_options = GcOptions(min_age=duration(min_age, "--min-age"), trash=trash)
     require_confirmation_channel(dry_run, yes)
-    if skip_live_check and not dry_run:
+    if skip_live_check:
         warn("--skip-live-check: not checking whether the registry is live")
     width = text_width()
 
@@ -660,7 +665,7 @@ def rm_cmd(
             return yes or ask(display, "Remove these?")
 
         with errors(display):
-            outcome = remove(
+            outcome = _refusal_or(display, remove)(
                 root,
                 targets,
                 dry_run=dry_run,
@@ -677,7 +682,29 @@ def rm_cmd(
         echo_text(render.to_json(render.rm_dict(outcome)))
     else:
         echo_text(render.rm_text(outcome, width=width))
+    if outcome.removal.would_refuse or (outcome.gc is not None and outcome.gc.would_refuse):
+        raise typer.Exit(EXIT_REFUSED)
     _exit_for_runs(outcome.removal, outcome.gc)
+
+
+def _refusal_or(display: Display, run: Callable[..., RmOutcome]) -> Callable[..., RmOutcome]:
+    """``run``, whose refusal (GcRefused) becomes its outcome, to be rendered and exit 3."""
+
+    def call(*args: Any, **kwargs: Any) -> RmOutcome:
+        try:
+            return run(*args, **kwargs)
+        except GcRefused as exc:
+            assert isinstance(exc.outcome, RmOutcome)
+            _refused_line(display, exc)
+            return exc.outcome
+
+    return call
+
+
+def _refused_line(display: Display, exc: GcRefused) -> None:
+    """The one line on stderr of a refused real run (its reasons go with the output)."""
+    display.pause()
+    err.print(f"regfs: refused: {exc}", markup=False, soft_wrap=True)
 
 
 def _exit_for_runs(*parts: GcOutcome | None) -> None:

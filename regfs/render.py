@@ -469,7 +469,9 @@ def gc_dict(o: GcOutcome) -> dict[str, Any]:
             for k in plan.kept
         ],
         "problems": [problem_dict(f) for f in plan.blocking],
-        "refused": o.would_refuse or [],
+        "refused": [r.as_dict() for r in o.would_refuse or []],
+        "guard": [r.as_dict() for r in o.guard],
+        "live_check_skipped": o.live_check_skipped,
     }
     if o.executed is not None:
         out["seconds"] = round(o.executed.seconds, 3)
@@ -522,11 +524,29 @@ def _skipped_lines(d: dict[str, Any]) -> list[str]:
     ]
 
 
+def guard_lines(o: GcOutcome) -> list[str]:
+    """What the live-registry guard looked at and let pass, then every reason to refuse:
+    one line each (the caller wraps them)."""
+    out: list[str] = []
+    if o.guard:
+        out.append("Live-registry guard:")
+        out.extend(f"  {r.message}" for r in o.guard)
+    if o.live_check_skipped:
+        out.append("WARNING: the live-registry check was skipped (--skip-live-check).")
+    if o.would_refuse:
+        if o.dry_run:
+            out.append("A real run would refuse (exit 3) because of:")
+        else:
+            out.append("Refused (exit 3), nothing deleted, because of:")
+        out.extend(f"  {r.message}" for r in o.would_refuse)
+    return out
+
+
 def gc_text(o: GcOutcome, width: int = 80) -> str:
     d = gc_dict(o)
     plan = o.plan
     out: list[str] = []
-    verb = "Would delete" if o.dry_run else "Deleted"
+    verb = "Would delete" if o.dry_run or o.would_refuse else "Deleted"
     if plan.options.trash and not o.dry_run:
         verb = "Moved to trash"
     acts = _done_actions(o)
@@ -539,9 +559,9 @@ def gc_text(o: GcOutcome, width: int = 80) -> str:
         out.extend(_step_lines(acts, d["reclaimed_bytes"]))
     out.extend(_kept_lines(plan))
     out.extend(_skipped_lines(d))
-    if d["refused"]:
-        out.append("A real run would refuse (exit 3) because of:")
-        out.extend(f"  {r}" for r in d["refused"])
+    out.extend(guard_lines(o))
+    if o.would_refuse:
+        pass
     elif plan.blocking:
         out.append(
             f"Proceeding despite {plural(len(plan.blocking), 'problem')} (--force); "
@@ -815,6 +835,9 @@ def rm_dict(o: RmOutcome) -> dict[str, Any]:
         "uploads": removal["uploads"],
         "folders": removal["folders"],
         "skipped": removal["skipped"],
+        "refused": removal["refused"],
+        "guard": removal["guard"],
+        "live_check_skipped": removal["live_check_skipped"],
         "gc": None,
         "gc_reclaimable_bytes": None,
     }
@@ -851,18 +874,19 @@ def gc_estimate_line(gc: GcOutcome) -> str:
 
 def rm_text(o: RmOutcome, width: int = 80) -> str:
     d = rm_dict(o)
-    verb = "Would remove" if o.removal.dry_run else "Removed"
+    verb = "Would remove" if o.removal.dry_run or o.removal.would_refuse else "Removed"
     lines = [f"{verb}: " + ("; ".join(d["targets"]) or "nothing")]
     lines.append(f"  {_rm_counts(_done_actions(o.removal))}")
     lines.extend(_skipped_lines(d))
+    lines.extend(guard_lines(o.removal))
     if o.removal.executed is not None and o.removal.executed.failed:
         lines.append(f"FAILED: {o.removal.executed.failed.detail}")
-    if o.gc is not None:
+    if o.gc is not None and not o.removal.would_refuse:
         if o.gc.dry_run:
             lines.append(gc_estimate_line(o.gc))
         else:
             lines.extend(gc_text(o.gc, width).splitlines())
-    if o.removal.plan.options.trash and not o.removal.dry_run:
+    if o.removal.plan.options.trash and o.removal.executed is not None:
         lines.append(f"Undo with: regfs restore {_q(o.removal.plan.v2)} {d['run_id']}")
     return _text(lines, width)
 

@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
     {"unread", "graph"},  # graph / mark (unread: what unreadable parts force gc to keep)
     {"analysis", "servable", "treeview", "du", "check"},  # analysis and reports
     {"gc.plan", "gc.rm"},  # GC plans (pure)
+    {"gc.regconfig", "gc.procs", "gc.probe"},  # the live guard's evidence
     {"gc.journal", "gc.lock", "gc.live", "gc.trash", "gc.execute"},  # GC execution
     {"gc.run", "api"},  # one call per command
     {"render"},  # rendering

@@ -1,141 +1,361 @@
-"""Evidence that a registry may be writing to the storage right now.
+"""The live-registry guard: can anything write to ROOT while gc deletes?
 
-Three checks: unfinished uploads started within ``--min-age`` (from the plan); on Linux,
-processes holding a file or working directory under the root, or a registry process whose
-configuration names this root (from ``/proc``); and, with ``--registry-url``, a registry
-that accepts an upload (a read-only registry answers 405).
+It looks at, and explains in one line each:
+
+* unfinished uploads started within ``--min-age`` (from the plan): a push in progress;
+* on Linux, every ``registry``/``docker-registry`` ``serve CONFIG`` process on this host (in a
+  container too): which storage it serves and whether it is read-only, worked out the way the
+  registry does (:mod:`regfs.gc.regconfig`: CONFIG parsed as YAML, resolved against the
+  process's own working directory and root, ``REGISTRY_*`` overrides from its environment),
+  the folder compared with ROOT by device and inode. A CONFIG changed after the process
+  started, or one that cannot be read, cannot vouch for it: then only ``--registry-url``
+  proving read-only lets the run proceed;
+* on Linux, every other process with a file under ROOT open for writing (refused); readers and
+  working directories are reported, not refused;
+* with ``--registry-url``, the registry's own answer (:mod:`regfs.gc.probe`).
+
+What it cannot see: a registry on another host sharing the storage (NFS, a cluster volume);
+only ``--registry-url`` detects that one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import re
-from collections.abc import Iterable
+import stat
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from regfs.gc import procs
+from regfs.gc.probe import ProbeResult, probe
+from regfs.gc.regconfig import ConfigError, resolve
+
+V2_BELOW_ROOT = "docker/registry/v2"
+CONFIG_LIMIT = 4 << 20
 
 
-def _ancestors_of_self() -> set[int]:
-    out = {os.getpid()}
-    pid = os.getpid()
-    for _ in range(64):
-        try:
-            with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            pid = int(fields[1])
-        except (OSError, ValueError, IndexError):
-            break
-        if pid <= 1:
-            break
-        out.add(pid)
-    return out
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One refusal, or one thing the guard looked at (a note), as one line plus its facts."""
 
+    kind: str
+    message: str
+    pid: int | None = None
+    path: str | None = None
+    url: str | None = None
+    source: str | None = None
 
-def _comm(pid: str) -> str:
-    try:
-        with open(f"/proc/{pid}/comm", encoding="utf-8") as f:
-            return f.read().strip()
-    except OSError:
-        return "?"
-
-
-def _under(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
-_ROOTDIR_RE = re.compile(r"rootdirectory\"?\s*:\s*\"?([^\"\s,}]+)")
-
-
-def _config_root(argv: list[str]) -> str | None:
-    for arg in reversed(argv[1:]):
-        if arg.startswith("-") or not os.path.isfile(arg):
-            continue
-        try:
-            with open(arg, encoding="utf-8", errors="replace") as f:
-                text = f.read(1 << 20)
-        except OSError:
-            return None
-        try:
-            d = json.loads(text)
-            value = d["storage"]["filesystem"]["rootdirectory"]
-            return str(value)
-        except (ValueError, KeyError, TypeError):
-            m = _ROOTDIR_RE.search(text)
-            return m.group(1) if m else None
-    return None
-
-
-def process_holders(root: str, proc: str = "/proc") -> list[str]:
-    """Processes (other than this one and its parents) using files under ``root``."""
-    root = os.path.realpath(root)
-    mine = _ancestors_of_self()
-    out: list[str] = []
-    try:
-        pids = [p for p in os.listdir(proc) if p.isdigit()]
-    except OSError:
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "message": self.message}
+        for key in ("pid", "path", "url", "source"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
         return out
-    for pid in pids:
-        if int(pid) in mine:
-            continue
-        why = _holds(pid, root, proc)
-        if why:
-            out.append(f"pid {pid} ({_comm(pid)}) {why}")
-    return out
 
 
-def _holds(pid: str, root: str, proc: str) -> str | None:
-    base = f"{proc}/{pid}"
-    try:
-        cwd = os.readlink(f"{base}/cwd")
-        if _under(cwd, root):
-            return f"has its working directory in {cwd}"
-    except OSError:
-        pass
-    try:
-        fds = os.listdir(f"{base}/fd")
-    except OSError:
-        fds = []
-    for fd in fds:
-        try:
-            target = os.readlink(f"{base}/fd/{fd}")
-        except OSError:
-            continue
-        if _under(target, root):
-            return f"has {target} open"
-    try:
-        with open(f"{base}/cmdline", "rb") as f:
-            argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-    except OSError:
+@dataclass(slots=True)
+class Verdict:
+    refusals: list[Reason] = field(default_factory=list)
+    notes: list[Reason] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """What one registry process serves, as far as its config and environment tell."""
+
+    pid: int
+    comm: str
+    config: str | None
+    serves_root: bool
+    readonly: bool
+    how: str  # where the root and read-only facts came from
+    what: str  # the storage it serves, for the message
+    doubt: str | None = None  # why its config cannot vouch for it
+
+
+def registry_config_arg(p: procs.Proc) -> str | None:
+    """CONFIG of a ``registry serve CONFIG`` process ("" when only the environment names it),
+    None when the process is not a registry server."""
+    if not p.argv or "registry" not in os.path.basename(p.argv[0]):
         return None
-    if argv and "registry" in os.path.basename(argv[0]) and "serve" in argv:
-        cfg_root = _config_root(argv)
-        if cfg_root:
-            served = os.path.realpath(cfg_root)
-            if _under(served, root) or _under(root, served):
-                return f"is a registry serving {cfg_root}"
-    return None
+    args = [a for a in p.argv[1:] if not a.startswith("-")]
+    if not args or args[0] != "serve":
+        return None
+    return args[1] if len(args) > 1 else ""
 
 
-def probe_registry(url: str, repositories: Iterable[str], timeout: float = 10.0) -> str | None:
-    """None when the registry at ``url`` refuses uploads with 405 (read-only), else why not."""
-    import urllib.error  # here: the HTTP client costs 20 ms of every run's start otherwise
-    import urllib.request
+class _Root:
+    """ROOT's identity: the rootdirectory and v2 folders by device and inode."""
 
-    repo = next(iter(repositories), "regfs-probe")
-    target = f"{url.rstrip('/')}/v2/{repo}/blobs/uploads/"
-    req = urllib.request.Request(target, data=b"", method="POST")
+    def __init__(self, v2: str) -> None:
+        st = os.stat(v2)
+        self.v2 = (st.st_dev, st.st_ino)
+        parent = os.path.normpath(os.path.join(v2, "..", "..", ".."))
+        if os.path.abspath(v2).endswith("/" + V2_BELOW_ROOT):
+            st = os.stat(parent)
+            self.rootdir = (st.st_dev, st.st_ino)
+        else:
+            self.rootdir = self.v2
+        devices = {self.v2[0], self.rootdir[0]}
+        for sub in ("blobs", "repositories"):
+            with contextlib.suppress(OSError):
+                devices.add(os.stat(os.path.join(v2, sub)).st_dev)
+        self.devices = devices
+
+    def contains(self, path: str) -> bool:
+        """Whether an openable ``path`` is ROOT's rootdirectory or v2, or inside either,
+        following ``..`` physically (the path may run through ``/proc/PID/root``)."""
+        try:
+            st = os.stat(path)
+            if not stat.S_ISDIR(st.st_mode):
+                path = os.path.dirname(path)
+                st = os.stat(path)
+        except OSError:
+            return False
+        seen = set()
+        cur = path
+        for _ in range(128):
+            ident = (st.st_dev, st.st_ino)
+            if ident in (self.v2, self.rootdir):
+                return True
+            if ident in seen:
+                return False
+            seen.add(ident)
+            cur = cur + "/.."
+            try:
+                st = os.stat(cur)
+            except OSError:
+                return False
+        return False
+
+
+def inspect_registry(p: procs.Proc, config_arg: str, root: _Root, proc: str) -> Served:
+    """Which storage registry process ``p`` serves, and whether it is read-only."""
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            status = resp.status
-            location = resp.headers.get("Location")
-    except urllib.error.HTTPError as exc:
-        if exc.code == 405:
-            return None
-        return f"{target} answered {exc.code}, not 405: the registry is not in read-only mode"
-    except (urllib.error.URLError, OSError) as exc:
-        return f"cannot reach {target}: {exc}"
-    if location:  # cancel the upload we just started (2.8.2 keeps its empty folder)
-        loc = location if "://" in location else url.rstrip("/") + location
-        with contextlib.suppress(urllib.error.URLError, OSError):
-            urllib.request.urlopen(urllib.request.Request(loc, method="DELETE"), timeout=timeout)
-    return f"{target} accepted an upload ({status}): the registry is writable"
+        env = procs.environ(p.pid, proc)
+    except OSError as exc:
+        return _doubt(p, None, f"its environment is unreadable ({exc.strerror})")
+    config = config_arg or env.get("REGISTRY_CONFIGURATION_PATH", "")
+    if not config:
+        return _doubt(p, None, "names no CONFIG")
+    try:
+        path = procs.resolve_in(p.pid, config, proc)
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            text = f.read(CONFIG_LIMIT).decode("utf-8", "replace")
+    except OSError as exc:
+        return _doubt(p, config, f"config {config} is unreadable ({exc.strerror or exc})")
+    started = procs.start_time(p)
+    changed = max(st.st_mtime, st.st_ctime)
+    # The start time is known to one clock tick (and file times lag by up to one tick).
+    if changed > started + 2 * procs.clock_tick():
+        return _doubt(
+            p, config, f"config {config} changed after the process started, so cannot vouch for it"
+        )
+    try:
+        s = resolve(text, env)
+    except ConfigError as exc:
+        return _doubt(p, config, f"config {config}: {exc}")
+    if s.driver != "filesystem" or s.rootdirectory is None:
+        return Served(p.pid, p.comm, config, False, s.readonly, f"config {config}", s.driver)
+    root_how = f"config {config}" if s.root_source in ("config", "default") else s.root_source
+    try:
+        served = procs.resolve_in(p.pid, os.path.join(s.rootdirectory, V2_BELOW_ROOT), proc)
+        st_v2 = os.stat(served)
+        same = (st_v2.st_dev, st_v2.st_ino) == root.v2
+    except OSError:
+        same = False
+    if not same:
+        try:
+            same = root.contains(procs.resolve_in(p.pid, s.rootdirectory, proc))
+        except OSError:
+            same = False
+    ro_how = f"config {config}" if s.readonly_source in ("config", "default") else s.readonly_source
+    if s.proxy:
+        how = f"{root_how}; proxy.remoteurl is set: a pull-through cache writes on every pull"
+    elif not s.readonly:
+        how = f"{root_how}; storage.maintenance.readonly.enabled is not true"
+    elif ro_how != root_how:
+        how = f"{root_how}; read-only from {ro_how}"
+    else:
+        how = root_how
+    return Served(p.pid, p.comm, config, same, s.readonly and not s.proxy, how, s.rootdirectory)
+
+
+def _doubt(p: procs.Proc, config: str | None, why: str) -> Served:
+    return Served(p.pid, p.comm, config, False, False, "", "", doubt=why)
+
+
+def _who(pid: int, comm: str) -> str:
+    return f"pid {pid} ({comm})"
+
+
+def guard(
+    v2: str,
+    *,
+    young_uploads: list[str],
+    registry_url: str | None,
+    proc: str = "/proc",
+    linux: bool | None = None,
+) -> Verdict:
+    """Every reason to believe something may write to ROOT now, and what was looked at.
+
+    ``registry_url`` must have been checked by :func:`regfs.gc.probe.check_url`.
+    """
+    v = Verdict()
+    for path in young_uploads:
+        v.refusals.append(
+            Reason("young_upload", f"unfinished upload started within --min-age: {path}", path=path)
+        )
+    probed: ProbeResult | None = probe(registry_url) if registry_url else None
+    if probed is not None:
+        if probed.readonly:
+            v.notes.append(Reason("probe", probed.message, url=registry_url))
+        else:
+            kind = "probe" if probed.reachable else "probe_unreachable"
+            v.refusals.append(Reason(kind, probed.message, url=registry_url))
+    proved = probed is not None and probed.readonly
+    linux = sys.platform.startswith("linux") if linux is None else linux
+    if not linux:
+        v.notes.append(Reason("not_linux", "not Linux: processes on this host were not checked"))
+        return v
+    root = _Root(v2)
+    everyone = procs.processes(proc)
+    mine = procs.kin_of_self(everyone) if proc == "/proc" else set()
+    registries: set[int] = set()
+    serving = 0
+    for p in everyone:
+        if p.pid in mine:
+            continue
+        cfg = registry_config_arg(p)
+        if cfg is None:
+            continue
+        registries.add(p.pid)
+        s = inspect_registry(p, cfg, root, proc)
+        who = _who(p.pid, p.comm)
+        if s.doubt is not None:
+            serving += 1
+            if proved:
+                v.notes.append(
+                    Reason(
+                        "registry_unverified",
+                        f"{who}: {s.doubt}; --registry-url proved read-only",
+                        pid=p.pid,
+                        path=s.config,
+                    )
+                )
+            else:
+                v.refusals.append(
+                    Reason(
+                        "registry_unverified",
+                        f"{who}: {s.doubt}; cannot tell whether it serves ROOT writable: "
+                        "give --registry-url of that registry (or stop it)",
+                        pid=p.pid,
+                        path=s.config,
+                    )
+                )
+        elif not s.serves_root:
+            what = f"{s.what} storage" if s.what and "/" not in s.what else s.what
+            v.notes.append(
+                Reason("registry_other", f"{who} serves {what}, not ROOT", pid=p.pid, path=s.config)
+            )
+        elif s.readonly:
+            serving += 1
+            v.notes.append(
+                Reason(
+                    "registry_readonly",
+                    f"{who} serves ROOT read-only ({s.how})",
+                    pid=p.pid,
+                    path=s.config,
+                    source=s.how,
+                )
+            )
+        else:
+            serving += 1
+            v.refusals.append(
+                Reason(
+                    "registry_writable",
+                    f"{who} serves ROOT writable ({s.how}); set "
+                    "storage.maintenance.readonly.enabled: true in its config and restart it, "
+                    "or stop it",
+                    pid=p.pid,
+                    path=s.config,
+                    source=s.how,
+                )
+            )
+    if not serving:
+        v.notes.append(
+            Reason(
+                "no_registry",
+                "no registry process on this host serves ROOT; a registry on another host "
+                "sharing the storage is only detected with --registry-url",
+            )
+        )
+    _other_processes(v, everyone, mine, registries, root, proc)
+    return v
+
+
+def _other_processes(
+    v: Verdict,
+    everyone: list[procs.Proc],
+    mine: set[int],
+    registries: set[int],
+    root: _Root,
+    proc: str,
+) -> None:
+    """Writers under ROOT refuse; readers and working directories are noted."""
+    for p in everyone:
+        if p.pid in mine:
+            continue
+        writing: list[str] = []
+        reading: list[str] = []
+        cwd: str | None = None
+        for use in procs.uses(p.pid, root.devices, proc):
+            if not _inside(root, p.pid, use.path, proc):
+                continue
+            if use.mode == "w":
+                writing.append(use.path)
+            elif use.mode == "r":
+                reading.append(use.path)
+            else:
+                cwd = use.path
+        who = _who(p.pid, p.comm)
+        if writing:
+            more = f" (and {len(writing) - 1} more)" if len(writing) > 1 else ""
+            v.refusals.append(
+                Reason(
+                    "writer",
+                    f"{who} has {writing[0]}{more} open for writing",
+                    pid=p.pid,
+                    path=writing[0],
+                )
+            )
+        if p.pid in registries:
+            continue  # what a registry reads is said by its own line
+        if reading:
+            more = f" (and {len(reading) - 1} more)" if len(reading) > 1 else ""
+            v.notes.append(
+                Reason(
+                    "reader",
+                    f"{who} reads {reading[0]}{more}: a reader, not refused",
+                    pid=p.pid,
+                    path=reading[0],
+                )
+            )
+        if cwd is not None:
+            v.notes.append(
+                Reason(
+                    "cwd",
+                    f"{who} has its working directory in {cwd}: not a writer, not refused",
+                    pid=p.pid,
+                    path=cwd,
+                )
+            )
+
+
+def _inside(root: _Root, pid: int, path: str, proc: str) -> bool:
+    if not path.startswith("/"):
+        return False
+    return root.contains(path) or root.contains(f"{proc}/{pid}/root{path}")

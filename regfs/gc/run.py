@@ -5,16 +5,17 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from regfs.errors import RefusedError, UsageError
 from regfs.gc.execute import ExecResult, Executor, Ops, pushed_since, relinked_digests
 from regfs.gc.journal import Journal
-from regfs.gc.live import probe_registry, process_holders
-from regfs.gc.lock import Lock
+from regfs.gc.live import Reason, guard
+from regfs.gc.lock import Lock, pid_alive, read_holder
 from regfs.gc.plan import GcOptions, GcPlan, build_plan, state_dir
+from regfs.gc.probe import check_url
 from regfs.gc.rm import Selection, build_rm_plan, parse_target, select, without
 from regfs.gc.trash import trash_root
 from regfs.scan import Progress, Refresher, Snapshot, scan
@@ -27,9 +28,32 @@ class GcOutcome:
     snapshot: Snapshot
     dry_run: bool
     executed: ExecResult | None = None
-    # Set when a real run would be refused (shown by a dry run).
-    would_refuse: list[str] | None = None
+    # Why a run refuses (a dry run: would refuse); the same rules for both. None: it does not.
+    would_refuse: list[Reason] | None = None
+    # What the live-registry guard looked at and let pass, one line each.
+    guard: list[Reason] = field(default_factory=list)
     live_check_skipped: bool = False
+
+
+class GcRefused(RefusedError):
+    """A real run refused for safety; ``outcome`` holds the plan and every reason."""
+
+    def __init__(self, outcome: GcOutcome | RmOutcome, reasons: list[Reason]) -> None:
+        super().__init__(_summary(reasons), reasons=[r.message for r in reasons])
+        self.outcome = outcome
+        self.details = reasons
+
+
+def _summary(reasons: list[Reason]) -> str:
+    kinds = {r.kind for r in reasons}
+    if kinds <= {"scan_problem"}:
+        return (
+            "the scan met problems that leave the reference graph incomplete; nothing "
+            "deleted (fix them, or use --force to keep everything they might reference)"
+        )
+    if kinds == {"lock"}:
+        return reasons[0].message
+    return "something may write to ROOT while gc deletes; nothing deleted"
 
 
 def _scan(storage: LocalStorage, progress: Progress | None, *, tag_links: bool) -> Snapshot:
@@ -47,22 +71,66 @@ def _scan(storage: LocalStorage, progress: Progress | None, *, tag_links: bool) 
     )
 
 
-def live_evidence(plan: GcPlan, snap: Snapshot, registry_url: str | None) -> list[str]:
-    """Reasons to believe a registry is writing to this storage now."""
-    reasons = [f"unfinished upload started within --min-age: {p}" for p in plan.young_uploads]
-    root = os.path.dirname(os.path.dirname(os.path.dirname(plan.v2)))
-    watch = root if os.path.basename(plan.v2) == "v2" else plan.v2
-    if sys.platform.startswith("linux"):
-        reasons += process_holders(watch)
-    if registry_url:
-        why = probe_registry(registry_url, snap.repositories)
-        if why:
-            reasons.append(why)
-    return reasons
+def blocking_reasons(plan: GcPlan) -> list[Reason]:
+    return [
+        Reason("scan_problem", f"{f.kind}: {f.path}: {f.message}", path=f.path)
+        for f in plan.blocking
+    ]
 
 
-def blocking_reasons(plan: GcPlan) -> list[str]:
-    return [f"{f.kind}: {f.path}: {f.message}" for f in plan.blocking]
+def held_lock(state: str) -> Reason | None:
+    """The lock held by a live process (a dry run checks, it does not take it)."""
+    path = os.path.join(state, "lock")
+    holder = read_holder(path)
+    if holder is None:
+        return None
+    if holder.host == socket.gethostname() and holder.pid > 0 and not pid_alive(holder.pid):
+        return None  # stale: a real run takes it over
+    return Reason(
+        "lock",
+        f"another regfs holds the lock: {holder.describe()}; remove {path} only if you are "
+        "sure it is not running",
+        pid=holder.pid if holder.pid > 0 else None,
+        path=path,
+    )
+
+
+def assess(
+    plan: GcPlan,
+    *,
+    force: bool,
+    lock: Reason | None,
+    registry_url: str | None,
+    skip_live_check: bool,
+) -> tuple[list[Reason], list[Reason]]:
+    """The one rule set of gc and rm, dry or real: (refusals, what the guard let pass)."""
+    refusals = [] if force else blocking_reasons(plan)
+    if lock is not None:
+        refusals.append(lock)
+    notes: list[Reason] = []
+    if not skip_live_check:
+        v = guard(plan.v2, young_uploads=plan.young_uploads, registry_url=registry_url)
+        refusals += v.refusals
+        notes = v.notes
+    return refusals, notes
+
+
+@contextlib.contextmanager
+def _locked(state: str, command: str, dry_run: bool) -> Iterator[Reason | None]:
+    """Take the lock for a real run; yield why it is unavailable (a dry run only looks)."""
+    if dry_run:
+        yield held_lock(state)
+        return
+    lock = Lock(state, command)
+    try:
+        lock.acquire()
+    except RefusedError as exc:
+        yield Reason("lock", exc.message, path=exc.path)
+        return
+    try:
+        yield None
+    finally:
+        lock.release()
 
 
 def collect(
@@ -77,38 +145,48 @@ def collect(
     ops: Ops | None = None,
     now: float | None = None,
     command: str = "regfs gc",
+    check_safety: bool = True,
 ) -> GcOutcome:
     """Run (or, with ``dry_run``, only plan) a garbage collection.
 
+    A dry run and a real run decide refusal with the same rules (:func:`assess`): the dry
+    run returns the reasons in ``would_refuse``, the real run raises :class:`GcRefused`.
+    ``check_safety=False`` only plans (a preview inside another command).
+
     Raises:
         RootError: ROOT is unusable.
-        RefusedError: the graph is incomplete (without ``force``), a registry looks live,
+        UsageError: a malformed ``registry_url`` (before anything is read), or the run was
+            not confirmed.
+        GcRefused: the graph is incomplete (without ``force``), something may write to ROOT,
             or another regfs holds the lock. Nothing is deleted.
-        UsageError: the run was not confirmed.
     """
+    url = check_url(registry_url) if registry_url else None
     v2 = resolve_root(root)
     storage = LocalStorage(v2)
     state = state_dir(str(v2))
     # A dry run writes nothing under ROOT, not even the lock.
-    with contextlib.nullcontext() if dry_run else Lock(state, command):
+    with _locked(state, command, dry_run or not check_safety) as lock:
         snap = _scan(storage, progress, tag_links=options.delete_untagged)
         plan = build_plan(snap, options, now=now, refresh=Refresher(storage, snap))
-        if dry_run:
-            refuse = None if options.force else (blocking_reasons(plan) or None)
-            return GcOutcome(plan, snap, True, would_refuse=refuse)
-        if plan.blocking and not options.force:
-            raise RefusedError(
-                "the scan met problems that leave the reference graph incomplete; nothing "
-                "deleted (fix them, or use --force to keep everything they might reference)",
-                reasons=blocking_reasons(plan),
-            )
-        return _guard_and_execute(
+        outcome = GcOutcome(plan, snap, dry_run, live_check_skipped=skip_live_check)
+        if not check_safety:
+            return outcome
+        refusals, outcome.guard = assess(
             plan,
-            snap,
+            force=options.force,
+            lock=lock,
+            registry_url=url,
+            skip_live_check=skip_live_check,
+        )
+        outcome.would_refuse = refusals or None
+        if dry_run:
+            return outcome
+        if refusals:
+            raise GcRefused(outcome, refusals)
+        return _execute(
+            outcome,
             state,
             v2,
-            registry_url=registry_url,
-            skip_live_check=skip_live_check,
             confirm=confirm,
             progress=progress,
             ops=ops,
@@ -127,30 +205,21 @@ def revisions_kept(plan: GcPlan, snap: Snapshot) -> dict[str, set[str]]:
     return kept
 
 
-def _guard_and_execute(
-    plan: GcPlan,
-    snap: Snapshot,
+def _execute(
+    outcome: GcOutcome,
     state: str,
     v2: os.PathLike[str] | str,
     *,
-    registry_url: str | None,
-    skip_live_check: bool,
     confirm: Callable[[GcPlan], bool] | None,
     progress: Progress | None,
     ops: Ops | None,
     command: str,
 ) -> GcOutcome:
-    """Live-registry guard, confirmation, journal, execution: shared by gc and rm."""
-    if not skip_live_check:
-        reasons = live_evidence(plan, snap, registry_url)
-        if reasons:
-            raise RefusedError(
-                "the registry looks live; put it in read-only mode or stop it "
-                "(or use --skip-live-check); nothing deleted",
-                reasons=reasons,
-            )
+    """Confirmation, journal, execution: shared by gc and rm (the guard has passed)."""
+    plan = outcome.plan
     if not plan.actions:
-        return GcOutcome(plan, snap, False, ExecResult(), live_check_skipped=skip_live_check)
+        outcome.executed = ExecResult()
+        return outcome
     if confirm is not None and not confirm(plan):
         raise UsageError("not confirmed; nothing deleted")
     journal = Journal(state, plan.run_id)
@@ -163,7 +232,7 @@ def _guard_and_execute(
         ops=ops,
         progress=progress,
         relinked=lambda wanted: relinked_digests(str(v2), wanted),
-        pushed=lambda: pushed_since(str(v2), revisions_kept(plan, snap)),
+        pushed=lambda: pushed_since(str(v2), revisions_kept(plan, outcome.snapshot)),
     )
     try:
         result = executor.run()
@@ -179,7 +248,8 @@ def _guard_and_execute(
             "reclaimed_bytes": result.reclaimed_bytes,
         }
     )
-    return GcOutcome(plan, snap, False, result, live_check_skipped=skip_live_check)
+    outcome.executed = result
+    return outcome
 
 
 @dataclass(slots=True)
@@ -210,52 +280,56 @@ def remove(
 
     Raises:
         UsageError: a malformed target, or one that matches nothing (nothing is touched).
-        RefusedError: live registry or lock held.
+        GcRefused: something may write to ROOT, or another regfs holds the lock (the
+            removal, or with ``run_gc`` the gc after it).
     """
     parsed = [parse_target(t) for t in targets]
     if not parsed:
         raise UsageError("no target given")
+    url = check_url(registry_url) if registry_url else None
     v2 = resolve_root(root)
     storage = LocalStorage(v2)
     gopts = gc_options or GcOptions()
     state = state_dir(str(v2))
-    with contextlib.nullcontext() if dry_run else Lock(state, command):
+    with _locked(state, command, dry_run) as lock:
         snap = _scan(storage, progress, tag_links=True)
         sel = select(snap, parsed)
         plan = build_rm_plan(snap, sel, trash=trash, min_age=gopts.min_age, now=now)
+        outcome = GcOutcome(plan, snap, dry_run, live_check_skipped=skip_live_check)
+        refusals, outcome.guard = assess(
+            plan, force=False, lock=lock, registry_url=url, skip_live_check=skip_live_check
+        )
+        outcome.would_refuse = refusals or None
         if dry_run:
             after = without(snap, plan)
             gc_plan = build_plan(after, gopts, now=now, refresh=Refresher(storage, after))
-            return RmOutcome(sel, GcOutcome(plan, snap, True), GcOutcome(gc_plan, after, True))
-        removal = _guard_and_execute(
-            plan,
-            snap,
-            state,
-            v2,
-            registry_url=registry_url,
-            skip_live_check=skip_live_check,
-            confirm=confirm,
-            progress=progress,
-            ops=ops,
-            command=command,
+            return RmOutcome(sel, outcome, GcOutcome(gc_plan, after, True))
+        if refusals:
+            raise GcRefused(RmOutcome(sel, outcome), refusals)
+        removal = _execute(
+            outcome, state, v2, confirm=confirm, progress=progress, ops=ops, command=command
         )
     if removal.executed is not None and (removal.executed.failed or removal.executed.interrupted):
         return RmOutcome(sel, removal)
     if run_gc:
-        gc = collect(
-            root,
-            gopts,
-            dry_run=False,
-            registry_url=registry_url,
-            skip_live_check=skip_live_check,
-            confirm=None,
-            progress=progress,
-            ops=ops,
-            now=now,
-            command=command + " (gc)",
-        )
+        try:
+            gc = collect(
+                root,
+                gopts,
+                dry_run=False,
+                registry_url=url,
+                skip_live_check=skip_live_check,
+                confirm=None,
+                progress=progress,
+                ops=ops,
+                now=now,
+                command=command + " (gc)",
+            )
+        except GcRefused as exc:
+            assert isinstance(exc.outcome, GcOutcome)
+            raise GcRefused(RmOutcome(sel, removal, exc.outcome), exc.details) from None
     else:
-        gc = collect(root, gopts, dry_run=True, progress=progress, now=now)
+        gc = collect(root, gopts, dry_run=True, progress=progress, now=now, check_safety=False)
     return RmOutcome(sel, removal, gc)
 
 
