@@ -159,7 +159,8 @@ def inspect_registry(p: procs.Proc, config_arg: str, root: _Root, proc: str) -> 
     except ConfigError as exc:
         return _doubt(p, config, f"config {config}: {exc}")
     if s.driver != "filesystem" or s.rootdirectory is None:
-        return Served(p.pid, p.comm, config, False, s.readonly, f"config {config}", s.driver)
+        what = f"{s.driver} storage"
+        return Served(p.pid, p.comm, config, False, s.readonly, f"config {config}", what)
     root_how = f"config {config}" if s.root_source in ("config", "default") else s.root_source
     try:
         served = procs.resolve_in(p.pid, os.path.join(s.rootdirectory, V2_BELOW_ROOT), proc)
@@ -257,10 +258,8 @@ def guard(
                     )
                 )
         elif not s.serves_root:
-            what = f"{s.what} storage" if s.what and "/" not in s.what else s.what
-            v.notes.append(
-                Reason("registry_other", f"{who} serves {what}, not ROOT", pid=p.pid, path=s.config)
-            )
+            msg = f"{who} serves {s.what}, not ROOT"
+            v.notes.append(Reason("registry_other", msg, pid=p.pid, path=s.config))
         elif s.readonly:
             serving += 1
             v.notes.append(

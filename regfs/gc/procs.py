@@ -66,7 +66,8 @@ def processes(proc: str = "/proc") -> list[Proc]:
 
 
 def kin_of_self(procs: list[Proc], me: int | None = None) -> set[int]:
-    """This process, its ancestors (the shell, sudo, a test runner) and its descendants."""
+    """This process, its ancestors (the shell, sudo, a test runner) and its own forked
+    helpers (descendants running the same command line)."""
     me = os.getpid() if me is None else me
     parent = {p.pid: p.ppid for p in procs}
     out = {me}
@@ -76,13 +77,14 @@ def kin_of_self(procs: list[Proc], me: int | None = None) -> set[int]:
         if pid <= 1:
             break
         out.add(pid)
+    argv = {p.pid: p.argv for p in procs}
     children: dict[int, list[int]] = {}
     for p in procs:
         children.setdefault(p.ppid, []).append(p.pid)
     todo = [me]
     while todo:
         for c in children.get(todo.pop(), []):
-            if c not in out:
+            if c not in out and argv.get(c) == argv.get(me):
                 out.add(c)
                 todo.append(c)
     return out

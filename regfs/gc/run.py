@@ -125,7 +125,8 @@ def _locked(state: str, command: str, dry_run: bool) -> Iterator[Reason | None]:
     try:
         lock.acquire()
     except RefusedError as exc:
-        yield Reason("lock", exc.message, path=exc.path)
+        # Described as a dry run describes it, so that both give the same reasons.
+        yield held_lock(state) or Reason("lock", exc.message, path=exc.path)
         return
     try:
         yield None
