@@ -531,8 +531,6 @@ def guard_lines(o: GcOutcome) -> list[str]:
     if o.guard:
         out.append("Live-registry guard:")
         out.extend(f"  {r.message}" for r in o.guard)
-    if o.live_check_skipped:
-        out.append("WARNING: the live-registry check was skipped (--skip-live-check).")
     if o.would_refuse:
         if o.dry_run:
             out.append("A real run would refuse (exit 3) because of:")

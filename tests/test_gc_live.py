@@ -73,7 +73,7 @@ def test_a_young_upload_refuses_dry_and_real(builder: StoreBuilder) -> None:
     # --skip-live-check skips the guard (loudly), nothing else.
     res = runner.invoke(app, ["gc", str(builder.root), "--dry-run", "--skip-live-check"])
     assert res.exit_code == 0
-    assert "WARNING: --skip-live-check" in res.stderr
+    assert "warning: --skip-live-check" in res.stderr
     out = collect(str(builder.root), GcOptions(min_age=3600), dry_run=False, skip_live_check=True)
     assert out.executed is not None and out.executed.results
 
