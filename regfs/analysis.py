@@ -10,7 +10,7 @@ from regfs.duration import is_older
 from regfs.findings import Finding
 from regfs.graph import Dangling, Marks, Mode, mark
 from regfs.layout import upload_dir
-from regfs.scan import Snapshot
+from regfs.scan import Snapshot, Upload
 from regfs.unread import Unread
 
 DEFAULT_UPLOAD_AGE = 168 * 3600.0  # the registry's own upload purge age
@@ -51,8 +51,12 @@ class StaleUpload:
     repository: str
     uuid: str
     path: str
+    # From ``startedat`` or a UUIDv7 id; None when the age comes from mtimes.
     started_at: datetime | None
     size: int
+    age: float = 0.0
+    # What the age was read from: "startedat", "upload_id" or "mtime" (see Upload.started_from).
+    age_from: str = "startedat"
 
 
 @dataclass(slots=True)
@@ -148,24 +152,31 @@ def untagged_manifests(
     return out, sum(snap.blobs[d].size for d in freed)
 
 
-def stale_uploads(snap: Snapshot, older_than: float, now: float | None = None) -> list[StaleUpload]:
-    """Unfinished uploads whose ``startedat`` is older than ``older_than`` seconds.
+def upload_is_stale(up: Upload, older_than: float, now: float) -> bool:
+    """The one rule for stale uploads (``orphans`` reports them, ``gc`` deletes them): started
+    (:attr:`Upload.started`) more than ``older_than`` seconds before ``now``. ``0`` is no
+    limit (:func:`regfs.duration.is_older`): every unfinished upload is stale."""
+    return is_older(now - up.started, older_than)
 
-    ``older_than`` 0 is no age limit (:func:`regfs.duration.is_older`): every upload with a
-    readable ``startedat`` is stale.
-    """
-    now_dt = datetime.fromtimestamp(snap.scanned_at if now is None else now, UTC)
+
+def stale_uploads(snap: Snapshot, older_than: float, now: float | None = None) -> list[StaleUpload]:
+    """Unfinished uploads that :func:`upload_is_stale` calls stale, by repository and id."""
+    at = snap.scanned_at if now is None else now
     out = []
     for repo in snap.repositories.values():
-        for up in repo.uploads.values():
-            if up.started_at is not None and is_older(
-                (now_dt - up.started_at).total_seconds(), older_than
-            ):
-                out.append(
-                    StaleUpload(
-                        repo.name, up.uuid, upload_dir(repo.name, up.uuid), up.started_at, up.size
-                    )
+        for up in sorted(repo.uploads.values(), key=lambda u: u.uuid):
+            if not upload_is_stale(up, older_than, at):
+                continue
+            source = up.started_from
+            started = up.started_at
+            if source == "upload_id":
+                started = datetime.fromtimestamp(up.started, UTC)
+            path = upload_dir(repo.name, up.uuid)
+            out.append(
+                StaleUpload(
+                    repo.name, up.uuid, path, started, up.size, max(0.0, at - up.started), source
                 )
+            )
     return out
 
 

@@ -25,7 +25,7 @@ import humanize
 from anytree import Node as ANode
 from anytree import RenderTree
 
-from regfs.analysis import OrphansReport
+from regfs.analysis import OrphansReport, StaleUpload
 from regfs.check import CheckReport
 from regfs.digest import short
 from regfs.du import DuReport
@@ -310,6 +310,8 @@ def orphans_dict(r: OrphansReport) -> dict[str, Any]:
                 "path": u.path,
                 "started_at": _iso(u.started_at),
                 "size": u.size,
+                "age_seconds": int(u.age),
+                "age_from": u.age_from,
             }
             for u in r.stale_uploads
         ],
@@ -332,6 +334,16 @@ def orphans_dict(r: OrphansReport) -> dict[str, Any]:
             "undecidable_bytes": r.undecidable_bytes,
         },
     }
+
+
+def upload_age(s: StaleUpload) -> str:
+    """How old a stale upload is and how that is known, in words."""
+    ago = f"{humanize.naturaldelta(s.age)} ago"
+    if s.age_from == "startedat":
+        return f"started {ago} ({_iso(s.started_at)})"
+    if s.age_from == "upload_id":
+        return f"started {ago} ({_iso(s.started_at)}, from its upload id)"
+    return f"no startedat (cancelled); last written {ago}"
 
 
 def orphans_text(r: OrphansReport, width: int = 80) -> str:
@@ -364,8 +376,8 @@ def orphans_text(r: OrphansReport, width: int = 80) -> str:
         if s.repository != last_repo:
             out.append(f"  {s.repository}")
             last_repo = s.repository
-        started = _iso(s.started_at) or "at an unknown time"
-        out.append(f"    {s.uuid}  {size(s.size)}  started {started}")
+        out.append(f"    {s.uuid}  {size(s.size)}")
+        out.append(f"      {upload_age(s)}")
     out.append(f"Problems: {len(r.problems)}" + (" (digests shortened)" if r.problems else ""))
     lines = wrap_lines(out, width)
     lines.extend(findings_lines(r.problems, width))

@@ -814,6 +814,17 @@ def parse_started_at(text: str) -> datetime:
 
 
 def _scan_uploads(storage: LocalStorage, repo: Repository, out: _Out) -> None:
+    """Every ``_uploads/<id>`` folder that holds a file is one upload.
+
+    The registry writes ``startedat`` first (its own clock), then ``data`` and
+    ``hashstates/<alg>/<offset>``. A cancelled upload (DELETE of the upload; also what a
+    ``--registry-url`` probe of a writable 2.8.2 registry left) keeps only ``hashstates/...``:
+    no ``startedat``, an upload all the same, aged by its id or its files (see
+    :attr:`Upload.started`). Folders inside an upload are not reported as empty folders: the
+    upload goes, or stays, as a whole. A folder holding no file at all is not an upload but
+    what an interrupted removal leaves (the registry never leaves one, and answers 404 for
+    its id): its folders are reported empty, and gc removes them as such.
+    """
     base = f"repositories/{repo.name}/_uploads"
     entries = _list(storage, base, out, repo=repo.name, blocks=False)
     if entries is None:
@@ -826,10 +837,15 @@ def _scan_uploads(storage: LocalStorage, repo: Repository, out: _Out) -> None:
         if e.kind != DIR:
             out.add(Kind.UNKNOWN_ENTRY, rel, "unexpected file among uploads", repo=repo.name)
             continue
-        size, mtime, started = 0, 0.0, None
-        files = _walk_files(storage, rel, out, repo.name)
+        inner = _Out()
+        files = _walk_upload(storage, rel, inner, repo.name)
+        out.findings.extend(inner.findings)
+        if inner.findings:
+            continue  # not all of it could be read: what was reported keeps it
         if not files:
-            continue  # only empty folders: what an interrupted cleanup leaves
+            out.empty.extend(inner.empty)
+            continue
+        size, mtime, started = 0, 0.0, None
         for frel, entry in files:
             mtime = max(mtime, entry.mtime)
             if frel == f"{rel}/data":
@@ -842,17 +858,14 @@ def _scan_uploads(storage: LocalStorage, repo: Repository, out: _Out) -> None:
                 out.add(
                     Kind.BAD_UPLOAD,
                     f"{rel}/startedat",
-                    f"unreadable start time: {exc}",
+                    f"unreadable start time ({exc}); aged as an upload without one",
                     repo=repo.name,
                 )
-        else:
-            out.add(
-                Kind.BAD_UPLOAD, rel, "upload without a startedat file (kept by gc)", repo=repo.name
-            )
         repo.uploads[e.name] = Upload(e.name, started, size, mtime)
 
 
-def _walk_files(storage: LocalStorage, rel: str, out: _Out, repo: str) -> list[tuple[str, Entry]]:
+def _walk_upload(storage: LocalStorage, rel: str, out: _Out, repo: str) -> list[tuple[str, Entry]]:
+    """Every entry below ``rel`` that is not a folder."""
     files: list[tuple[str, Entry]] = []
     stack = [rel]
     while stack:

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from regfs.findings import Finding
+from regfs.layout import upload_id_time
 from regfs.manifests import Manifest
 
 
@@ -32,10 +33,34 @@ class Tag:
 
 @dataclass(slots=True)
 class Upload:
+    """An unfinished upload: ``_uploads/<uuid>/``.
+
+    ``started_at`` is what its ``startedat`` file says (None: no such file, or unreadable);
+    ``size`` the bytes of its ``data``; ``mtime`` the newest mtime of its files.
+    """
+
     uuid: str
     started_at: datetime | None
     size: int
     mtime: float
+
+    @property
+    def started(self) -> float:
+        """When the upload started, as best known (Unix seconds); see :attr:`started_from`."""
+        if self.started_at is not None:
+            return self.started_at.timestamp()
+        from_id = upload_id_time(self.uuid)
+        return self.mtime if from_id is None else from_id
+
+    @property
+    def started_from(self) -> str:
+        """Where :attr:`started` comes from: ``startedat`` (the registry's clock, written when
+        the upload began), ``upload_id`` (a UUIDv7 id, registry v3), or ``mtime`` (neither:
+        the newest file, i.e. when it was last written; a copy or a checkout that refreshes
+        mtimes makes it look young)."""
+        if self.started_at is not None:
+            return "startedat"
+        return "upload_id" if upload_id_time(self.uuid) is not None else "mtime"
 
 
 @dataclass(slots=True)

@@ -503,6 +503,32 @@ class Registry:
         )
         return uuid
 
+    def post_upload(self, repo: str) -> str:
+        """Start an upload (POST) and send nothing: the registry writes ``startedat``, an empty
+        ``data`` and ``hashstates/sha256/0``. Returns the upload id."""
+        r = self.request("POST", f"/v2/{repo}/blobs/uploads/", data=b"", expect=(202,))
+        return r.header("docker-upload-uuid") or ""
+
+    def cancel_upload(self, repo: str, partial: bytes = b"") -> str:
+        """Start an upload (POST), send ``partial`` (one PATCH, when not empty), then cancel it
+        (DELETE of the upload). 2.8.2 keeps ``_uploads/<id>/hashstates/...`` and nothing else,
+        and answers 404 for that id afterwards. Returns the upload id."""
+        r = self.request("POST", f"/v2/{repo}/blobs/uploads/", data=b"", expect=(202,))
+        loc = self._abs(r.header("location") or "")
+        uuid = r.header("docker-upload-uuid") or ""
+        if partial:
+            p = self.request(
+                "PATCH",
+                loc,
+                data=partial,
+                headers={"Content-Type": "application/octet-stream"},
+                expect=(202,),
+            )
+            loc = self._abs(p.header("location") or loc)
+        self.request("DELETE", loc, expect=(204,))
+        self.request("GET", f"/v2/{repo}/blobs/uploads/{uuid}", expect=(404,))
+        return uuid
+
     # -- read ------------------------------------------------------------------------------------
 
     def catalog(self) -> list[str]:
@@ -810,7 +836,8 @@ def load_fixture_meta(name: str) -> dict[str, Any]:
 
 
 def refresh_uploads(root: str | os.PathLike[str], meta: dict[str, Any]) -> None:
-    """Make the fixture's *fresh* uploads fresh again: ``startedat`` = now, mtimes = now."""
+    """Make the fixture's *fresh* uploads fresh again: ``startedat`` (when it has one) = now,
+    mtimes = now."""
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     v2 = Path(root) / "docker" / "registry" / "v2"
     for up in meta.get("uploads", []):
@@ -819,7 +846,8 @@ def refresh_uploads(root: str | os.PathLike[str], meta: dict[str, Any]) -> None:
         d = v2 / "repositories" / up["repo"] / "_uploads" / up["uuid"]
         if not d.is_dir():
             continue
-        (d / "startedat").write_text(now, encoding="utf-8")
+        if (d / "startedat").exists():  # a cancelled upload has none: it gets no new one
+            (d / "startedat").write_text(now, encoding="utf-8")
         t = time.time()
         for p in [d, *d.rglob("*")]:
             os.utime(p, (t, t), follow_symlinks=False)

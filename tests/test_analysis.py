@@ -155,6 +155,8 @@ def test_missing_and_unparseable_untagged_manifests(builder: StoreBuilder) -> No
 
 @pytest.fixture
 def uploads(builder: StoreBuilder) -> dict[str, str]:
+    # Files written "now" (2026 and later): much younger than NOW, so only startedat can age
+    # these, and a copy that refreshes mtimes changes nothing.
     return {
         "old": builder.upload("app", started_at="2024-05-01T00:00:00Z", data=b"x" * 10),
         "day": builder.upload("app", started_at="2024-05-31T11:00:00.999999999Z"),
@@ -175,13 +177,15 @@ def test_stale_uploads_respect_the_threshold(
             f"repositories/app/_uploads/{uploads['old']}",
             datetime(2024, 5, 1, tzinfo=UTC),
             10,
+            31 * 86400 + 12 * 3600,
+            "startedat",
         )
     ]
     hour = stale_uploads(snap, 3600, now=NOW)
     assert {u.uuid for u in hour} == {uploads["old"], uploads["day"]}
     minute = stale_uploads(snap, 30, now=NOW)
     assert {u.uuid for u in minute} == {uploads["old"], uploads["day"], uploads["fresh"]}
-    # An unparseable start time is never called stale.
+    # An unreadable start time: aged by its files, written after NOW.
     assert uploads["bad"] not in {u.uuid for u in minute}
 
 
@@ -193,11 +197,42 @@ def test_stale_upload_boundary(builder: StoreBuilder) -> None:
 
 
 @pytest.mark.parametrize("age", [0, -1])
-def test_zero_is_no_age_limit(builder: StoreBuilder, uploads: dict[str, str], age: float) -> None:
-    """0 means "no limit" as for every other age option: every upload with a readable
-    ``startedat`` is stale, even the fresh one (one without ``startedat`` never is)."""
-    found = {u.uuid for u in stale_uploads(builder.scan(), age, now=NOW)}
-    assert found == {uploads["old"], uploads["day"], uploads["fresh"]}
+def test_zero_is_no_limit_every_unfinished_upload_is_stale(
+    builder: StoreBuilder, uploads: dict[str, str], age: float
+) -> None:
+    # As --min-age 0 keeps nothing back, --uploads-older-than 0 calls every upload stale,
+    # one started a minute ago and one whose files were written after NOW included.
+    got = stale_uploads(builder.scan(), age, now=NOW)
+    assert {u.uuid for u in got} == set(uploads.values())
+    assert {u.age_from for u in got} == {"startedat", "mtime"}
+    assert all(u.age >= 0 for u in got)
+
+
+def test_upload_without_startedat_is_aged_by_its_newest_file(builder: StoreBuilder) -> None:
+    old = NOW - 30 * 86400
+    cancelled = builder.upload("app", startedat_file=False, mtime=old)
+    young = builder.upload("app", startedat_file=False, mtime=NOW - 60)
+    snap = builder.scan()
+    (got,) = stale_uploads(snap, DEFAULT_UPLOAD_AGE, now=NOW)
+    assert (got.uuid, got.age_from, got.started_at, got.age) == (
+        cancelled,
+        "mtime",
+        None,
+        30 * 86400,
+    )
+    assert young in {u.uuid for u in stale_uploads(snap, 30, now=NOW)}
+    assert young not in {u.uuid for u in stale_uploads(snap, 3600, now=NOW)}
+
+
+def test_uuid7_upload_id_dates_an_upload_without_startedat(builder: StoreBuilder) -> None:
+    """Registry v3 ids are UUIDv7: they carry the creation time, whatever the mtimes say."""
+    ms = int((NOW - 10 * 86400) * 1000)
+    v7 = f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-7abc-9def-0123456789ab"
+    builder.upload("app", uuid=v7, startedat_file=False)  # files written now: after NOW
+    (got,) = stale_uploads(builder.scan(), DEFAULT_UPLOAD_AGE, now=NOW)
+    assert (got.uuid, got.age_from) == (v7, "upload_id")
+    assert got.started_at == datetime.fromtimestamp(ms / 1000, UTC)
+    assert got.age == pytest.approx(10 * 86400, abs=0.001)
 
 
 def test_stale_uploads_default_to_scan_time(builder: StoreBuilder, uploads: dict[str, str]) -> None:
@@ -246,9 +281,20 @@ def test_orphans_report(builder: StoreBuilder) -> None:
 
 def test_orphans_upload_age_zero(builder: StoreBuilder) -> None:
     builder.upload("app", started_at="2000-01-01T00:00:00Z")
+    builder.upload("app", started_at="2024-06-01T11:59:59Z")
     snap = builder.scan()
-    assert len(orphans(snap, uploads_older_than=0, now=NOW).stale_uploads) == 1  # no limit
+    assert len(orphans(snap, uploads_older_than=0, now=NOW).stale_uploads) == 2
     assert len(orphans(snap, now=NOW).stale_uploads) == 1
+
+
+def test_cancelled_uploads_are_not_problems(builder: StoreBuilder) -> None:
+    builder.image("app", tags=["v1"])
+    builder.upload("app", startedat_file=False, mtime=NOW - 30 * 86400)
+    builder.path("repositories/app/_uploads/empty").mkdir()
+    report = orphans(builder.scan(), now=NOW)
+    assert report.problems == []
+    assert report.healthy
+    assert len(report.stale_uploads) == 1  # the empty folder is an empty folder
 
 
 def test_healthy(builder: StoreBuilder) -> None:

@@ -280,25 +280,27 @@ def test_orphans_exit_1_on_problems(store: StoreBuilder) -> None:
 def test_orphans_uploads_older_than(builder: StoreBuilder) -> None:
     builder.image("app", tags=["v1"])
     uid = builder.upload("app", started_at="2000-01-01T00:00:00Z", data=b"abc")
+    fresh = builder.upload("app")
     data = as_json(invoke("orphans", str(builder.root), "--json"))
-    assert data["stale_uploads"] == [
-        {
-            "repository": "app",
-            "uuid": uid,
-            "path": f"repositories/app/_uploads/{uid}",
-            "started_at": "2000-01-01T00:00:00Z",
-            "size": 3,
-        }
-    ]
+    (got,) = data["stale_uploads"]
+    assert got.pop("age_seconds") > 20 * 365 * 86400
+    assert got == {
+        "repository": "app",
+        "uuid": uid,
+        "path": f"repositories/app/_uploads/{uid}",
+        "started_at": "2000-01-01T00:00:00Z",
+        "size": 3,
+        "age_from": "startedat",
+    }
     assert data["totals"]["stale_upload_bytes"] == 3
-    fresh = builder.upload("app", started_at="2100-01-01T00:00:00Z", data=b"d")
+    future = builder.upload("app", started_at="2100-01-01T00:00:00Z", data=b"d")
     assert [
         u["uuid"] for u in as_json(invoke("orphans", str(builder.root), "--json"))["stale_uploads"]
     ] == [uid]
     # 0 is "no age limit", as for --min-age and trash purge --older-than: every upload.
     nolimit = invoke("orphans", str(builder.root), "--json", "--uploads-older-than", "0")
     assert nolimit.exit_code == 0
-    assert {u["uuid"] for u in as_json(nolimit)["stale_uploads"]} == {uid, fresh}
+    assert {u["uuid"] for u in as_json(nolimit)["stale_uploads"]} == {uid, fresh, future}
     long = invoke("orphans", str(builder.root), "--json", "--uploads-older-than", "2000w")
     assert as_json(long)["stale_uploads"] == []
 

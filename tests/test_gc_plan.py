@@ -135,20 +135,41 @@ def test_unreferenced_layer_links_go_but_young_ones_stay(builder: StoreBuilder) 
     assert plan.by_step("layer_link") == []
 
 
-def test_stale_uploads_go_fresh_and_undated_stay(builder: StoreBuilder) -> None:
+def test_stale_uploads_go_by_their_start_fresh_ones_stay(builder: StoreBuilder) -> None:
     b = builder
+    now = time.time()
     b.image("up", tags=["v1"])
     stale = b.upload("up", started_at="2020-01-02T03:04:05Z", mtime=OLD)
-    b.upload("up", startedat_file=False, mtime=OLD)
+    cancelled = b.upload("up", startedat_file=False, mtime=OLD)  # hashstates only, in life
+    young_cancelled = b.upload("up", startedat_file=False, mtime=now - 600)
     fresh = b.upload("up")
-    plan = build_plan(b.scan(), GcOptions(min_age=3600), now=time.time())
-    assert [a.path.rsplit("/", 1)[1] for a in plan.by_step("upload")] == [stale]
-    assert any(k.reason == "no readable startedat" for k in plan.kept)
-    assert any(p.endswith(fresh) for p in plan.young_uploads)
-    # 0 is no age limit: every dated upload goes, except one written to within --min-age.
-    plan = build_plan(b.scan(), GcOptions(min_age=0, uploads_older_than=0), now=time.time())
-    gone = {a.path.rsplit("/", 1)[1] for a in plan.by_step("upload")}
-    assert stale in gone and fresh in gone
+    # A copy (or a checkout) refreshed every mtime; its startedat still says 2020.
+    copied = b.upload("up", started_at="2020-01-02T03:04:05Z")
+    plan = build_plan(b.scan(), GcOptions(min_age=3600), now=now)
+    assert sorted(a.path.rsplit("/", 1)[1] for a in plan.by_step("upload")) == sorted(
+        [stale, cancelled]
+    )
+    kept = {k.path.rsplit("/", 1)[1]: k.reason for k in plan.kept if k.kind == "upload"}
+    assert kept == {copied: "written to within --min-age"}
+    # Evidence of a registry at work: what started within --min-age, by startedat, else by
+    # the newest file; never the fresh mtimes of an upload whose startedat is old.
+    assert sorted(p.rsplit("/", 1)[1] for p in plan.young_uploads) == sorted(
+        [fresh, young_cancelled]
+    )
+
+
+def test_uploads_older_than_zero_is_no_limit(builder: StoreBuilder) -> None:
+    b = builder
+    now = time.time()
+    b.image("up", tags=["v1"])
+    ids = [b.upload("up"), b.upload("up", startedat_file=False), b.upload("up", mtime=OLD)]
+    # Every unfinished upload is stale; --min-age still keeps those written to within it.
+    plan = build_plan(b.scan(), GcOptions(min_age=3600, uploads_older_than=0), now=now)
+    assert [a.path.rsplit("/", 1)[1] for a in plan.by_step("upload")] == [ids[2]]
+    assert sorted(k.path.rsplit("/", 1)[1] for k in plan.kept) == sorted(ids[:2])
+    plan = build_plan(b.scan(), GcOptions(min_age=0, uploads_older_than=0), now=now)
+    assert sorted(a.path.rsplit("/", 1)[1] for a in plan.by_step("upload")) == sorted(ids)
+    assert plan.young_uploads == []  # --min-age 0: nothing is young
 
 
 def test_folders_never_remove_child_repositories_or_unknown_files(builder: StoreBuilder) -> None:

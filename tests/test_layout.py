@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid as uuid_mod
 
 import pytest
 from hypothesis import example, given
@@ -28,6 +29,7 @@ from regfs.layout import (
     tag_dir,
     tag_index_dir,
     upload_dir,
+    upload_id_time,
     valid_repo_name,
     valid_tag,
 )
@@ -244,3 +246,54 @@ def test_valid_repo_name(name: str, ok: bool) -> None:
 )
 def test_valid_tag(tag: str, ok: bool) -> None:
     assert valid_tag(tag) is ok
+
+
+# --- upload ids ---------------------------------------------------------------------------------
+
+
+def _uuid(ms: int, version: int, rand: int, variant: int = 0b10) -> uuid_mod.UUID:
+    """A UUID with the given 48-bit prefix, version nibble, 2-bit variant and random bits."""
+    value = (ms << 80) | (version << 76) | (rand & ((1 << 76) - 1))
+    value = value & ~(0b11 << 62) | (variant << 62)
+    return uuid_mod.UUID(int=value)
+
+
+@given(st.integers(0, (1 << 48) - 1), st.integers(0, (1 << 76) - 1), st.booleans())
+def test_uuid7_carries_its_time(ms: int, rand: int, upper: bool) -> None:
+    text = str(_uuid(ms, 7, rand))
+    assert upload_id_time(text.upper() if upper else text) == ms / 1000
+
+
+@given(
+    st.integers(0, (1 << 48) - 1),
+    st.integers(0, 15).filter(lambda v: v != 7),
+    st.integers(0, (1 << 76) - 1),
+)
+def test_other_uuid_versions_carry_no_time(ms: int, version: int, rand: int) -> None:
+    assert upload_id_time(str(_uuid(ms, version, rand))) is None
+
+
+@given(st.integers(0, (1 << 48) - 1), st.sampled_from([0b00, 0b01, 0b11]))
+def test_uuid7_with_another_variant_carries_no_time(ms: int, variant: int) -> None:
+    assert upload_id_time(str(_uuid(ms, 7, 12345, variant))) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        str(uuid_mod.uuid4()),  # what 2.8.2 hands out
+        "",
+        "not-a-uuid",
+        "0190a1b2c3d47e5f8a6b7c8d9e0f1a2b",  # no dashes: not what the registry writes
+        "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b-",
+        "{0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b}",
+        "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2g",
+    ],
+)
+def test_upload_id_time_rejects(text: str) -> None:
+    assert upload_id_time(text) is None
+
+
+def test_upload_id_time_of_the_rfc_9562_example() -> None:
+    # RFC 9562, appendix A.6: 2022-02-22T14:22:22.00-05:00.
+    assert upload_id_time("017F22E2-79B0-7CC3-98C4-DC0C0C07398F") == 1645557742.0

@@ -118,16 +118,30 @@ def test_fixture_tarball_matches_metadata(name: str, tmp_path: Path) -> None:
 def test_uploads_fixture_fresh_and_stale(tmp_path: Path) -> None:
     meta = rr.load_fixture_meta("uploads")
     root = rr.extract_fixture("uploads", tmp_path / "root")
-    assert {u["stale"] for u in meta["uploads"]} == {True, False}
+    assert {(u["kind"], u["stale"]) for u in meta["uploads"]} == {
+        ("unfinished", True),
+        ("unfinished", False),
+        ("posted", True),
+        ("cancelled", True),
+        ("cancelled", False),
+    }
     for up in meta["uploads"]:
         d = root / "docker/registry/v2/repositories" / up["repo"] / "_uploads" / up["uuid"]
-        started = (d / "startedat").read_text()
-        age = time.time() - (d / "data").stat().st_mtime
-        if up["stale"]:
-            assert started == "2020-01-02T03:04:05Z"
-            assert age > 365 * 86400
+        files = sorted(f.relative_to(d).as_posix() for f in d.rglob("*") if f.is_file())
+        assert files == up["files"]
+        if up["kind"] == "cancelled":  # what the registry keeps of a cancelled upload
+            assert files == ["hashstates/sha256/0"] and up["startedat"] is None
         else:
-            assert started.startswith(time.strftime("%Y-", time.gmtime()))
+            assert {"data", "startedat"} <= set(files)
+        age = time.time() - max(f.stat().st_mtime for f in d.rglob("*"))
+        started = (d / "startedat").read_text() if up["startedat"] is not None else None
+        if up["stale"]:
+            assert started in ("2020-01-02T03:04:05Z", None)
+            assert age > 365 * 86400
+            assert d.stat().st_mtime < time.time() - 365 * 86400
+        else:
+            if started is not None:
+                assert started.startswith(time.strftime("%Y-", time.gmtime()))
             assert age < 3600
 
 

@@ -784,13 +784,52 @@ def test_bad_startedat(builder: StoreBuilder, text: str) -> None:
     assert snap.repositories["app"].uploads[uid].started_at is None
 
 
-def test_upload_without_startedat(builder: StoreBuilder) -> None:
-    uid = builder.upload("app", startedat_file=False)
+def test_upload_without_startedat_is_an_upload_not_a_problem(builder: StoreBuilder) -> None:
+    """A cancelled upload keeps only ``hashstates/...`` (2.8.2 and v3 alike)."""
+    uid = builder.upload("app", startedat_file=False, mtime=1.6e9)
+    cancelled = f"repositories/app/_uploads/{uid}"
+    builder.path(f"{cancelled}/data").unlink()
     snap = builder.scan()
-    f = only(snap, Kind.BAD_UPLOAD)
-    assert f.path == f"repositories/app/_uploads/{uid}"
-    assert "startedat" in f.message
-    assert snap.repositories["app"].uploads[uid].started_at is None
+    assert snap.findings == []
+    up = snap.repositories["app"].uploads[uid]
+    assert (up.started_at, up.size, up.mtime) == (None, 0, 1.6e9)
+    assert (up.started, up.started_from) == (1.6e9, "mtime")
+    assert not [p for p in snap.empty_dirs if p.startswith(cancelled)]
+
+
+def test_upload_folder_without_files_is_an_empty_folder(builder: StoreBuilder) -> None:
+    """What an interrupted removal leaves: nothing to resume (the registry answers 404 for the
+    id), no evidence of an upload at work; gc removes it as an empty folder."""
+    builder.image("app", tags=["v1"])
+    builder.path("repositories/app/_uploads/bare").mkdir(parents=True)
+    builder.path("repositories/app/_uploads/nested/hashstates/sha256").mkdir(parents=True)
+    snap = builder.scan()
+    assert snap.findings == []
+    assert snap.repositories["app"].uploads == {}
+    assert {
+        "repositories/app/_uploads/bare",
+        "repositories/app/_uploads/nested/hashstates/sha256",
+    } <= set(snap.empty_dirs)
+
+
+def test_empty_folders_inside_an_upload_are_part_of_it(builder: StoreBuilder) -> None:
+    uid = builder.upload("app")
+    builder.path(f"repositories/app/_uploads/{uid}/hashstates/sha512").mkdir()
+    snap = builder.scan()
+    assert uid in snap.repositories["app"].uploads
+    assert not [p for p in snap.empty_dirs if "/_uploads/" in p]
+
+
+def test_uuid7_upload_ids_carry_their_start(builder: StoreBuilder) -> None:
+    v7 = "017f22e2-79b0-7cc3-98c4-dc0c0c07398f"  # RFC 9562's example: 2022-02-22T19:22:22Z
+    uid = builder.upload("app", uuid=v7, startedat_file=False)
+    up = builder.scan().repositories["app"].uploads[uid]
+    assert (up.started_from, up.started) == ("upload_id", 1645557742.0)
+    # startedat, when there is one, is what counts.
+    other = v7.replace("8f", "90")
+    with_file = builder.upload("app", uuid=other, started_at="2020-01-02T03:04:05Z")
+    up = builder.scan().repositories["app"].uploads[with_file]
+    assert (up.started_from, up.started) == ("startedat", 1577934245.0)
 
 
 @pytest.mark.parametrize(
@@ -832,7 +871,8 @@ def test_which_findings_block_gc(builder: StoreBuilder, tmp_path: Path) -> None:
     builder.write("repositories/app/_layers/x", b"")  # UNKNOWN_ENTRY: does not
     builder.orphan_blob(b"a")
     builder.write(f"blobs/sha256/{hexof(sha256(b'b'))[:2]}/{hexof(sha256(b'b'))}/data", b"")
-    builder.upload("app", startedat_file=False)  # BAD_UPLOAD: does not
+    bad = builder.upload("app")
+    builder.write(f"repositories/app/_uploads/{bad}/startedat", b"yesterday")  # BAD_UPLOAD: not
     builder.image("Bad", tags=["v1"])  # BAD_NAME: does not
     snap = builder.scan()
     blocking = {f.kind: f.blocks_gc for f in snap.findings}

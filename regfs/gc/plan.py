@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
 
-from regfs.analysis import manifest_closure
+from regfs.analysis import DEFAULT_UPLOAD_AGE, manifest_closure, upload_is_stale
 from regfs.digest import ALGORITHMS
 from regfs.duration import cutoff as age_cutoff
-from regfs.duration import is_older
 from regfs.findings import Finding
 from regfs.graph import Marks, Mode, mark
 from regfs.heap import without_collector
@@ -44,7 +43,7 @@ STEP_ORDER = ("tag", "tag_index", "revision", "layer_link", "upload", "blob", "f
 class GcOptions:
     delete_untagged: bool = False
     min_age: float = 3600.0
-    uploads_older_than: float = 168 * 3600.0
+    uploads_older_than: float = DEFAULT_UPLOAD_AGE
     force: bool = False
     trash: bool = False
 
@@ -364,12 +363,17 @@ def _plan_layer_links(
 
 
 def young_uploads(snap: Snapshot, cutoff: float) -> list[str]:
-    """Unfinished uploads started or written to within the grace period: a registry at work."""
+    """Unfinished uploads started within the grace period: a registry at work.
+
+    Started means :attr:`Upload.started`: the ``startedat`` the registry wrote (its clock,
+    which a copy or a checkout does not change), else the time in a UUIDv7 id, else (a
+    cancelled upload of a 2.x registry) the newest mtime, the only evidence there is. File
+    mtimes of an upload that has a start time are not evidence: a copy refreshes them (such
+    an upload is kept by :func:`_plan_uploads`, not taken for a live registry)."""
     out = []
     for repo in snap.repositories.values():
         for up in sorted(repo.uploads.values(), key=lambda u: u.uuid):
-            started = up.started_at.timestamp() if up.started_at else None
-            if (started is not None and started > cutoff) or up.mtime > cutoff:
+            if up.started > cutoff:
                 out.append(upload_dir(repo.name, up.uuid))
     return out
 
@@ -377,17 +381,13 @@ def young_uploads(snap: Snapshot, cutoff: float) -> list[str]:
 def _plan_uploads(
     snap: Snapshot, options: GcOptions, cutoff: float, now: float, plan: GcPlan
 ) -> None:
+    """Stale uploads (:func:`regfs.analysis.upload_is_stale`) go, except one written to within
+    the grace period (a registry may still be writing to an upload it started long ago)."""
     for repo in snap.repositories.values():
         for up in sorted(repo.uploads.values(), key=lambda u: u.uuid):
+            if not upload_is_stale(up, options.uploads_older_than, now):
+                continue
             path = upload_dir(repo.name, up.uuid)
-            started = up.started_at.timestamp() if up.started_at else None
-            if started is None:
-                plan.kept.append(
-                    Kept("upload", path, "no readable startedat", None, repo.name, up.size)
-                )
-                continue
-            if not is_older(now - started, options.uploads_older_than):
-                continue
             if up.mtime > cutoff:
                 plan.kept.append(
                     Kept("upload", path, "written to within --min-age", None, repo.name, up.size)
