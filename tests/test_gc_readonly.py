@@ -266,10 +266,16 @@ def test_a_registry_serving_another_folder_is_noted_not_refused(tmp_path: Path) 
         res = regfs("gc", str(root), "--dry-run", "--min-age", "0", "--json")
         assert res.returncode == 0, res.stderr
         doc = json.loads(res.stdout)
+        mine = [g for g in doc["guard"] if g.get("pid") == reg.proc.pid]
+        assert mine == [
+            {
+                "kind": "registry_other",
+                "message": f"pid {reg.proc.pid} (docker-registry) serves {other}, not ROOT",
+                "pid": reg.proc.pid,
+                "path": str(reg.config),
+            }
+        ]
         notes = {g["kind"]: g["message"] for g in doc["guard"]}
-        assert notes["registry_other"] == (
-            f"pid {reg.proc.pid} (docker-registry) serves {other}, not ROOT"
-        )
         assert notes["no_registry"].startswith("no registry process on this host serves ROOT")
 
 
