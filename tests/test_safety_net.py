@@ -360,6 +360,61 @@ def test_an_untagged_manifest_tagged_again_after_the_plan_still_pulls(tmp_path: 
         pull_fixture_tags(root, meta, reg)
 
 
+@pytest.mark.registry
+def test_an_index_pushed_after_the_plan_keeps_its_untagged_children(tmp_path: Path) -> None:
+    """``--delete-untagged``: children pushed by digest long ago (past the grace period, so
+    doomed) and their index pushed between plan and execution. The children's revisions,
+    configs and layers stay, and the index pulls. Catches: the look for manifests pushed since
+    the scan taken only once revisions are already gone, or not following index children."""
+    rr.require_binaries()
+    meta = rr.load_fixture_meta("demo")
+    root = rr.extract_fixture("demo", tmp_path / "root")
+    with rr.Registry(root) as reg:
+        children = [push_oci_image(reg, "team/late", arch) for arch in ("amd64", "arm64")]
+    age_tree(root)  # the push stalled for a long time before its index
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": rr.MT_OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": rr.MT_OCI_MANIFEST,
+                    "digest": c,
+                    "size": blob_data(root, c).stat().st_size,
+                    "platform": {"architecture": arch, "os": "linux"},
+                }
+                for c, arch in zip(children, ("amd64", "arm64"), strict=True)
+            ],
+        },
+        sort_keys=True,
+    ).encode()
+
+    def push_index(plan: GcPlan) -> bool:
+        assert {("team/late", c) for c in children} <= set(plan.manifests)
+        with rr.Registry(root) as reg:
+            reg.push_manifest("team/late", "v1", index, rr.MT_OCI_INDEX)
+        return True
+
+    out = collect(
+        str(root),
+        GcOptions(min_age=HOUR, delete_untagged=True),
+        dry_run=False,
+        skip_live_check=True,
+        confirm=push_index,
+    )
+    assert out.executed.failed is None
+    skipped = {
+        r.action.digest
+        for r in out.executed.results
+        if r.action.step == "revision" and r.status == "skipped"
+    }
+    assert set(children) <= skipped
+    with rr.Registry(root) as reg:
+        verified = reg.pull("team/late", "v1")
+        assert set(children) <= set(verified)
+        pull_fixture_tags(root, meta, reg)
+
+
 # --- 4. a lock held by a live process of another user ---------------------------------------
 
 

@@ -25,6 +25,8 @@ from regfs.manifests import ManifestError, parse_manifest
 from regfs.scan import MANIFEST_READ_LIMIT
 
 ALLOWED_UPLOAD_FILES = ("data", "startedat")
+# Steps whose targets a manifest pushed since the scan may need (see ``pushed_since``).
+PUSH_CHECKED_STEPS = ("tag_index", "revision", "layer_link", "blob")
 
 
 class Ops:
@@ -81,7 +83,7 @@ class Executor:
         ops: Ops | None = None,
         progress: Callable[[str, int, int], None] | None = None,
         relinked: Callable[[set[str]], set[str]] | None = None,
-        pushed: Callable[[], set[str]] | None = None,
+        pushed: Callable[[str], set[str]] | None = None,
     ) -> None:
         self.plan = plan
         self.v2 = plan.v2
@@ -138,18 +140,18 @@ class Executor:
         relinked: set[str] = set()
         checked_links = False
         pushed: set[str] = set()
-        checked_pushes = False
+        looked: set[str] = set()
         for i, action in enumerate(actions):
             if self._stop:
                 res.interrupted = True
                 return
-            if action.step in ("layer_link", "blob") and not checked_pushes:
+            if action.step in PUSH_CHECKED_STEPS and action.step not in looked:
                 # A manifest pushed (or pushed again) since the scan needs what it references,
-                # and the registry accepted it because their layer links were still there:
-                # look before the first of those links goes.
-                checked_pushes = True
+                # and the registry accepted it because those revisions and layer links were
+                # still there: look again before each kind of them starts to go.
+                looked.add(action.step)
                 if self.pushed is not None:
-                    pushed = self.pushed()
+                    pushed |= self.pushed(action.step)
             if action.step == "blob" and not checked_links:
                 # A push since the scan creates a link: its blob must stay.
                 checked_links = True
@@ -157,7 +159,7 @@ class Executor:
                     wanted = {a.digest for a in actions if a.step == "blob" and a.digest}
                     relinked = self.relinked(wanted)
             try:
-                if action.step in ("layer_link", "blob") and action.digest in pushed:
+                if action.step in PUSH_CHECKED_STEPS and action.digest in pushed:
                     raise _Skip("referenced by a manifest pushed since the scan")
                 if action.step == "blob" and action.digest in relinked:
                     raise _Skip("linked again since the scan")

@@ -195,15 +195,27 @@ def collect(
         )
 
 
-def revisions_kept(plan: GcPlan, snap: Snapshot) -> dict[str, set[str]]:
-    """Per repository, the revisions the scan saw that the plan does not remove: any other
-    revision link found during the run is a manifest pushed (again) since the scan."""
-    kept = {name: set(repo.revisions) for name, repo in snap.repositories.items()}
-    for a in plan.by_step("revision"):
-        # The folder names the revision (``.../revisions/<alg>/<hex>``).
-        alg, hexpart = a.path.rsplit("/", 2)[1:]
-        kept.get(a.repository or "", set()).discard(f"{alg}:{hexpart}")
-    return kept
+def expected_revisions(plan: GcPlan, snap: Snapshot) -> Callable[[str], dict[str, set[str]]]:
+    """``step -> {repository: revisions}``: the revision links a run expects to find when
+    ``step`` starts. Until the revisions step, what the scan saw; from then on, minus those the
+    plan removes. Any other revision link is a manifest pushed (again) since the scan, and a
+    planned one still there was pushed again or changed: what it references must stay."""
+    seen = {name: set(repo.revisions) for name, repo in snap.repositories.items()}
+    after: dict[str, set[str]] | None = None
+
+    def expected(step: str) -> dict[str, set[str]]:
+        nonlocal after
+        if step in ("tag", "tag_index", "revision"):
+            return seen
+        if after is None:
+            after = {name: set(revs) for name, revs in seen.items()}
+            for a in plan.by_step("revision"):
+                # The folder names the revision (``.../revisions/<alg>/<hex>``).
+                alg, hexpart = a.path.rsplit("/", 2)[1:]
+                after.get(a.repository or "", set()).discard(f"{alg}:{hexpart}")
+        return after
+
+    return expected
 
 
 def _execute(
@@ -226,6 +238,7 @@ def _execute(
     journal = Journal(state, plan.run_id)
     journal.write_plan(plan, command)
     trash = os.path.join(trash_root(state), plan.run_id) if plan.options.trash else None
+    expected = expected_revisions(plan, outcome.snapshot)
     executor = Executor(
         plan,
         journal=journal,
@@ -233,7 +246,7 @@ def _execute(
         ops=ops,
         progress=progress,
         relinked=lambda wanted: relinked_digests(str(v2), wanted),
-        pushed=lambda: pushed_since(str(v2), revisions_kept(plan, outcome.snapshot)),
+        pushed=lambda step: pushed_since(str(v2), expected(step)),
     )
     try:
         result = executor.run()
