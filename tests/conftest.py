@@ -1,5 +1,6 @@
 """Shared fixtures for the unit tests: a tmp-path storage builder and permission denial."""
 
+import faulthandler
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -92,3 +93,36 @@ def deny(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
     yield _deny
     for path, mode in reversed(restore):
         os.chmod(path, mode)
+
+
+# The terminal's stderr, kept before pytest captures fd 2 around each test (as pytest's own
+# faulthandler plugin does): the backstop's stacks must reach the log, not a capture file.
+_REAL_STDERR: list[int] = [2]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _REAL_STDERR[0] = os.dup(2)
+
+
+def _timeout_of(request: pytest.FixtureRequest) -> float:
+    """The test's pytest-timeout limit (its marker, else the ini default; 300 without the
+    plugin)."""
+    marker = request.node.get_closest_marker("timeout")
+    if marker is not None and marker.args:
+        return float(marker.args[0])
+    try:
+        return float(request.config.getini("timeout") or 0)
+    except ValueError:
+        return 300.0
+
+
+@pytest.fixture(autouse=True)
+def _hang_backstop(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Behind pytest-timeout: a test stuck in C code holding the GIL (a backtracking regular
+    expression) runs neither its SIGALRM handler nor its timer thread. faulthandler's watchdog
+    is a C thread: 30 s after the limit it prints every thread's stack and exits the run."""
+    limit = _timeout_of(request)
+    if limit > 0:
+        faulthandler.dump_traceback_later(limit + 30, exit=True, file=_REAL_STDERR[0])
+    yield
+    faulthandler.cancel_dump_traceback_later()
