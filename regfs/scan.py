@@ -679,6 +679,8 @@ def _history_names(storage: LocalStorage, rel: str, repo: str, out: _Out) -> dic
     the grace period looks at, and the executor re-checks each entry's content instead.
     """
     links: dict[str, Link] = {}
+    if _is_symlink(storage, rel) and _follow(storage, rel, out, repo) != DIR:
+        return links  # reported; read through when it points to a folder
     try:
         algs = storage.list_kinds(rel)
     except FileNotFoundError:
@@ -690,6 +692,9 @@ def _history_names(storage: LocalStorage, rel: str, repo: str, out: _Out) -> dic
         out.empty.append(rel)
     for alg, kind in algs:
         arel = f"{rel}/{alg}"
+        kind = _kind(storage, arel, kind, out, repo)
+        if not kind:
+            continue
         if kind != DIR or alg not in ALGORITHMS:
             out.add(Kind.UNKNOWN_ENTRY, arel, "unexpected entry in a tag's index", repo=repo)
             continue
@@ -701,6 +706,8 @@ def _history_names(storage: LocalStorage, rel: str, repo: str, out: _Out) -> dic
         if not names:
             out.empty.append(arel)
         for h, hkind in names:
+            if hkind == SYMLINK:
+                hkind = _kind(storage, f"{arel}/{h}", hkind, out, repo)
             if hkind == DIR and is_hex_for(alg, h):
                 d = make_digest(alg, h)
                 links[d] = Link(d, 0.0)

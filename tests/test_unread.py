@@ -7,8 +7,11 @@ tests/test_unreadable_matrix.py.
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from builder import StoreBuilder, hexof
@@ -273,3 +276,113 @@ def test_a_symlink_target_inside_the_store_is_never_deleted(store: StoreBuilder)
     _snap, plan = fast_plan(store)
     assert spare.digest not in deleted_blobs(plan)
     assert any(f.path == blob_dir(spare.digest) for f in plan.blocking)
+
+
+# --- every path of a store, damaged in turn: damage only ever shrinks what gc deletes ----------
+
+
+def _all_paths(b: StoreBuilder) -> list[str]:
+    out = []
+    for cur, dirs, files in os.walk(b.v2):
+        for n in dirs + files:
+            out.append(os.path.relpath(os.path.join(cur, n), b.v2))
+    return sorted(out)
+
+
+def _plan_sets(b: StoreBuilder, untagged: bool) -> tuple[set[str], set[str], list[Finding]]:
+    _snap, plan = fast_plan(b, untagged=untagged)
+    return deleted_blobs(plan), deleted_manifests(plan), plan.blocking
+
+
+class _Denied:
+    """Simulate ``chmod 000`` on one path for LocalStorage (the suite runs as root): listing or
+    reading it fails, and so does any access below it; its own lstat still works."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+        self.path = path
+
+        def guard(self_: LocalStorage, rel: str, *, itself: bool) -> None:
+            p = self_.abspath(rel)
+            if p.startswith(path + "/") or (itself and p == path):
+                raise PermissionError(errno.EACCES, "Permission denied", p)
+
+        for name, itself in (
+            ("list_dir", True),
+            ("list_kinds", True),
+            ("read_file", True),
+            ("lstat", False),
+            ("stat", False),
+        ):
+            orig = getattr(LocalStorage, name)
+
+            def patched(
+                self_: LocalStorage, rel: str, *a: Any, _o: Any = orig, _i: bool = itself, **k: Any
+            ) -> Any:
+                guard(self_, rel, itself=_i)
+                return _o(self_, rel, *a, **k)
+
+            monkeypatch.setattr(LocalStorage, name, patched)
+
+        def exists(self_: LocalStorage, rel: str) -> bool:
+            guard(self_, rel, itself=False)
+            return os.path.lexists(self_.abspath(rel))
+
+        monkeypatch.setattr(LocalStorage, "exists", exists)
+
+
+@pytest.mark.parametrize("untagged", [False, True], ids=["default", "untagged"])
+def test_every_path_unreadable_in_turn_only_shrinks_what_gc_deletes(
+    store: StoreBuilder, untagged: bool
+) -> None:
+    healthy_blobs, healthy_manifests, blocking = _plan_sets(store, untagged)
+    assert blocking == [] and healthy_blobs and (healthy_manifests or not untagged)
+    for rel in _all_paths(store):
+        with pytest.MonkeyPatch.context() as mp:
+            _Denied(mp, str(store.v2 / rel))
+            blobs, manifests, blocking = _plan_sets(store, untagged)
+        assert blobs <= healthy_blobs, rel
+        assert manifests <= healthy_manifests, rel
+        assert not blobs & store.live, rel  # type: ignore[attr-defined]
+        if (blobs, manifests) != (healthy_blobs, healthy_manifests):
+            assert blocking, f"{rel}: the plan changed but gc would not refuse without --force"
+
+
+@pytest.mark.parametrize("untagged", [False, True], ids=["default", "untagged"])
+def test_every_path_symlinked_in_turn_deletes_nothing_through_it(
+    store: StoreBuilder, tmp_path: Path, untagged: bool
+) -> None:
+    import shutil
+
+    healthy_blobs, healthy_manifests, _ = _plan_sets(store, untagged)
+    outside = tmp_path / "outside"
+    for i, rel in enumerate(_all_paths(store)):
+        real = store.path(rel)
+        if real.is_symlink() or not real.exists():
+            continue
+        target = outside / str(i)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(real, target)
+        real.symlink_to(target)
+        try:
+            _snap, plan = fast_plan(store, untagged=untagged)
+            assert deleted_blobs(plan) <= healthy_blobs, rel
+            assert deleted_manifests(plan) <= healthy_manifests, rel
+            assert not deleted_blobs(plan) & store.live, rel  # type: ignore[attr-defined]
+            for a in plan.actions:
+                assert not (a.path == rel or a.path.startswith(rel + "/")), (rel, a)
+                assert not rel.startswith(a.path + "/"), (rel, a)
+            changed = (deleted_blobs(plan), deleted_manifests(plan)) != (
+                healthy_blobs,
+                healthy_manifests,
+            )
+            history = not untagged and "/index" in rel and "/_manifests/tags/" in rel
+            if changed or not (rel.endswith(("/link", "/data", "/current")) or history):
+                # gc's fast scan lists the folders it walks but reads or stats only the files
+                # it needs, straight through their folder: a symlinked link file, data file of
+                # a live blob or tag `current` folder changes nothing and may go unnoticed, and
+                # default mode never reads tag histories (nothing is deleted through any of
+                # them); `regfs check` reports them.
+                assert any(f.kind is Kind.SYMLINK for f in plan.blocking), rel
+        finally:
+            real.unlink()
+            shutil.move(target, real)

@@ -230,6 +230,7 @@ def build_plan(
     plan.young_uploads = young_uploads(snap, cutoff)
     plan_folders(snap, plan)
     keep_off_symlinks(plan, marks.unknown)
+    plan.blocking = snap.blocking  # with what the refresh met: it stops gc like the rest
     sort_actions(plan)
     return plan
 
