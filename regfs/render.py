@@ -276,8 +276,46 @@ def tree_text(root: Node) -> str:
     return "\n".join(lines)
 
 
+# Every key of every node type, with the value it has when the tree builder left it out:
+# a script reads ``node["shared"]`` without ``.get`` (regfs/schemas/tree.json).
+TREE_KEYS: dict[str, dict[str, Any]] = {
+    "registry": {"path": None},
+    "repository": {"name": None},
+    "tag": {"name": None, "broken": False, "issues": [], "absent_platforms": []},
+    "manifest": {
+        "digest": None,
+        "kind": None,
+        "size": None,
+        "platform": None,
+        "artifact_type": None,
+        "missing": False,
+        "absent": False,
+        "unparseable": None,
+        "cycle": False,
+    },
+    "config": {"digest": None, "size": None, "shared": False, "missing": False, "foreign": False},
+    "untagged": {"count": 0},
+    "uploads": {"count": 0, "size": 0},
+}
+TREE_KEYS["referrer"] = TREE_KEYS["manifest"]
+TREE_KEYS["layer"] = TREE_KEYS["config"]
+
+
+def tree_dict(node: Node) -> dict[str, Any]:
+    """``node`` with every key of its type present, children likewise, ``children`` last."""
+    out: dict[str, Any] = {"type": node["type"]}
+    for key, default in TREE_KEYS.get(node["type"], {}).items():
+        value = node.get(key, default)
+        out[key] = list(value) if isinstance(value, list) else value
+    for key, value in node.items():
+        if key not in out and key != "children":
+            out[key] = value
+    out["children"] = [tree_dict(c) for c in node["children"]]
+    return out
+
+
 def tree_json(root: Node) -> str:
-    return to_json({"schema": SCHEMA_VERSION, **root})
+    return to_json({"schema": SCHEMA_VERSION, **tree_dict(root)})
 
 
 # --- orphans --------------------------------------------------------------------------------
@@ -481,12 +519,21 @@ def gc_dict(o: GcOutcome) -> dict[str, Any]:
             for k in plan.kept
         ],
         "problems": [problem_dict(f) for f in plan.blocking],
-        "refused": [r.as_dict() for r in o.would_refuse or []],
-        "guard": [r.as_dict() for r in o.guard],
+        "refused": [_refusal_dict(r) for r in o.would_refuse or []],
+        "guard": [_refusal_dict(r) for r in o.guard],
         "live_check_skipped": o.live_check_skipped,
     }
     if o.executed is not None:
         out["seconds"] = round(o.executed.seconds, 3)
+    return out
+
+
+def _refusal_dict(reason: Any) -> dict[str, Any]:
+    """A refusal reason in the one JSON shape (regfs/schemas/common.json#/$defs/refusal)."""
+    given = reason.as_dict() if hasattr(reason, "as_dict") else {"message": str(reason)}
+    out: dict[str, Any] = {"kind": given.get("kind", "scan_problem"), "message": given["message"]}
+    for key in ("pid", "path", "url", "source"):
+        out[key] = given.get(key)
     return out
 
 
@@ -675,6 +722,7 @@ def du_dict(r: DuReport) -> dict[str, Any]:
             "blob_count": row.blobs,
             "incomplete": bool(row.unread),
             "unread": list(row.unread),
+            "tags": None,  # with --by tag: one entry per tag
         }
         if row.tag_usage is not None:
             item["tags"] = [

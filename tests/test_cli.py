@@ -155,10 +155,23 @@ def test_tree_json(store: StoreBuilder) -> None:
     app_node = data["children"][0]
     assert set(app_node) == {"type", "name", "children"}
     tag = app_node["children"][0]
-    assert set(tag) == {"type", "name", "children"}
-    assert (tag["type"], tag["name"]) == ("tag", "v1")
+    assert set(tag) == {"type", "name", "broken", "issues", "absent_platforms", "children"}
+    assert (tag["type"], tag["name"], tag["broken"]) == ("tag", "v1", False)
     manifest = tag["children"][0]
-    assert set(manifest) == {"type", "digest", "size", "kind", "children"}
+    assert set(manifest) == {
+        "type",
+        "digest",
+        "size",
+        "kind",
+        "platform",
+        "artifact_type",
+        "missing",
+        "absent",
+        "unparseable",
+        "cycle",
+        "children",
+    }
+    assert (manifest["platform"], manifest["missing"], manifest["cycle"]) == (None, False, False)
     assert manifest["digest"] == store.img.digest  # type: ignore[attr-defined]
     assert manifest["size"] == store.img.size  # type: ignore[attr-defined]
     assert [c["type"] for c in manifest["children"]] == ["config", "layer"]

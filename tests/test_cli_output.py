@@ -223,3 +223,75 @@ def test_no_internal_names_or_bad_plurals(
         for stream in (run.stdout, run.stderr):
             m = bad.search(stream)
             assert m is None, f"regfs {' '.join(run.args)}: {m and m.group(0)!r} in {stream}"
+
+
+# --- JSON: every document validates against its shipped schema -----------------------------
+
+SCHEMA_NAMES = [
+    "tree",
+    "orphans",
+    "gc",
+    "rm",
+    "check",
+    "du",
+    "restore",
+    "trash-list",
+    "trash-purge",
+]
+
+
+def _schemas() -> tuple[Any, dict[str, Any]]:
+    """A jsonschema Registry of the schemas shipped in the package, and each by name."""
+    from importlib.resources import files
+
+    from referencing import Registry, Resource
+
+    folder = files("regfs").joinpath("schemas")
+    docs = {
+        p.name.removesuffix(".json"): json.loads(p.read_text())
+        for p in folder.iterdir()
+        if p.name.endswith(".json")
+    }
+    registry = Registry().with_resources(
+        (f"https://regfs.invalid/schemas/{n}.json", Resource.from_contents(d))
+        for n, d in docs.items()
+    )
+    return registry, docs
+
+
+def test_every_command_has_a_schema_shipped_in_the_package() -> None:
+    from jsonschema import Draft202012Validator
+
+    registry, docs = _schemas()
+    assert set(SCHEMA_NAMES) | {"common"} == set(docs)
+    for name, doc in docs.items():
+        Draft202012Validator.check_schema(doc)
+        assert doc["$id"].endswith(f"/{name}.json")
+    # The README links each of them.
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for name in SCHEMA_NAMES:
+        assert f"(regfs/schemas/{name}.json)" in readme, name
+
+
+@pytest.mark.parametrize("fixture", FIXTURES)
+def test_every_json_document_validates(
+    outputs: dict[tuple[str, bool], list[Run]], fixture: str
+) -> None:
+    from jsonschema import Draft202012Validator
+
+    registry, docs = _schemas()
+    for run in outputs[(fixture, True)]:
+        assert run.stdout.startswith("{"), f"regfs {' '.join(run.args)}: {run.stdout[:80]!r}"
+        doc = json.loads(run.stdout)
+        validator = Draft202012Validator(docs[run.name], registry=registry)
+        errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
+        assert errors == [], f"regfs {' '.join(run.args)}: " + "; ".join(
+            f"{list(e.path)}: {e.message}" for e in errors[:5]
+        )
+
+
+def test_every_schema_is_exercised(outputs: dict[tuple[str, bool], list[Run]]) -> None:
+    """Across the fixtures, every command's document was validated at least once (restore
+    needs a fixture where gc --trash moved something)."""
+    seen = {run.name for (_, as_json), runs in outputs.items() if as_json for run in runs}
+    assert seen == set(SCHEMA_NAMES)

@@ -25,6 +25,7 @@ from regfs.render import (
     orphans_text,
     size,
     to_json,
+    tree_dict,
     tree_json,
     tree_text,
 )
@@ -205,7 +206,25 @@ def test_tree_json_adds_the_schema_first() -> None:
     assert list(data)[:2] == ["schema", "type"]
     assert data["schema"] == SCHEMA_VERSION == 1
     assert data["children"][0]["children"][0]["children"][0]["digest"] == A
-    assert {k: v for k, v in data.items() if k != "schema"} == _tree()
+    assert {k: v for k, v in data.items() if k != "schema"} == tree_dict(_tree())
+
+
+def test_tree_json_has_every_key_of_every_node() -> None:
+    """Keys are always present: false, null or [] when the builder left them out."""
+    from regfs.render import TREE_KEYS
+
+    def walk(given: dict[str, Any], out: dict[str, Any]) -> None:
+        assert set(TREE_KEYS[out["type"]]) | {"type", "children"} <= set(out)
+        for key, value in given.items():
+            if key != "children":
+                assert out[key] == value  # nothing the builder set is changed
+        for g, o in zip(given["children"], out["children"], strict=True):
+            walk(g, o)
+
+    out = json.loads(tree_json(_tree()))
+    walk(_tree(), {k: v for k, v in out.items() if k != "schema"})
+    layer = out["children"][0]["children"][0]["children"][0]["children"][0]["children"][1]
+    assert (layer["shared"], layer["missing"], layer["foreign"]) == (True, False, False)
 
 
 def test_tree_text_from_a_real_scan(builder: StoreBuilder) -> None:
