@@ -702,10 +702,11 @@ def _refusal_or(display: Display, run: Callable[..., RmOutcome]) -> Callable[...
 
 
 def _refused_line(display: Display, exc: GcRefused) -> None:
-    """The one line on stderr of a refused real run (its reasons go with the output)."""
+    """The message on stderr of a refused real run (its reasons go with the output),
+    wrapped to the terminal like every text output."""
     display.pause()
-    line = render.wrap_lines([f"regfs: refused: {exc}"], text_width())
-    err.print("\n".join(line), markup=False, soft_wrap=True)
+    lines = render.wrap_lines([f"regfs: refused: {exc}"], text_width())
+    err.print("\n".join(lines), markup=False, soft_wrap=True)
 
 
 def _exit_for_runs(*parts: GcOutcome | None) -> None:

@@ -58,7 +58,7 @@ def _runs_on(root: Path, spare: Path, as_json: bool) -> list[Run]:
     ]
     # The deleting commands, for real, on the spare copy; without --force a damaged store
     # refuses (exit 3), with it the run proceeds.
-    runs.append(_run("gc", "gc", t, "--yes", "--min-age", "0", "--skip-live-check", *j))
+    runs.append(_run("gc", "gc", t, "--yes", "--trash", "--min-age", "0", "--skip-live-check", *j))
     gc = _run(
         "gc", "gc", t, "--yes", "--trash", "--min-age", "0", "--skip-live-check", "--force", *j
     )
@@ -262,7 +262,7 @@ def _schemas() -> tuple[Any, dict[str, Any]]:
 def test_every_command_has_a_schema_shipped_in_the_package() -> None:
     from jsonschema import Draft202012Validator
 
-    registry, docs = _schemas()
+    _, docs = _schemas()
     assert set(SCHEMA_NAMES) | {"common"} == set(docs)
     for name, doc in docs.items():
         Draft202012Validator.check_schema(doc)

@@ -324,7 +324,10 @@ def test_the_probe_leaves_no_trace(tmp_path: Path) -> None:
                 "kind": "probe",
                 "message": f"--registry-url {reg.url}: writable (a PUT answered 400 "
                 "MANIFEST_INVALID, not 405); put it in read-only mode or stop it",
+                "pid": None,
+                "path": None,
                 "url": reg.url,
+                "source": None,
             }
         ]
     assert fingerprint(root) == before  # contents, names, and no new (empty) folder
