@@ -273,6 +273,8 @@ def test_a_registry_serving_another_folder_is_noted_not_refused(tmp_path: Path) 
                 "message": f"pid {reg.proc.pid} (docker-registry) serves {other}, not ROOT",
                 "pid": reg.proc.pid,
                 "path": str(reg.config),
+                "url": None,
+                "source": None,
             }
         ]
         notes = {g["kind"]: g["message"] for g in doc["guard"]}
