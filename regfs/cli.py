@@ -631,17 +631,28 @@ def rm_cmd(
             help="Grace period of the gc that follows (0: none).",
         ),
     ] = "1h",
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Remove even what a tag that stays needs (a child of a tagged index: says "
+            "what breaks), and let the gc proceed despite unreadable items.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     registry_url: RegistryUrlOpt = None,
     skip_live_check: SkipLiveOpt = False,
 ) -> None:
     """Delete tags, manifests or whole repositories offline; the blobs they leave are for gc.
 
-    REPO@DIGEST removes the manifest and every tag on it; REPO removes the repository (its
-    folder too when nothing else lives there; child repositories stay). Everything a target
-    matches is listed before anything is deleted. Exit codes: 0 done; 2 malformed or unknown
-    target, glob matching nothing, not confirmed; 3 refused (live registry, lock held); 4 a
-    deletion failed part-way.
+    REPO@DIGEST removes the manifest, every tag on it and its referrers (signatures, SBOMs);
+    DIGEST may be the short form regfs prints (a unique prefix of at least 12 hex digits).
+    REPO removes the repository (its folder too when nothing else lives there; child
+    repositories stay). Everything a target matches is listed before anything is deleted.
+    Exit codes: 0 done; 2 malformed, unknown or ambiguous target, glob matching nothing, not
+    confirmed; 3 refused (the removal breaks a tag that stays, the gc of --gc would refuse,
+    live registry, lock held; a dry run exits 3 when a real run would refuse); 4 a deletion
+    failed part-way.
 
     \b
     Example:
@@ -649,7 +660,7 @@ def rm_cmd(
       regfs rm /srv/registry team/old --trash --gc
     """
     root, targets = split_root(args, "target", forms="REPO:TAG, REPO@DIGEST or REPO")
-    gc_options = GcOptions(min_age=duration(min_age, "--min-age"), trash=trash)
+    gc_options = GcOptions(min_age=duration(min_age, "--min-age"), trash=trash, force=force)
     require_confirmation_channel(dry_run, yes)
     if skip_live_check:
         warn("--skip-live-check: not checking whether the registry is live")

@@ -32,6 +32,7 @@ from regfs.du import DuReport
 from regfs.duration import format_duration
 from regfs.findings import Finding, Kind
 from regfs.gc.plan import Action, GcPlan
+from regfs.gc.rm import RmPlan
 from regfs.gc.run import GcOutcome, RmOutcome
 from regfs.gc.trash import PurgeResult, RestoreResult, TrashRun
 from regfs.treeview import Node
@@ -863,18 +864,32 @@ def _rm_counts(actions: list[Action]) -> str:
 def rm_preview(plan: GcPlan, width: int = 80) -> str:
     """What a removal plan touches, target by target, shown before confirming."""
     verb = "move into the trash" if plan.options.trash else "remove"
+    referrers = (
+        {(r.repository, r.digest): r for r in plan.referrers} if isinstance(plan, RmPlan) else {}
+    )
     lines = [f"regfs rm will {verb}:"]
     for a in plan.actions:
         if a.step == "tag":
             lines.append(f"  tag       {a.repository}:{_tag_of(a)}")
         elif a.step == "revision":
-            lines.append(f"  manifest  {a.repository}@{a.digest}")
+            ref = referrers.get((a.repository or "", a.digest or ""))
+            if ref is None:
+                lines.append(f"  manifest  {a.repository}@{a.digest}")
+            else:
+                what = short_type(ref.artifact_type) if ref.artifact_type else "referrer"
+                lines.append(
+                    f"  referrer  {a.repository}@{a.digest}  {what} of {short(ref.subject)}"
+                )
     lines.append(f"  in all: {_rm_counts(plan.actions)}")
+    if isinstance(plan, RmPlan):
+        for b in plan.breaks:
+            lines.append(f"  BREAKS: {_DIGEST_RE.sub(_short_match, b.describe())}")
     return _text(lines, width)
 
 
 def rm_dict(o: RmOutcome) -> dict[str, Any]:
     removal = gc_dict(o.removal)
+    plan = o.removal.plan
     tags = [
         {"repository": a.repository, "tag": _tag_of(a), "digest": a.digest}
         for a in _done_actions(o.removal)
@@ -893,9 +908,31 @@ def rm_dict(o: RmOutcome) -> dict[str, Any]:
         "uploads": removal["uploads"],
         "folders": removal["folders"],
         "skipped": removal["skipped"],
+        "referrers": [
+            {
+                "repository": r.repository,
+                "digest": r.digest,
+                "subject": r.subject,
+                "artifact_type": r.artifact_type,
+            }
+            for r in (plan.referrers if isinstance(plan, RmPlan) else [])
+        ],
+        "breaks": [
+            {
+                "repository": b.repository,
+                "tag": b.tag,
+                "still_pulls": b.still_pulls,
+                "absent": [
+                    {"index": a.index, "digest": a.digest, "platform": a.platform} for a in b.absent
+                ],
+                "message": b.describe(),
+            }
+            for b in (plan.breaks if isinstance(plan, RmPlan) else [])
+        ],
         "refused": removal["refused"],
         "guard": removal["guard"],
         "live_check_skipped": removal["live_check_skipped"],
+        "gc_notes": o.gc_notes,
         "gc": None,
         "gc_reclaimable_bytes": None,
     }
@@ -935,15 +972,30 @@ def rm_text(o: RmOutcome, width: int = 80) -> str:
     verb = "Would remove" if o.removal.dry_run or o.removal.would_refuse else "Removed"
     lines = [f"{verb}: " + ("; ".join(d["targets"]) or "nothing")]
     lines.append(f"  {_rm_counts(_done_actions(o.removal))}")
+    for r in d["referrers"]:
+        what = short_type(r["artifact_type"]) if r["artifact_type"] else "referrer"
+        lines.append(
+            f"  with referrer {r['repository']}@{short(r['digest'])} ({what} of "
+            f"{short(r['subject'])}): nothing could reach it any more"
+        )
     lines.extend(_skipped_lines(d))
-    lines.extend(guard_lines(o.removal))
+    lines.extend(_DIGEST_RE.sub(_short_match, line) for line in guard_lines(o.removal))
+    if d["breaks"] and not o.removal.would_refuse:
+        lines.append("Breaks (--force):")
+        lines.extend(f"  {_DIGEST_RE.sub(_short_match, b['message'])}" for b in d["breaks"])
     if o.removal.executed is not None and o.removal.executed.failed:
         lines.append(f"FAILED: {o.removal.executed.failed.detail}")
     if o.gc is not None and not o.removal.would_refuse:
-        if o.gc.dry_run:
+        notes = o.gc_notes
+        if o.gc.dry_run and o.gc.plan.blocking and not o.gc.plan.options.force:
+            pass  # it would refuse: the note says why
+        elif o.gc.dry_run:
             lines.append(gc_estimate_line(o.gc))
+            if o.gc.plan.reclaimed_bytes == 0:  # that line already names the grace period
+                notes = [n for n in notes if "--min-age" not in n]
         else:
             lines.extend(gc_text(o.gc, width).splitlines())
+        lines.extend(f"  {n}" for n in notes)
     if o.removal.plan.options.trash and o.removal.executed is not None:
         lines.append(f"Undo with: regfs restore {_q(o.removal.plan.v2)} {d['run_id']}")
     return _text(lines, width)

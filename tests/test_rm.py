@@ -4,6 +4,8 @@ really running `rm` + `gc` against `gc` alone."""
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +165,316 @@ def test_du_exclusive_equals_rm_plus_gc_minus_gc(name: str, tmp_path: Path) -> N
         res = invoke("rm", str(copy), repo["name"], "--yes", "--json", "--skip-live-check")
         assert res.exit_code == 0, res.stderr
         assert _gc_bytes(copy) - gc_alone == repo["exclusive_bytes"], repo["name"]
+
+
+# --- short digests ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "prefix"),
+    [
+        ("app@0123456789ab", (None, "0123456789ab")),
+        ("app@sha256:0123456789abcdef", ("sha256", "0123456789abcdef")),
+    ],
+)
+def test_parse_short_digest(text: str, prefix: tuple[str | None, str]) -> None:
+    t = parse_target(text)
+    assert (t.digest, t.prefix) == (None, prefix)
+
+
+@pytest.mark.parametrize(
+    "text", ["app@0123456789a", "app@sha256:0123456789a", "app@md5:0123456789ab", "app@XYZ"]
+)
+def test_short_digest_too_short_or_malformed(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_target(text)
+
+
+@pytest.mark.parametrize("form", ["{hex}", "sha256:{hex}"])
+def test_rm_accepts_the_short_digest_regfs_prints(store: StoreBuilder, form: str) -> None:
+    d = store.v2digest  # type: ignore[attr-defined]
+    res = invoke("rm", str(store.root), "app@" + form.format(hex=d[7:19]), "--dry-run", "--json")
+    assert res.exit_code == 0, res.stderr
+    assert as_json(res)["targets"] == [f"manifest app@{d}"]
+
+
+def test_ambiguous_short_digest_is_refused_naming_the_candidates(store: StoreBuilder) -> None:
+    fakes = ["sha256:" + "ab" * 6 + c * 52 for c in "01"]
+    for d in fakes:
+        store.write_link(store.revision_link("app", d), d)
+    before = fingerprint(store.root)
+    res = invoke("rm", str(store.root), "app@abababababab", "--yes")
+    assert res.exit_code == 2
+    assert "ambiguous" in res.stderr and all(d in res.stderr for d in fakes)
+    assert fingerprint(store.root) == before
+    res = invoke("rm", str(store.root), "app@" + fakes[1][7:20], "--dry-run", "--json")
+    assert res.exit_code == 0  # one more digit is unique
+    res = invoke("rm", str(store.root), "app@cdcdcdcdcdcd", "--yes")
+    assert res.exit_code == 2 and "no manifest matches" in res.stderr
+
+
+# --- children of live indexes ------------------------------------------------------------------
+
+
+@pytest.fixture
+def multi(builder: StoreBuilder) -> dict[str, Any]:
+    amd = builder.image("multi", layers=[builder.layer("amd")], platform="linux/amd64")
+    arm = builder.image("multi", layers=[builder.layer("arm")], platform="linux/arm64/v8")
+    idx = builder.index(
+        "multi",
+        children=[amd, arm],
+        tags=["v1", "stable"],
+        platforms=["linux/amd64", "linux/arm64/v8"],
+    )
+    s390 = builder.image("nested", layers=[builder.layer("s390")], platform="linux/s390x")
+    ppc = builder.image("nested", layers=[builder.layer("ppc")], platform="linux/ppc64le")
+    inner = builder.index("nested", children=[s390], platforms=["linux/s390x"])
+    outer = builder.index("nested", children=[inner, ppc], tags=["v1"])
+    loose = builder.image("loose", layers=[builder.layer("loose")], platform="linux/amd64")
+    builder.index("loose", children=[loose], platforms=["linux/amd64"])  # untagged index
+    age_tree(builder.root)
+    return {
+        "b": builder,
+        "amd": amd,
+        "arm": arm,
+        "idx": idx,
+        "s390": s390,
+        "inner": inner,
+        "outer": outer,
+        "loose": loose,
+    }
+
+
+def test_child_of_a_tagged_index_is_refused_naming_the_index_and_tags(
+    multi: dict[str, Any],
+) -> None:
+    b, arm, idx = multi["b"], multi["arm"], multi["idx"]
+    before = fingerprint(b.root)
+    res = invoke("rm", str(b.root), f"multi@{arm.digest}", "--yes")
+    assert res.exit_code == 3, res.output
+    for text in (idx.digest, "multi:v1", "multi:stable", "linux/arm64/v8", "--force"):
+        assert text in res.stderr
+    assert fingerprint(b.root) == before
+    res = invoke("rm", str(b.root), f"multi@{arm.digest}", "--dry-run", "--json")
+    assert res.exit_code == 3
+    out = as_json(res)
+    assert out["refused"] and {x["tag"] for x in out["breaks"]} == {"v1", "stable"}
+    assert fingerprint(b.root) == before
+
+
+def test_grandchild_of_a_tagged_index_is_refused(multi: dict[str, Any]) -> None:
+    b = multi["b"]
+    for target in (multi["inner"], multi["s390"]):
+        res = invoke("rm", str(b.root), f"nested@{target.digest}", "--yes")
+        assert res.exit_code == 3, target
+        assert "nested:v1" in res.stderr
+
+
+def test_index_and_child_together_or_untagged_index_child_are_allowed(
+    multi: dict[str, Any],
+) -> None:
+    b = multi["b"]
+    res = invoke(
+        "rm",
+        str(b.root),
+        f"multi@{multi['idx'].digest}",
+        f"multi@{multi['arm'].digest}",
+        "--dry-run",
+        "--json",
+    )
+    assert res.exit_code == 0 and as_json(res)["breaks"] == []
+    res = invoke("rm", str(b.root), f"loose@{multi['loose'].digest}", "--yes", "--json")
+    assert res.exit_code == 0, res.stderr
+
+
+def test_force_removes_the_child_and_says_what_breaks(multi: dict[str, Any]) -> None:
+    b, amd, arm = multi["b"], multi["amd"], multi["arm"]
+    res = invoke("rm", str(b.root), f"multi@{arm.digest}", "--yes", "--force", "--json")
+    assert res.exit_code == 0, res.stderr
+    breaks = as_json(res)["breaks"]
+    assert {x["tag"] for x in breaks} == {"v1", "stable"}
+    assert all(x["still_pulls"] for x in breaks)
+    assert breaks[0]["absent"] == [
+        {"index": multi["idx"].digest, "digest": arm.digest, "platform": "linux/arm64/v8"}
+    ]
+    assert arm.digest not in rescan(b).repositories["multi"].revisions
+    # The last platform too: now the tags no longer pull, and --force says so.
+    res = invoke("rm", str(b.root), f"multi@{amd.digest}", "--yes", "--force")
+    assert res.exit_code == 0
+    assert "multi:v1 no longer pulls" in res.stdout
+
+
+# --- referrers -------------------------------------------------------------------------------
+
+
+def test_removing_a_manifest_takes_its_referrers_transitively(builder: StoreBuilder) -> None:
+    from builder import SBOM_SPDX
+
+    img = builder.image("app", tags=["v1"], layers=[builder.layer("app")])
+    sig = builder.referrer("app", subject=img)
+    sbom = builder.referrer("app", subject=img, artifact_type=SBOM_SPDX)
+    sbom_sig = builder.referrer("app", subject=sbom)
+    tagged = builder.referrer("app", subject=img, tags=["attestation"])  # kept by its tag
+    tagged_sig = builder.referrer("app", subject=tagged)
+    other = builder.image("app", tags=["v2"], layers=[builder.layer("other")])
+    other_sig = builder.referrer("app", subject=other)
+    age_tree(builder.root)
+    res = invoke("rm", str(builder.root), f"app@{img.digest[7:19]}", "--dry-run", "--json")
+    assert res.exit_code == 0, res.stderr
+    out = as_json(res)
+    taken = {r["digest"]: r["subject"] for r in out["referrers"]}
+    assert taken == {sig.digest: img.digest, sbom.digest: img.digest, sbom_sig.digest: sbom.digest}
+    res = invoke("rm", str(builder.root), f"app@{img.digest}", "--yes", "--min-age", "0", "--gc")
+    assert res.exit_code == 0, res.output
+    assert "regfs rm will remove:" in res.stderr and "referrer  app@" in res.stderr
+    snap = rescan(builder)
+    revs = snap.repositories["app"].revision_digests()
+    assert not revs & {img.digest, sig.digest, sbom.digest, sbom_sig.digest}
+    assert {tagged.digest, tagged_sig.digest, other.digest, other_sig.digest} <= revs
+    assert not (sig.blob_digests - tagged.blob_digests - other_sig.blob_digests) & set(snap.blobs)
+    assert_whole(snap)
+
+
+# --- rm --gc decides both steps first -------------------------------------------------------
+
+
+def test_rm_gc_refuses_before_deleting_anything_when_gc_would(store: StoreBuilder) -> None:
+    store.write("blobs/sha256/00/" + "0" * 64 + "/data", b"not a manifest")
+    store.write_link(store.revision_link("web", "sha256:" + "0" * 64), "sha256:" + "0" * 64)
+    age_tree(store.root)
+    before = fingerprint(store.root)
+    res = invoke("rm", str(store.root), "app:v1", "--yes", "--gc", "--min-age", "0")
+    assert res.exit_code == 3, res.output
+    assert "would refuse" in res.stderr and "unparseable_manifest" in res.stderr
+    assert fingerprint(store.root) == before
+    res = invoke("rm", str(store.root), "app:v1", "--dry-run", "--gc", "--min-age", "0")
+    assert res.exit_code == 3
+    assert "`regfs gc` would refuse" in res.stdout and "--force" in res.stdout
+    res = invoke("rm", str(store.root), "app:v1", "--dry-run", "--min-age", "0")
+    assert res.exit_code == 0  # no --gc: the removal alone proceeds, the note still says why
+    assert "`regfs gc` would refuse" in res.stdout
+    res = invoke("rm", str(store.root), "app:v1", "--yes", "--gc", "--min-age", "0", "--force")
+    assert res.exit_code == 0, res.output
+    assert "v1" not in rescan(store).repositories["app"].tags
+
+
+def test_dry_run_says_why_gc_would_reclaim_nothing(store: StoreBuilder) -> None:
+    res = invoke("rm", str(store.root), "web:1.0", "--dry-run", "--min-age", "0")
+    assert res.exit_code == 0
+    assert "would now reclaim 0 B" in res.stdout
+    assert "`regfs gc --delete-untagged` reclaims it" in res.stdout
+    # web:1.0 is the very manifest app/child:c1 is: removing web frees nothing.
+    res = invoke("rm", str(store.root), "web", "--dry-run", "--min-age", "0")
+    assert "the removal frees no blob: other manifests still use" in res.stdout
+    fresh = time.time()
+    for p in store.root.rglob("*"):
+        os.utime(p, (fresh, fresh))
+    res = invoke("rm", str(store.root), "app", "--dry-run")  # default --min-age 1h
+    assert res.exit_code == 0
+    assert "would now reclaim 0 B" in res.stdout
+    assert "blobs the removal frees kept: younger than --min-age (1h)" in res.stdout
+
+
+# --- against the real registry --------------------------------------------------------------
+
+
+def _pull_all(
+    root: Path,
+    meta: dict[str, Any],
+    *,
+    absent: frozenset[str] = frozenset(),
+    skip: frozenset[tuple[str, str]] = frozenset(),
+) -> int:
+    """Pull every tag of the fixture (but ``skip``) from a registry serving ``root``."""
+    cfg = meta["registry_config"]
+    pulled = 0
+    with rr.Registry(root, schema1=cfg["schema1"], foreign_urls=cfg["foreign_urls"]) as reg:
+        for repo, tags in meta["tags"].items():
+            for tag in tags:
+                if (repo, tag) not in skip:
+                    reg.pull(repo, tag, absent=absent)
+                    pulled += 1
+    return pulled
+
+
+@pytest.mark.registry
+def test_real_registry_child_of_tagged_index_refused_then_forced(tmp_path: Path) -> None:
+    rr.require_binaries()
+    meta = rr.load_fixture_meta("multiarch")
+    root = rr.extract_fixture("multiarch", tmp_path / "root")
+    idx = meta["tags"]["multi/oci-app"]["v1"]
+    (index,) = [i for i in meta["images"] if i["digest"] == idx]
+    child = index["children"][1]  # linux/arm64/v8
+    before = fingerprint(root)
+    res = invoke("rm", str(root), f"multi/oci-app@{child[7:19]}", "--yes", "--skip-live-check")
+    assert res.exit_code == 3, res.output
+    assert idx in res.stderr and "multi/oci-app:v1" in res.stderr
+    assert fingerprint(root) == before
+    assert _pull_all(root, meta) == sum(len(t) for t in meta["tags"].values())
+    res = invoke(
+        "rm",
+        str(root),
+        f"multi/oci-app@{child}",
+        "--yes",
+        "--force",
+        "--gc",
+        "--min-age",
+        "0",
+        "--skip-live-check",
+    )
+    assert res.exit_code == 0, res.output
+    assert "multi/oci-app:v1 loses linux/arm64/v8" in res.stdout
+    assert "its other platforms pull" in res.stdout
+    # The tag pulls its other platform; the removed one answers 404; everything else pulls.
+    _pull_all(root, meta, absent=frozenset({child}))
+    res = invoke("check", str(root), "--json")
+    assert res.exit_code == 0
+    out = as_json(res)
+    assert out["healthy"] and [w["kind"] for w in out["warnings"]] == ["partial_index"]
+
+
+@pytest.mark.registry
+def test_real_registry_signed_image_goes_with_its_referrers(tmp_path: Path) -> None:
+    rr.require_binaries()
+    meta = rr.load_fixture_meta("referrers")
+    root = rr.extract_fixture("referrers", tmp_path / "root")
+    image = meta["tags"]["signed/app"]["1.0"]
+    refs = {i["digest"] for i in meta["images"] if i["subject"]}
+    res = invoke(
+        "rm",
+        str(root),
+        f"signed/app@{image}",
+        "--yes",
+        "--gc",
+        "--min-age",
+        "0",
+        "--json",
+        "--skip-live-check",
+    )
+    assert res.exit_code == 0, res.output
+    out = as_json(res)
+    assert {r["digest"] for r in out["referrers"]} == refs
+    assert out["breaks"] == [] and out["gc"]["status"] == "done"
+    gone = {image} | refs
+    by_digest = {i["digest"]: i for i in meta["images"]}
+    freed = {b["digest"] for b in out["gc"]["blobs"]}
+    assert gone <= freed  # the manifests' own blobs
+    for d in gone:
+        assert {by_digest[d]["config"], *by_digest[d]["layers"]} - freed <= {
+            b
+            for i in meta["images"]
+            if i["digest"] not in gone
+            for b in (i["config"], *i["layers"])
+        }
+    cfg = meta["registry_config"]
+    with rr.Registry(root, schema1=cfg["schema1"], foreign_urls=cfg["foreign_urls"]) as reg:
+        for d in gone:
+            with pytest.raises(rr.RegistryHTTPError) as info:
+                reg.get_manifest("signed/app", d)
+            assert info.value.status == 404
+        assert "1.0" not in reg.tags("signed/app")
+    # Every other image still pulls, the cosign-style .sig tag (no subject) included.
+    assert (
+        _pull_all(root, meta, skip={("signed/app", "1.0")})
+        == sum(len(t) for t in meta["tags"].values()) - 1
+    )

@@ -16,7 +16,7 @@ from regfs.gc.live import Reason, guard
 from regfs.gc.lock import Lock, pid_alive, read_holder
 from regfs.gc.plan import GcOptions, GcPlan, build_plan, state_dir
 from regfs.gc.probe import check_url
-from regfs.gc.rm import Selection, build_rm_plan, parse_target, select, without
+from regfs.gc.rm import Selection, build_rm_plan, gc_notes, parse_target, select, without
 from regfs.gc.trash import trash_root
 from regfs.scan import Progress, Refresher, Snapshot, scan
 from regfs.storage import LocalStorage, resolve_root
@@ -53,6 +53,13 @@ def _summary(reasons: list[Reason]) -> str:
         )
     if kinds == {"lock"}:
         return reasons[0].message
+    if kinds == {"breaks_tag"}:
+        return (
+            "the removal would break tags that stay (an index lists what it removes); nothing "
+            "deleted (remove the index or its tags too, or use --force)"
+        )
+    if kinds <= {"breaks_tag", "scan_problem"}:
+        return "refused for safety (every reason below); nothing deleted"
     return "something may write to ROOT while gc deletes; nothing deleted"
 
 
@@ -272,6 +279,8 @@ class RmOutcome:
     removal: GcOutcome
     # `regfs gc` after the removal: the plan (dry run or no --gc) or the run (with --gc).
     gc: GcOutcome | None = None
+    # Why that gc reclaims nothing the removal let go, or would refuse (for the operator).
+    gc_notes: list[str] = field(default_factory=list)
 
 
 def remove(
@@ -292,10 +301,15 @@ def remove(
 ) -> RmOutcome:
     """Remove tags, manifests or repositories; then report or run what gc would reclaim.
 
+    Both steps are decided before anything is deleted, by the same rules in a dry run: a
+    removal that breaks a tag that stays (a child of a tagged index: ``breaks_tag``) and, with
+    ``run_gc``, a gc that would refuse (blocking scan problems) are refusals unless
+    ``gc_options.force``, next to the live-registry guard and the lock.
+
     Raises:
         UsageError: a malformed target, or one that matches nothing (nothing is touched).
-        GcRefused: something may write to ROOT, or another regfs holds the lock (the
-            removal, or with ``run_gc`` the gc after it).
+        GcRefused: the removal breaks a tag that stays, the gc after it would refuse, something
+            may write to ROOT, or another regfs holds the lock. Nothing is deleted.
     """
     parsed = [parse_target(t) for t in targets]
     if not parsed:
@@ -313,13 +327,21 @@ def remove(
         refusals, outcome.guard = assess(
             plan, force=False, lock=lock, registry_url=url, skip_live_check=skip_live_check
         )
+        # The gc that follows, planned on the tree as the removal leaves it.
+        after = without(snap, plan)
+        gc_plan = build_plan(after, gopts, now=now, refresh=Refresher(storage, after))
+        planned_gc = GcOutcome(gc_plan, after, True)
+        notes = gc_notes(snap, plan, gc_plan, gopts)
+        if not gopts.force:
+            refusals += [Reason("breaks_tag", b.describe()) for b in plan.breaks]
+            if run_gc:
+                planned_gc.would_refuse = blocking_reasons(gc_plan) or None
+                refusals += planned_gc.would_refuse or []
         outcome.would_refuse = refusals or None
         if dry_run:
-            after = without(snap, plan)
-            gc_plan = build_plan(after, gopts, now=now, refresh=Refresher(storage, after))
-            return RmOutcome(sel, outcome, GcOutcome(gc_plan, after, True))
+            return RmOutcome(sel, outcome, planned_gc, notes)
         if refusals:
-            raise GcRefused(RmOutcome(sel, outcome), refusals)
+            raise GcRefused(RmOutcome(sel, outcome, planned_gc, notes), refusals)
         removal = _execute(
             outcome, state, v2, confirm=confirm, progress=progress, ops=ops, command=command
         )
@@ -344,7 +366,7 @@ def remove(
             raise GcRefused(RmOutcome(sel, removal, exc.outcome), exc.details) from None
     else:
         gc = collect(root, gopts, dry_run=True, progress=progress, now=now, check_safety=False)
-    return RmOutcome(sel, removal, gc)
+    return RmOutcome(sel, removal, gc, gc_notes(snap, plan, gc.plan, gopts))
 
 
 def command_line(argv: list[str]) -> str:
