@@ -478,3 +478,18 @@ def test_real_registry_signed_image_goes_with_its_referrers(tmp_path: Path) -> N
         _pull_all(root, meta, skip={("signed/app", "1.0")})
         == sum(len(t) for t in meta["tags"].values()) - 1
     )
+
+
+def test_manifest_of_a_partly_unreadable_repository_is_refused_too(
+    multi: dict[str, Any], deny: Any
+) -> None:
+    """Where the tags of a repository cannot all be read, no removal of one of its manifests
+    can be shown harmless: refused (fail closed) unless --force."""
+    b, arm = multi["b"], multi["arm"]
+    deny(b.v2 / "repositories/multi/_manifests/tags")
+    assert rescan(b).repositories["multi"].incomplete
+    before = fingerprint(b.root)
+    res = invoke("rm", str(b.root), f"multi@{arm.digest}", "--yes")
+    assert res.exit_code == 3, res.output
+    assert "part of the repository cannot be read" in res.stderr
+    assert fingerprint(b.root) == before

@@ -25,6 +25,7 @@ import copy
 import dataclasses
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from regfs.analysis import manifest_closure
@@ -116,19 +117,28 @@ class Breakage:
     """What a removal does to a tag that stays: index children it makes absent."""
 
     repository: str
-    tag: str
+    # None: the repository's tags cannot all be read, so which one breaks is unknown.
+    tag: str | None
     absent: tuple[AbsentChild, ...]
     # False when nothing of the tag pulls any more (no platform left, or other damage).
     still_pulls: bool
+    # What stops its pull that did not before (e.g. in a repository not fully readable,
+    # where a child that is not found cannot be called absent).
+    issues: tuple[str, ...] = ()
 
     def describe(self) -> str:
+        if self.tag is None:
+            return f"{self.repository}: {'; '.join(self.issues)}"
+        name = f"{self.repository}:{self.tag}"
         lost = ", ".join(
             f"{a.platform or 'no platform'} ({a.digest}, a child of index {a.index})"
             for a in self.absent
         )
+        if not lost:
+            return f"{name} no longer pulls: {'; '.join(self.issues)}"
         if self.still_pulls:
-            return f"{self.repository}:{self.tag} loses {lost}; its other platforms pull"
-        return f"{self.repository}:{self.tag} no longer pulls: it loses {lost}"
+            return f"{name} loses {lost}; its other platforms pull"
+        return f"{name} no longer pulls: it loses {lost}"
 
 
 @dataclass(slots=True)
@@ -261,7 +271,7 @@ def build_rm_plan(
     for ref in _orphaned_referrers(snap, plan, manifests):
         plan.referrers.append(ref)
         _remove_manifest(snap.repositories[ref.repository], ref.digest, plan, tags_done)
-    plan.breaks = breakage(snap, plan)
+    plan.breaks = breakage(snap, plan, whole)
     cutoff = age_cutoff(now, min_age)
     plan.young_uploads = young_uploads(snap, cutoff)
     touched = {a.repository for a in plan.actions if a.repository}
@@ -342,19 +352,39 @@ def _orphaned_referrers(
     return out
 
 
-def breakage(snap: Snapshot, plan: GcPlan) -> list[Breakage]:
-    """Tags that survive ``plan`` but pull less after it: index children it removes."""
+def breakage(snap: Snapshot, plan: GcPlan, whole: Iterable[str] = ()) -> list[Breakage]:
+    """Tags that survive ``plan`` but pull less after it: index children it removes.
+    ``whole``: repositories removed entirely (no tag of theirs stays)."""
+    whole = set(whole)
     after = _touched(snap, plan)
     out = []
     for name, repo in sorted(after.repositories.items()):
         before_repo = snap.repositories[name]
+        removed = sorted(
+            {a.digest for a in plan.by_step("revision") if a.repository == name and a.digest}
+        )
+        if before_repo.incomplete and removed and name not in whole:
+            # Fail closed: an unreadable part may hold the tag or index that needs them.
+            out.append(
+                Breakage(
+                    name,
+                    None,
+                    (),
+                    False,
+                    (
+                        "part of the repository cannot be read, so whether a tag that stays "
+                        f"needs {', '.join(removed)} is unknown",
+                    ),
+                )
+            )
         for tag in sorted(repo.tags):
             before = tag_report(snap, before_repo, tag)
             now = tag_report(after, repo, tag)
             had = {(a.index, a.digest) for a in before.absent}
             lost = tuple(a for a in now.absent if (a.index, a.digest) not in had)
-            if lost:
-                out.append(Breakage(name, tag, lost, not now.broken))
+            issues = tuple(i for i in now.issues if i not in before.issues)
+            if lost or issues:
+                out.append(Breakage(name, tag, lost, not now.broken, issues))
     return out
 
 
