@@ -252,8 +252,9 @@ def test_child_of_a_tagged_index_is_refused_naming_the_index_and_tags(
     before = fingerprint(b.root)
     res = invoke("rm", str(b.root), f"multi@{arm.digest}", "--yes")
     assert res.exit_code == 3, res.output
-    for text in (idx.digest, "multi:v1", "multi:stable", "linux/arm64/v8", "--force"):
-        assert text in res.stderr
+    flat = " ".join(res.output.split())
+    for text in (idx.digest[:19], "multi:v1", "multi:stable", "linux/arm64/v8", "--force"):
+        assert text in flat
     assert fingerprint(b.root) == before
     res = invoke("rm", str(b.root), f"multi@{arm.digest}", "--dry-run", "--json")
     assert res.exit_code == 3
@@ -267,7 +268,7 @@ def test_grandchild_of_a_tagged_index_is_refused(multi: dict[str, Any]) -> None:
     for target in (multi["inner"], multi["s390"]):
         res = invoke("rm", str(b.root), f"nested@{target.digest}", "--yes")
         assert res.exit_code == 3, target
-        assert "nested:v1" in res.stderr
+        assert "nested:v1" in res.output
 
 
 def test_index_and_child_together_or_untagged_index_child_are_allowed(
@@ -347,11 +348,11 @@ def test_rm_gc_refuses_before_deleting_anything_when_gc_would(store: StoreBuilde
     before = fingerprint(store.root)
     res = invoke("rm", str(store.root), "app:v1", "--yes", "--gc", "--min-age", "0")
     assert res.exit_code == 3, res.output
-    assert "would refuse" in res.stderr and "unparseable_manifest" in res.stderr
+    assert "refused" in res.stderr and "unparseable_manifest" in res.output
     assert fingerprint(store.root) == before
     res = invoke("rm", str(store.root), "app:v1", "--dry-run", "--gc", "--min-age", "0")
     assert res.exit_code == 3
-    assert "`regfs gc` would refuse" in res.stdout and "--force" in res.stdout
+    assert "A real run would refuse" in res.stdout and "unparseable_manifest" in res.stdout
     res = invoke("rm", str(store.root), "app:v1", "--dry-run", "--min-age", "0")
     assert res.exit_code == 0  # no --gc: the removal alone proceeds, the note still says why
     assert "`regfs gc` would refuse" in res.stdout
@@ -418,7 +419,8 @@ def test_real_registry_child_of_tagged_index_refused_then_forced(tmp_path: Path)
     before = fingerprint(root)
     res = invoke("rm", str(root), f"multi/oci-app@{child[7:19]}", "--yes", "--skip-live-check")
     assert res.exit_code == 3, res.output
-    assert idx in res.stderr and "multi/oci-app:v1" in res.stderr
+    flat = " ".join(res.output.split())
+    assert idx[:19] in flat and "multi/oci-app:v1" in flat
     assert fingerprint(root) == before
     assert _pull_all(root, meta) == sum(len(t) for t in meta["tags"].values())
     res = invoke(
@@ -501,5 +503,5 @@ def test_manifest_of_a_partly_unreadable_repository_is_refused_too(
     before = fingerprint(b.root)
     res = invoke("rm", str(b.root), f"multi@{arm.digest}", "--yes")
     assert res.exit_code == 3, res.output
-    assert "part of the repository cannot be read" in res.stderr
+    assert "part of the repository cannot be read" in " ".join(res.output.split())
     assert fingerprint(b.root) == before
