@@ -30,6 +30,27 @@ def as_json(res: Any) -> dict[str, Any]:
     return json.loads(res.stdout)  # type: ignore[no-any-return]
 
 
+def assert_valid_rm_document(doc: dict[str, Any]) -> None:
+    """The document validates against regfs/schemas/rm.json (referrers, breaks, gc_notes)."""
+    from importlib.resources import files
+
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    folder = files("regfs").joinpath("schemas")
+    docs = {
+        p.name.removesuffix(".json"): json.loads(p.read_text())
+        for p in folder.iterdir()
+        if p.name.endswith(".json")
+    }
+    registry = Registry().with_resources(
+        (f"https://regfs.invalid/schemas/{n}.json", Resource.from_contents(d))
+        for n, d in docs.items()
+    )
+    errors = list(Draft202012Validator(docs["rm"], registry=registry).iter_errors(doc))
+    assert errors == [], [f"{list(e.path)}: {e.message}" for e in errors[:5]]
+
+
 @pytest.fixture
 def store(builder: StoreBuilder) -> StoreBuilder:
     base = builder.layer("base")
@@ -259,6 +280,7 @@ def test_child_of_a_tagged_index_is_refused_naming_the_index_and_tags(
     res = invoke("rm", str(b.root), f"multi@{arm.digest}", "--dry-run", "--json")
     assert res.exit_code == 3
     out = as_json(res)
+    assert_valid_rm_document(out)
     assert out["refused"] and {x["tag"] for x in out["breaks"]} == {"v1", "stable"}
     assert fingerprint(b.root) == before
 
@@ -292,6 +314,7 @@ def test_force_removes_the_child_and_says_what_breaks(multi: dict[str, Any]) -> 
     b, amd, arm = multi["b"], multi["amd"], multi["arm"]
     res = invoke("rm", str(b.root), f"multi@{arm.digest}", "--yes", "--force", "--json")
     assert res.exit_code == 0, res.stderr
+    assert_valid_rm_document(as_json(res))
     breaks = as_json(res)["breaks"]
     assert {x["tag"] for x in breaks} == {"v1", "stable"}
     assert all(x["still_pulls"] for x in breaks)
@@ -323,6 +346,7 @@ def test_removing_a_manifest_takes_its_referrers_transitively(builder: StoreBuil
     res = invoke("rm", str(builder.root), f"app@{img.digest[7:19]}", "--dry-run", "--json")
     assert res.exit_code == 0, res.stderr
     out = as_json(res)
+    assert_valid_rm_document(out)
     taken = {r["digest"]: r["subject"] for r in out["referrers"]}
     assert taken == {sig.digest: img.digest, sbom.digest: img.digest, sbom_sig.digest: sbom.digest}
     res = invoke("rm", str(builder.root), f"app@{img.digest}", "--yes", "--min-age", "0", "--gc")
