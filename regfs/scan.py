@@ -98,6 +98,8 @@ def scan(
 
     started = time.time() if now is None else now
     out = _Out()
+    if thorough:
+        _top_level(storage, out)
     repo_names = _discover_repositories(storage, out)
     tasks_total = len(repo_names)
     blobs: dict[str, Blob] = {}
@@ -292,6 +294,24 @@ def _is_symlink(storage: LocalStorage, rel: str) -> bool:
         return stat_mod.S_ISLNK(storage.lstat(rel).st_mode)
     except OSError:
         return False
+
+
+# What the registry writes directly under v2 (and regfs's own state folder, which lives there
+# when ROOT is a bare v2 folder: regfs.gc.plan.state_dir).
+_V2_ENTRIES = {"blobs", "repositories", ".regfs"}
+
+
+def _top_level(storage: LocalStorage, out: _Out) -> None:
+    """Report what does not belong directly under v2 (``v2/stray.txt``): fsck only, never a
+    reason to refuse gc (nothing deletes there)."""
+    try:
+        entries = storage.list_kinds("")
+    except OSError:
+        return  # the root was readable a moment ago; what is below reports itself
+    for name, kind in sorted(entries):
+        if name not in _V2_ENTRIES:
+            what = {FILE: "file", DIR: "folder", SYMLINK: "symbolic link"}.get(kind, "entry")
+            out.add(Kind.UNKNOWN_ENTRY, name, f"unexpected {what} directly under v2")
 
 
 def _discover_repositories(storage: LocalStorage, out: _Out) -> list[tuple[str, set[str]]]:

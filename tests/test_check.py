@@ -717,3 +717,18 @@ def test_verify_reads_through_no_symlink(builder: StoreBuilder, tmp_path: Path) 
     r = check(snap, verify_digests=True)
     assert [f.digest for f in of_kind(r, Kind.SYMLINK)] == [blob.digest]
     assert hashlib.sha256(outside.read_bytes()).hexdigest() == hexof(blob.digest)
+
+
+def test_a_stray_file_directly_under_v2_is_reported(builder: StoreBuilder) -> None:
+    """`v2/stray.txt` (issue 11): check names it; it does not block gc, which never goes there."""
+    builder.image("app", tags=["v1"])
+    builder.write("stray.txt", b"notes")
+    (builder.v2 / "old-copy").mkdir()
+    res = CliRunner().invoke(cli.app, ["check", str(builder.root), "--json"])
+    assert res.exit_code == 1
+    found = {(p["kind"], p["path"], p["blocks_gc"]) for p in json.loads(res.stdout)["problems"]}
+    assert ("unknown_entry", "stray.txt", False) in found
+    assert ("unknown_entry", "old-copy", False) in found
+    gc = CliRunner().invoke(cli.app, ["gc", str(builder.root), "--dry-run", "--min-age", "0"])
+    assert gc.exit_code == 0, gc.stdout
+    assert (builder.v2 / "stray.txt").read_bytes() == b"notes"

@@ -1,0 +1,80 @@
+"""Regenerate the README's "Examples (demo storage)" block from real runs of regfs.
+
+    python tools/readme_examples.py          # print the block
+    python tools/readme_examples.py --write  # replace it in README.md
+
+Each command runs as ``python -m regfs`` from the repository root on ``demo/registry`` (the
+storage written by the real registry), at 80 columns. tests/test_readme.py checks that the
+README holds exactly what this prints (ages such as "2 years ago" compared as "<age> ago").
+gc is left out: its dry run also reports the registry processes running on this host.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
+BEGIN = "<!-- examples:begin (tools/readme_examples.py --write) -->"
+END = "<!-- examples:end -->"
+
+COMMANDS: list[list[str]] = [
+    ["tree", "demo/registry"],
+    ["orphans", "demo/registry"],
+    ["du", "demo/registry"],
+    ["check", "demo/registry"],
+    ["rm", "demo/registry", "library/python:3.12", "--dry-run"],
+]
+
+_AGE = re.compile(r"\b(?:an?|\d+) (?:second|minute|hour|day|month|year)s? ago\b")
+_RUN_ID = re.compile(r"\b\d{8}T\d{6}Z-[0-9a-f]{8}\b")
+
+
+def normalize(text: str) -> str:
+    """What may differ between two runs on the same tree: ages and run ids."""
+    return _RUN_ID.sub("RUN-ID", _AGE.sub("<age> ago", text))
+
+
+def run(args: list[str]) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("REGFS_ROOT", "NO_COLOR")}
+    env.update(COLUMNS="80", PYTHONPATH=str(REPO))
+    res = subprocess.run(
+        [sys.executable, "-m", "regfs", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # The tree's first line is the absolute v2 folder: shown relative to the repository.
+    return res.stdout.rstrip("\n").replace(f"{REPO}/", "")
+
+
+def block() -> str:
+    parts = [f"$ regfs {' '.join(args)}\n{run(args)}" for args in COMMANDS]
+    return "```\n" + "\n\n".join(parts) + "\n```"
+
+
+def readme_block(text: str) -> str:
+    start = text.index(BEGIN) + len(BEGIN)
+    return text[start : text.index(END, start)].strip("\n")
+
+
+def main() -> int:
+    new = block()
+    if "--write" not in sys.argv[1:]:
+        print(new)
+        return 0
+    text = README.read_text()
+    start = text.index(BEGIN) + len(BEGIN)
+    end = text.index(END, start)
+    README.write_text(text[:start] + "\n" + new + "\n" + text[end:])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
