@@ -6,7 +6,8 @@
 Each command runs as ``python -m regfs`` from the repository root on ``demo/registry`` (the
 storage written by the real registry), at 80 columns. tests/test_readme.py checks that the
 README holds exactly what this prints (ages such as "2 years ago" compared as "<age> ago").
-gc is left out: its dry run also reports the registry processes running on this host.
+gc is left out and the guard's notes in rm's output are dropped: they describe the registry
+processes running on this host.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ COMMANDS: list[list[str]] = [
     ["orphans", "demo/registry"],
     ["du", "demo/registry"],
     ["check", "demo/registry"],
-    ["rm", "demo/registry", "library/python:3.12", "--dry-run"],
+    ["rm", "demo/registry", "library/python:3.12", "--dry-run", "--min-age", "0"],
 ]
 
 _AGE = re.compile(r"\b(?:an?|\d+) (?:second|minute|hour|day|month|year)s? ago\b")
@@ -51,7 +52,22 @@ def run(args: list[str]) -> str:
         check=False,
     )
     # The tree's first line is the absolute v2 folder: shown relative to the repository.
-    return res.stdout.rstrip("\n").replace(f"{REPO}/", "")
+    return without_guard(res.stdout.rstrip("\n").replace(f"{REPO}/", ""))
+
+
+def without_guard(text: str) -> str:
+    """Drop the live-registry guard's notes: they describe the processes of this host."""
+    out: list[str] = []
+    skipping = False
+    for line in text.splitlines():
+        if line.startswith("Live-registry guard:"):
+            skipping = True
+            continue
+        if skipping and line.startswith(" "):
+            continue
+        skipping = False
+        out.append(line)
+    return "\n".join(out)
 
 
 def block() -> str:
