@@ -220,7 +220,7 @@ RegistryUrlOpt = Annotated[
     typer.Option(
         "--registry-url",
         metavar="URL",
-        help="Also check that the registry there refuses uploads (read-only mode).",
+        help="Also ask the registry there whether it is read-only (the probe writes nothing).",
     ),
 ]
 SkipLiveOpt = Annotated[

@@ -503,3 +503,29 @@ def test_overrides_as_measured() -> None:
         resolve(base, {"REGISTRY_STORAGE_S3_BUCKET": "b"})
     assert resolve(base, {"REGISTRY_PROXY_REMOTEURL": "https://x"}).proxy == "https://x"
     assert issubclass(GcRefused, RefusedError)
+
+
+def test_a_writer_that_appears_while_the_prompt_waits_refuses(
+    builder: StoreBuilder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tree(builder)
+    monkeypatch.setattr("regfs.gc.run.RECHECK_AFTER", -1.0)  # as if the prompt took long
+    target = builder.v2 / "repositories" / "app" / "scratch"
+    target.write_bytes(b"x")
+    before = fingerprint(builder.root)
+    started: list[subprocess.Popen[str]] = []
+
+    def confirm(plan: object) -> bool:
+        started.append(_hold(target, "ab"))  # a push starts while the admin reads the plan
+        return True
+
+    try:
+        with pytest.raises(GcRefused) as info:
+            collect(str(builder.root), GcOptions(min_age=0), dry_run=False, confirm=confirm)
+        assert [r.kind for r in info.value.details] == ["writer"]
+        assert info.value.details[0].pid == started[0].pid
+    finally:
+        for p in started:
+            p.kill()
+            p.wait()
+    assert fingerprint(builder.root) == before

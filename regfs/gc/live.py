@@ -29,7 +29,6 @@ from typing import Any
 
 from regfs.gc import procs
 from regfs.gc.probe import ProbeResult, probe
-from regfs.gc.regconfig import ConfigError, resolve
 
 V2_BELOW_ROOT = "docker/registry/v2"
 CONFIG_LIMIT = 4 << 20
@@ -133,6 +132,9 @@ class _Root:
 
 def inspect_registry(p: procs.Proc, config_arg: str, root: _Root, proc: str) -> Served:
     """Which storage registry process ``p`` serves, and whether it is read-only."""
+    # Here: the YAML parser costs 25 ms of every run's start otherwise.
+    from regfs.gc.regconfig import ConfigError, resolve
+
     try:
         env = procs.environ(p.pid, proc)
     except OSError as exc:

@@ -6,6 +6,7 @@ import contextlib
 import os
 import shlex
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -20,6 +21,9 @@ from regfs.gc.rm import Selection, build_rm_plan, gc_notes, parse_target, select
 from regfs.gc.trash import trash_root
 from regfs.scan import Progress, Refresher, Snapshot, scan
 from regfs.storage import LocalStorage, resolve_root
+
+# A confirmation that took longer than this (seconds) runs the guard again before deleting.
+RECHECK_AFTER = 1.0
 
 
 @dataclass(slots=True)
@@ -199,6 +203,13 @@ def collect(
             progress=progress,
             ops=ops,
             command=command,
+            recheck=lambda: assess(
+                plan,
+                force=options.force,
+                lock=None,
+                registry_url=url,
+                skip_live_check=skip_live_check,
+            )[0],
         )
 
 
@@ -234,14 +245,23 @@ def _execute(
     progress: Progress | None,
     ops: Ops | None,
     command: str,
+    recheck: Callable[[], list[Reason]] | None = None,
 ) -> GcOutcome:
-    """Confirmation, journal, execution: shared by gc and rm (the guard has passed)."""
+    """Confirmation, journal, execution: shared by gc and rm (the guard has passed; when
+    the confirmation took longer than :data:`RECHECK_AFTER`, ``recheck`` decides again)."""
     plan = outcome.plan
     if not plan.actions:
         outcome.executed = ExecResult()
         return outcome
+    asked = time.monotonic()
     if confirm is not None and not confirm(plan):
         raise UsageError("not confirmed; nothing deleted")
+    if recheck is not None and time.monotonic() - asked > RECHECK_AFTER:
+        # A prompt waited: the world may have changed since the guard looked.
+        refusals = recheck()
+        if refusals:
+            outcome.would_refuse = refusals
+            raise GcRefused(outcome, refusals)
     journal = Journal(state, plan.run_id)
     journal.write_plan(plan, command)
     trash = os.path.join(trash_root(state), plan.run_id) if plan.options.trash else None
@@ -343,7 +363,16 @@ def remove(
         if refusals:
             raise GcRefused(RmOutcome(sel, outcome, planned_gc, notes), refusals)
         removal = _execute(
-            outcome, state, v2, confirm=confirm, progress=progress, ops=ops, command=command
+            outcome,
+            state,
+            v2,
+            confirm=confirm,
+            progress=progress,
+            ops=ops,
+            command=command,
+            recheck=lambda: assess(
+                plan, force=False, lock=None, registry_url=url, skip_live_check=skip_live_check
+            )[0],
         )
     if removal.executed is not None and (removal.executed.failed or removal.executed.interrupted):
         return RmOutcome(sel, removal)
