@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from regfs.cli import app
 from regfs.errors import RefusedError, UsageError
+from regfs.gc import procs
 from regfs.gc.live import Verdict, guard
 from regfs.gc.lock import Lock
 from regfs.gc.plan import GcOptions, state_dir
@@ -529,3 +530,21 @@ def test_a_writer_that_appears_while_the_prompt_waits_refuses(
             p.kill()
             p.wait()
     assert fingerprint(builder.root) == before
+
+
+def test_a_registry_that_exits_while_being_looked_at_is_not_a_reason(
+    builder: StoreBuilder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tree(builder)
+    procdir = _registry(tmp_path, YAML_RO.format(root=builder.root, ro="false"))
+    real_environ = procs.environ
+
+    def gone(pid: int, proc: str = "/proc") -> dict[str, str]:
+        import shutil
+
+        shutil.rmtree(procdir / str(pid))  # the process exits right now
+        return real_environ(pid, proc)
+
+    monkeypatch.setattr(procs, "environ", gone)
+    v = run_guard(builder.v2, procdir)
+    assert kinds(v) == ([], ["no_registry"])

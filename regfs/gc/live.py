@@ -187,6 +187,12 @@ def inspect_registry(p: procs.Proc, config_arg: str, root: _Root, proc: str) -> 
     return Served(p.pid, p.comm, config, same, s.readonly and not s.proxy, how, s.rootdirectory)
 
 
+def _still_running(p: procs.Proc, proc: str) -> bool:
+    """Whether the process is still there (the same one: same start time)."""
+    now = procs.read_proc(p.pid, proc)
+    return now is not None and now.start_ticks == p.start_ticks
+
+
 def _doubt(p: procs.Proc, config: str | None, why: str) -> Served:
     return Served(p.pid, p.comm, config, False, False, "", "", doubt=why)
 
@@ -235,8 +241,10 @@ def guard(
         cfg = registry_config_arg(p)
         if cfg is None:
             continue
-        registries.add(p.pid)
         s = inspect_registry(p, cfg, root, proc)
+        if s.doubt is not None and not _still_running(p, proc):
+            continue  # it exited while being looked at: nothing of it can write any more
+        registries.add(p.pid)
         who = _who(p.pid, p.comm)
         if s.doubt is not None:
             serving += 1
