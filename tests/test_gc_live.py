@@ -548,3 +548,16 @@ def test_a_registry_that_exits_while_being_looked_at_is_not_a_reason(
     monkeypatch.setattr(procs, "environ", gone)
     v = run_guard(builder.v2, procdir)
     assert kinds(v) == ([], ["no_registry"])
+
+
+def test_a_registry_that_has_exited_unreaped_is_not_a_reason(
+    builder: StoreBuilder, tmp_path: Path
+) -> None:
+    _tree(builder)
+    procdir = _registry(tmp_path, YAML_RO.format(root=builder.root, ro="false"))
+    stat_file = procdir / "4242" / "stat"
+    stat_file.write_text(stat_file.read_text().replace(") S ", ") Z "))  # a zombie
+    (procdir / "4242" / "environ").unlink()
+    (procdir / "4242" / "environ").mkdir()  # its environment is gone with it
+    v = run_guard(builder.v2, procdir)
+    assert kinds(v) == ([], ["no_registry"])

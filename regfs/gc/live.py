@@ -188,9 +188,9 @@ def inspect_registry(p: procs.Proc, config_arg: str, root: _Root, proc: str) -> 
 
 
 def _still_running(p: procs.Proc, proc: str) -> bool:
-    """Whether the process is still there (the same one: same start time)."""
+    """Whether the process still runs (the same one: same start time; not a zombie)."""
     now = procs.read_proc(p.pid, proc)
-    return now is not None and now.start_ticks == p.start_ticks
+    return now is not None and now.start_ticks == p.start_ticks and now.state not in ("Z", "X")
 
 
 def _doubt(p: procs.Proc, config: str | None, why: str) -> Served:

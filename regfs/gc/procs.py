@@ -24,6 +24,7 @@ class Proc:
     comm: str
     argv: tuple[str, ...]
     start_ticks: int  # /proc/PID/stat field 22: clock ticks after boot
+    state: str = "R"  # /proc/PID/stat field 3: "Z" zombie, "X" dead
 
 
 def _read(path: str) -> bytes:
@@ -47,7 +48,7 @@ def read_proc(pid: int, proc: str = "/proc") -> Proc | None:
         return None
     if argv and argv[-1] == "":
         argv = argv[:-1]
-    return Proc(pid, ppid, comm, argv, start)
+    return Proc(pid, ppid, comm, argv, start, fields[0])
 
 
 def processes(proc: str = "/proc") -> list[Proc]:
