@@ -881,6 +881,7 @@ def rm_preview(plan: GcPlan, width: int = 80) -> str:
                     f"  referrer  {a.repository}@{a.digest}  {what} of {short(ref.subject)}"
                 )
     lines.append(f"  in all: {_rm_counts(plan.actions)}")
+    lines.extend(_kept_lines(plan))
     if isinstance(plan, RmPlan):
         for b in plan.breaks:
             lines.append(f"  BREAKS: {_DIGEST_RE.sub(_short_match, b.describe())}")
@@ -908,6 +909,7 @@ def rm_dict(o: RmOutcome) -> dict[str, Any]:
         "uploads": removal["uploads"],
         "folders": removal["folders"],
         "skipped": removal["skipped"],
+        "kept": removal["kept"],
         "referrers": [
             {
                 "repository": r.repository,
@@ -972,6 +974,7 @@ def rm_text(o: RmOutcome, width: int = 80) -> str:
     verb = "Would remove" if o.removal.dry_run or o.removal.would_refuse else "Removed"
     lines = [f"{verb}: " + ("; ".join(d["targets"]) or "nothing")]
     lines.append(f"  {_rm_counts(_done_actions(o.removal))}")
+    lines.extend(_kept_lines(o.removal.plan))
     for r in d["referrers"]:
         what = short_type(r["artifact_type"]) if r["artifact_type"] else "referrer"
         lines.append(

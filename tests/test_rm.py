@@ -529,3 +529,34 @@ def test_manifest_of_a_partly_unreadable_repository_is_refused_too(
     assert res.exit_code == 3, res.output
     assert "part of the repository cannot be read" in " ".join(res.output.split())
     assert fingerprint(b.root) == before
+
+
+@pytest.mark.parametrize("level", ["repositories/web", "repositories/web/_manifests/tags/1.0"])
+def test_rm_plans_nothing_at_or_below_a_symlink(
+    store: StoreBuilder, tmp_path: Path, level: str
+) -> None:
+    """The registry serves through a symlinked folder; rm's plan leaves out everything at,
+    below or containing it (listed as kept), as gc's does, and a real run deletes nothing
+    outside ROOT and keeps the link."""
+    import shutil
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    real = outside / "moved"
+    shutil.move(str(store.path(level)), real)
+    store.path(level).symlink_to(real)
+    before = fingerprint(real)
+    dry = as_json(invoke("rm", str(store.root), "web", "--dry-run", "--json", "--force"))
+    planned = [
+        a["path"]
+        for key in ("manifests", "tag_index_entries", "layer_links", "uploads")
+        for a in dry[key]
+    ] + list(dry["folders"])
+    planned += [f"repositories/{t['repository']}/_manifests/tags/{t['tag']}" for t in dry["tags"]]
+    for path in planned:
+        assert not (path == level or path.startswith(level + "/")), path
+        assert not level.startswith(path + "/"), path
+    res = invoke("rm", str(store.root), "web", "--yes", "--force", "--skip-live-check")
+    assert res.exit_code in (0, 3), res.stderr
+    assert store.path(level).is_symlink()
+    assert fingerprint(real) == before

@@ -37,6 +37,7 @@ from regfs.gc.plan import (
     Action,
     GcOptions,
     GcPlan,
+    keep_off_symlinks,
     new_run_id,
     plan_folders,
     sort_actions,
@@ -55,6 +56,7 @@ from regfs.layout import (
 from regfs.pattern import is_glob, matcher
 from regfs.scan import Repository, Snapshot
 from regfs.servable import AbsentChild, tag_report
+from regfs.unread import unknowns
 
 # The shortest digest prefix `rm` accepts: what regfs prints (render.short).
 MIN_PREFIX = 12
@@ -276,6 +278,7 @@ def build_rm_plan(
     plan.young_uploads = young_uploads(snap, cutoff)
     touched = {a.repository for a in plan.actions if a.repository}
     plan_folders(snap, plan, scope=touched)
+    keep_off_symlinks(plan, unknowns(snap))  # the registry serves through them: as in gc
     sort_actions(plan)
     return plan
 
