@@ -44,6 +44,8 @@ REGISTRY_BIN = "docker-registry"
 SKOPEO_BIN = "skopeo"
 
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
+# Every fixture tree written by tests/fixtures/build.py, by name.
+ALL_FIXTURES = sorted(p.name.removesuffix(".tar.gz") for p in FIXTURES_DIR.glob("*.tar.gz"))
 
 # ---------------------------------------------------------------------------------------------
 # media types

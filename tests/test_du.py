@@ -22,16 +22,7 @@ from regfs.storage import LocalStorage, resolve_root
 
 runner = CliRunner()
 
-FIXTURES = [
-    "demo",
-    "shared",
-    "multiarch",
-    "partial",
-    "referrers",
-    "schema1",
-    "uploads",
-    "damaged",
-]
+FIXTURES = rr.ALL_FIXTURES
 REPO_PARTS = ("_manifests", "_layers", "_uploads")
 
 

@@ -11,16 +11,7 @@ from pathlib import Path
 import pytest
 import realreg as rr
 
-FIXTURES = [
-    "demo",
-    "shared",
-    "multiarch",
-    "partial",
-    "referrers",
-    "schema1",
-    "uploads",
-    "damaged",
-]
+FIXTURES = rr.ALL_FIXTURES
 
 # copied from a real `docker-registry garbage-collect --dry-run --delete-untagged` (2.8.2) run
 M1 = "sha256:2e5d8d49db688c8d0cc267ba2b888a7259515e617547270dc0bebf66e27f02e1"

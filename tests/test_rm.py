@@ -13,6 +13,7 @@ import pytest
 import realreg as rr
 from builder import StoreBuilder
 from gc_helpers import age_tree, assert_whole, fingerprint, rescan
+from schemas import schema_errors
 from typer.testing import CliRunner
 
 from regfs.cli import app
@@ -32,23 +33,8 @@ def as_json(res: Any) -> dict[str, Any]:
 
 def assert_valid_rm_document(doc: dict[str, Any]) -> None:
     """The document validates against regfs/schemas/rm.json (referrers, breaks, gc_notes)."""
-    from importlib.resources import files
-
-    from jsonschema import Draft202012Validator
-    from referencing import Registry, Resource
-
-    folder = files("regfs").joinpath("schemas")
-    docs = {
-        p.name.removesuffix(".json"): json.loads(p.read_text())
-        for p in folder.iterdir()
-        if p.name.endswith(".json")
-    }
-    registry = Registry().with_resources(
-        (f"https://regfs.invalid/schemas/{n}.json", Resource.from_contents(d))
-        for n, d in docs.items()
-    )
-    errors = list(Draft202012Validator(docs["rm"], registry=registry).iter_errors(doc))
-    assert errors == [], [f"{list(e.path)}: {e.message}" for e in errors[:5]]
+    errors = schema_errors("rm", doc)
+    assert errors == [], errors
 
 
 @pytest.fixture
