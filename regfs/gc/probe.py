@@ -90,15 +90,18 @@ def probe(url: str, timeout: float = 10.0) -> ProbeResult:
             data = exc.read() if exc.fp is not None else b""
             return exc.code, {k.lower(): v for k, v in (exc.headers or {}).items()}, data
 
-    try:
-        status, headers, _ = ask("GET", "/v2/", None)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    def unreachable(exc: Exception) -> ProbeResult:
         why = getattr(exc, "reason", exc)
         return ProbeResult(
             False,
             False,
             f"cannot reach {url} ({why}); if the registry is stopped, drop --registry-url",
         )
+
+    try:
+        status, headers, _ = ask("GET", "/v2/", None)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return unreachable(exc)
     if "docker-distribution-api-version" not in headers:
         return ProbeResult(
             False,
@@ -118,12 +121,7 @@ def probe(url: str, timeout: float = 10.0) -> ProbeResult:
     try:
         status, headers, body = ask("PUT", PROBE_PATH, PROBE_BODY)
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        why = getattr(exc, "reason", exc)
-        return ProbeResult(
-            False,
-            False,
-            f"cannot reach {url} ({why}); if the registry is stopped, drop --registry-url",
-        )
+        return unreachable(exc)
     code = _error_code(body)
     if status == 405 and code is None:
         return ProbeResult(True, True, f"--registry-url {url}: read-only (405)", status)
