@@ -12,7 +12,7 @@ import os
 import signal
 import stat
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -362,7 +362,20 @@ def relinked_digests(v2: str, wanted: set[str]) -> set[str]:
     for d in wanted:
         alg, hexpart = split_digest(d)
         by_alg.setdefault(alg, set()).add(hexpart)
-    stack = [os.path.join(v2, "repositories")]
+    for _repo, part in _repository_parts(v2):
+        if part.name == "_layers":
+            _match(part.path, by_alg, found)
+        else:
+            _match(os.path.join(part.path, "revisions"), by_alg, found)
+    return found
+
+
+def _repository_parts(v2: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """Every ``_layers`` and ``_manifests`` folder under ``repositories/``, with the name of
+    the repository holding it; through symbolic links too (the registry serves through
+    them; this only reads), each folder read once (a link loop or a folder linked twice)."""
+    top = os.path.join(v2, "repositories")
+    stack = [top]
     seen: set[tuple[int, int]] = set()
     while stack:
         cur = stack.pop()
@@ -372,22 +385,18 @@ def relinked_digests(v2: str, wanted: set[str]) -> set[str]:
         except OSError:
             continue
         if (st.st_dev, st.st_ino) in seen:
-            continue  # a symbolic link loop, or a folder linked twice: read once
+            continue
         seen.add((st.st_dev, st.st_ino))
         for e in entries:
-            # Through symbolic links too (read only): the registry links through them.
             try:
                 if not e.is_dir():
                     continue
             except OSError:
                 continue
-            if e.name == "_layers":
-                _match(e.path, by_alg, found)
-            elif e.name == "_manifests":
-                _match(os.path.join(e.path, "revisions"), by_alg, found)
+            if e.name in ("_layers", "_manifests"):
+                yield os.path.relpath(cur, top), e
             elif not e.name.startswith("_"):
                 stack.append(e.path)
-    return found
 
 
 def _match(base: str, by_alg: dict[str, set[str]], found: set[str]) -> None:
@@ -408,24 +417,13 @@ def pushed_since(v2: str, known: Mapping[str, Collection[str]]) -> set[str]:
     those the plan removes). A revision link outside it is a manifest pushed, or pushed
     again, since the scan: its blob, config, layers and children (read from disk now,
     recursively) are returned so that neither they nor their layer links are deleted.
-    Lists each repository's revision folders once; reads only the new manifests.
+    Lists each repository's revision folders once, through symbolic links as the registry
+    does; reads only the new manifests.
     """
     new: set[str] = set()
-    stack = [os.path.join(v2, "repositories")]
-    while stack:
-        cur = stack.pop()
-        try:
-            entries = list(os.scandir(cur))
-        except OSError:
-            continue
-        for e in entries:
-            if not e.is_dir(follow_symlinks=False):
-                continue
-            if e.name == "_manifests":
-                repo = os.path.relpath(cur, os.path.join(v2, "repositories"))
-                _new_revisions(os.path.join(e.path, "revisions"), known.get(repo, ()), new)
-            elif not e.name.startswith("_"):
-                stack.append(e.path)
+    for repo, part in _repository_parts(v2):
+        if part.name == "_manifests":
+            _new_revisions(os.path.join(part.path, "revisions"), known.get(repo, ()), new)
     return referenced_by(v2, new)
 
 
