@@ -5,19 +5,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from regfs.analysis import DEFAULT_UPLOAD_AGE, OrphansReport, orphans
-from regfs.check import CheckReport
-from regfs.check import check as check_snapshot
-from regfs.du import DuReport, validate_du_options
-from regfs.du import du as disk_usage
 from regfs.errors import UsageError
 from regfs.gc import trash
 from regfs.gc.lock import Lock
 from regfs.gc.plan import state_dir
 from regfs.gc.trash import PurgeResult, RestoreResult, TrashRun
+from regfs.reports.check import CheckReport
+from regfs.reports.check import check as check_snapshot
+from regfs.reports.du import DuReport, validate_du_options
+from regfs.reports.du import du as disk_usage
+from regfs.reports.orphans import DEFAULT_UPLOAD_AGE, OrphansReport, orphans
+from regfs.reports.treeview import Node, build_tree
 from regfs.scan import Progress, Snapshot, scan
-from regfs.storage import DIR, LocalStorage, resolve_root
-from regfs.treeview import Node, build_tree
+from regfs.storage.local import DIR, LocalStorage, resolve_root
 
 REPOSITORIES = "repositories"
 

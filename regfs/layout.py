@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from regfs.digest import is_hex_for, make_digest, split_digest
+from regfs.model.digest import is_hex_for, make_digest, split_digest
 
 V2 = ("docker", "registry", "v2")
 
@@ -112,19 +112,6 @@ def upload_dir(repo: str, uuid: str) -> str:
 
 
 # RFC 9562 UUIDv7: version nibble 7, variant bits 10 (8, 9, a or b).
-_UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
-
-
-def upload_id_time(uuid: str) -> float | None:
-    """When an upload id was made (Unix seconds), for the UUIDv7 ids registry v3 hands out:
-    their first 48 bits are the creation time in milliseconds. None for any other id (2.x
-    uses UUIDv4, which carries no time)."""
-    u = uuid.lower()
-    if not _UUID7.fullmatch(u):
-        return None
-    return int(u[:8] + u[9:13], 16) / 1000.0
-
-
 def path_of(spec: PathSpec) -> str:
     """The path of a spec: a ``link`` or ``data`` file, or an upload folder."""
     match spec:

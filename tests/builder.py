@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from regfs.scan import Snapshot, scan
-from regfs.storage import LocalStorage
+from regfs.storage.local import LocalStorage
 
 OCI = "oci"
 DOCKER = "docker"

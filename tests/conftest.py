@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from builder import StoreBuilder
 
-from regfs.storage import LocalStorage
+from regfs.storage.local import LocalStorage
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from builder import StoreBuilder
 
-from regfs.graph import Mode, mark
+from regfs.graph.mark import Mode, mark
 from regfs.scan import Snapshot, scan
-from regfs.storage import LocalStorage
+from regfs.storage.local import LocalStorage
 
 OLD = time.time() - 30 * 86400
 

@@ -1,4 +1,4 @@
-"""regfs.analysis: orphaned blobs, untagged manifests and their bytes, stale uploads."""
+"""regfs.reports.orphans: orphaned blobs, untagged manifests and their bytes, stale uploads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from builder import StoreBuilder
 
-from regfs.analysis import (
+from regfs.graph.mark import Dangling, Mode, mark
+from regfs.layout import blob_data
+from regfs.model.findings import Kind
+from regfs.reports.orphans import (
     DEFAULT_UPLOAD_AGE,
     OrphanBlob,
     StaleUpload,
@@ -20,9 +23,6 @@ from regfs.analysis import (
     sum_sizes,
     untagged_manifests,
 )
-from regfs.findings import Kind
-from regfs.graph import Dangling, Mode, mark
-from regfs.layout import blob_data
 
 NOW = datetime(2024, 6, 1, 12, 0, 0, tzinfo=UTC).timestamp()
 

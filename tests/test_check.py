@@ -14,13 +14,13 @@ import realreg as rr
 from builder import DOCKER, Pushed, StoreBuilder, hexof, sha256, sign_schema1
 from typer.testing import CliRunner
 
-import regfs.check as check_mod
-import regfs.hashing as hashing
+import regfs.reports.check as check_mod
+import regfs.reports.hashing as hashing
 from regfs import cli
-from regfs.check import CheckReport, check
-from regfs.findings import Finding, Kind
+from regfs.model.findings import Finding, Kind
+from regfs.reports.check import CheckReport, check
 from regfs.scan import scan
-from regfs.storage import LocalStorage, resolve_root
+from regfs.storage.local import LocalStorage, resolve_root
 
 runner = CliRunner()
 

@@ -1,4 +1,4 @@
-"""regfs.codec: scan results survive the trip through plain tuples unchanged."""
+"""regfs.scan.codec: scan results survive the trip through plain tuples unchanged."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from pathlib import Path
 
 import realreg as rr
 
-from regfs import codec
-from regfs.scan import scan
-from regfs.storage import LocalStorage, resolve_root
+from regfs.scan import codec, scan
+from regfs.storage.local import LocalStorage, resolve_root
 
 
 def test_round_trip_of_a_real_fixture(tmp_path: Path) -> None:

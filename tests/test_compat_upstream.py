@@ -34,9 +34,9 @@ from fixtures import build as fx
 from typer.testing import CliRunner
 
 from regfs.cli import app
-from regfs.graph import Mode, mark
+from regfs.graph.mark import Mode, mark
 from regfs.scan import scan
-from regfs.storage import LocalStorage, resolve_root
+from regfs.storage.local import LocalStorage, resolve_root
 
 pytestmark = pytest.mark.registry
 

@@ -1,4 +1,4 @@
-"""regfs.digest: strict digest parsing, as go-digest's Parse + Validate."""
+"""regfs.model.digest: strict digest parsing, as go-digest's Parse + Validate."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from regfs.digest import (
+from regfs.model.digest import (
     ALGORITHMS,
     DigestError,
     is_hex_for,

@@ -13,12 +13,12 @@ from builder import StoreBuilder, hexof
 from typer.testing import CliRunner
 
 from regfs import cli
-from regfs.analysis import orphans
-from regfs.du import DuReport, RepoUsage, du
 from regfs.errors import UsageError
 from regfs.gc.plan import GcOptions, build_plan
+from regfs.reports.du import DuReport, RepoUsage, du
+from regfs.reports.orphans import orphans
 from regfs.scan import scan
-from regfs.storage import LocalStorage, resolve_root
+from regfs.storage.local import LocalStorage, resolve_root
 
 runner = CliRunner()
 

@@ -1,4 +1,4 @@
-"""regfs.graph: roots by mode, what is live, what is marked, what dangles."""
+"""regfs.graph.mark: roots by mode, what is live, what is marked, what dangles."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from builder import COSIGN_SIG, SBOM_SPDX, StoreBuilder, canonical_json, hexof
 
-from regfs.graph import Dangling, Mode, mark, referrers_index
+from regfs.graph.mark import Dangling, Mode, mark, referrers_index
 from regfs.layout import blob_data, revision_dir, tag_dir
 
 INTOTO = "application/vnd.in-toto+json"
@@ -442,7 +442,7 @@ def test_unreadable_tags_folder_keeps_every_revision(
     marks = mark(snap, Mode.UNTAGGED)
     assert set(marks.live["app"]) == {tagged.digest, untagged.digest}
     # A tag resolves only through a revision link of its repository, and those are all known:
-    # what no revision references stays garbage (regfs.unread, "tags" scope).
+    # what no revision references stays garbage (regfs.graph.unread, "tags" scope).
     assert not marks.keeps(leftover.digest)
     assert not marks.keep_all
 

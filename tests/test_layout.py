@@ -9,7 +9,6 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from regfs.digest import ALGORITHMS
 from regfs.layout import (
     REPO_NAME_MAX,
     BlobData,
@@ -29,10 +28,11 @@ from regfs.layout import (
     tag_dir,
     tag_index_dir,
     upload_dir,
-    upload_id_time,
     valid_repo_name,
     valid_tag,
 )
+from regfs.model.digest import ALGORITHMS
+from regfs.model.snapshot import upload_id_time
 
 H = "ab" + "0123456789abcdef" * 3 + "0123456789abcd"
 D = "sha256:" + H

@@ -23,7 +23,8 @@ from builder import Blob as BBlob
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from regfs.manifests import (
+from regfs.manifests import parse_manifest, schema1_payload
+from regfs.model.manifest import (
     DOCKER_CONFIG,
     DOCKER_LIST,
     DOCKER_V1,
@@ -36,8 +37,6 @@ from regfs.manifests import (
     Manifest,
     ManifestError,
     ManifestKind,
-    parse_manifest,
-    schema1_payload,
 )
 
 

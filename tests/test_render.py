@@ -9,16 +9,9 @@ from typing import Any
 import pytest
 from builder import StoreBuilder
 
-from regfs.analysis import (
-    OrphanBlob,
-    OrphansReport,
-    StaleUpload,
-    UndecidedBlob,
-    UntaggedManifest,
-    orphans,
-)
-from regfs.findings import Finding, Kind
-from regfs.graph import Dangling
+from regfs.graph.mark import Dangling
+from regfs.graph.unread import Scope, Unread
+from regfs.model.findings import Finding, Kind
 from regfs.render import (
     SCHEMA_VERSION,
     orphans_dict,
@@ -29,8 +22,15 @@ from regfs.render import (
     tree_json,
     tree_text,
 )
-from regfs.treeview import build_tree
-from regfs.unread import Scope, Unread
+from regfs.reports.orphans import (
+    OrphanBlob,
+    OrphansReport,
+    StaleUpload,
+    UndecidedBlob,
+    UntaggedManifest,
+    orphans,
+)
+from regfs.reports.treeview import build_tree
 
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64

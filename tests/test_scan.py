@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from builder import EMPTY_SHA256, StoreBuilder, hexof, sha256
 
-from regfs.findings import Finding, Kind
-from regfs.manifests import ManifestKind
+from regfs.model.findings import Finding, Kind
+from regfs.model.manifest import ManifestKind
 from regfs.scan import Link, Snapshot, iter_links, parse_started_at, scan
-from regfs.storage import LocalStorage
+from regfs.storage.local import LocalStorage
 
 H = "0123456789abcdef" * 4
 D = "sha256:" + H
@@ -941,7 +941,7 @@ def test_forked_shards_give_the_same_snapshot(
     import realreg as rr
 
     from regfs.scan import scan
-    from regfs.storage import LocalStorage, resolve_root
+    from regfs.storage.local import LocalStorage, resolve_root
 
     root = rr.extract_fixture("damaged", tmp_path / "r")
     for i in range(70):  # enough entries for the sharded path to be taken
@@ -968,8 +968,8 @@ def test_forked_shards_give_the_same_snapshot(
 def test_lazy_scan_knows_blobs_and_layer_links_by_name_until_refreshed(
     builder: StoreBuilder,
 ) -> None:
+    from regfs.model.snapshot import LAZY_BLOB
     from regfs.scan import Refresher
-    from regfs.snapshot import LAZY_BLOB
 
     base = builder.layer("base")
     img = builder.image("app", tags=["v1"], layers=[base])

@@ -1,8 +1,8 @@
-"""regfs.snapshot: the small behaviours of the scan's data."""
+"""regfs.model.snapshot: the small behaviours of the scan's data."""
 
 from __future__ import annotations
 
-from regfs.snapshot import Link, Repository, Tag, iter_links
+from regfs.model.snapshot import Link, Repository, Tag, iter_links
 
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64

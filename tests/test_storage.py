@@ -1,4 +1,4 @@
-"""regfs.storage: ROOT resolution and the only filesystem access, which never follows links."""
+"""regfs.storage.local: ROOT resolution and filesystem access that never follows links."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from builder import StoreBuilder
 
-from regfs import storage as storage_mod
 from regfs.errors import EXIT_USAGE, RootError
-from regfs.storage import DIR, FILE, OTHER, SYMLINK, LocalStorage, resolve_root
+from regfs.storage import local as storage_mod
+from regfs.storage.local import DIR, FILE, OTHER, SYMLINK, LocalStorage, resolve_root
 
 # --- resolve_root -----------------------------------------------------------------------------
 

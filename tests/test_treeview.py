@@ -1,4 +1,4 @@
-"""regfs.treeview: repository -> tag -> manifest -> config and layers, as plain dicts."""
+"""regfs.reports.treeview: repository -> tag -> manifest -> config and layers, as plain dicts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from builder import COSIGN_SIG, SBOM_SPDX, StoreBuilder
 
 from regfs.errors import UsageError
-from regfs.treeview import build_tree
+from regfs.reports.treeview import build_tree
 
 
 def find(node: dict[str, Any], **want: Any) -> list[dict[str, Any]]:
@@ -232,8 +232,8 @@ def _tree_broken(tree: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 def _check_broken(snap: Any) -> set[tuple[str, str]]:
-    from regfs.check import check
-    from regfs.findings import Kind
+    from regfs.model.findings import Kind
+    from regfs.reports.check import check
 
     out = set()
     for f in check(snap).problems:
@@ -267,7 +267,7 @@ def test_tree_broken_mark_agrees_with_check_on_every_fixture(tmp_path: Any) -> N
     import realreg as rr
 
     from regfs.scan import scan
-    from regfs.storage import LocalStorage, resolve_root
+    from regfs.storage.local import LocalStorage, resolve_root
 
     names = sorted(p.name.removesuffix(".tar.gz") for p in rr.FIXTURES_DIR.glob("*.tar.gz"))
     assert "damaged" in names

@@ -1,4 +1,4 @@
-"""regfs.unread: what each unreadable part of the layout forces gc to keep (the marking rule).
+"""regfs.graph.unread: what each unreadable part of the layout forces gc to keep (the marking rule).
 
 Permission denial is simulated here (the suite runs as root, which chmod cannot stop); the same
 levels are made unreadable for real, by an unprivileged process against the real registry, in
@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from builder import StoreBuilder, hexof
 
-from regfs.analysis import orphans
-from regfs.findings import Finding, Kind
 from regfs.gc.plan import GcOptions, GcPlan, build_plan
-from regfs.graph import Mode, mark
+from regfs.graph.mark import Mode, mark
+from regfs.graph.unread import Scope, _classify, unknowns
+from regfs.model.findings import Finding, Kind
+from regfs.reports.orphans import orphans
 from regfs.scan import Refresher, Snapshot, scan
-from regfs.storage import LocalStorage
-from regfs.unread import Scope, _classify, unknowns
+from regfs.storage.local import LocalStorage
 
 
 def blob_dir(d: str) -> str:

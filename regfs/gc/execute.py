@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from regfs.digest import ALGORITHMS, is_hex_for, split_digest
 from regfs.gc.journal import Journal
 from regfs.gc.plan import Action, GcPlan
 from regfs.layout import blob_data
-from regfs.manifests import ManifestError, parse_manifest
+from regfs.manifests import parse_manifest
+from regfs.model.digest import ALGORITHMS, is_hex_for, split_digest
+from regfs.model.manifest import ManifestError
 from regfs.scan import MANIFEST_READ_LIMIT
 
 ALLOWED_UPLOAD_FILES = ("data", "startedat")

@@ -26,15 +26,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
 
-from regfs.analysis import DEFAULT_UPLOAD_AGE, manifest_closure, upload_is_stale
-from regfs.digest import ALGORITHMS
 from regfs.duration import cutoff as age_cutoff
-from regfs.findings import Finding
-from regfs.graph import Marks, Mode, mark
+from regfs.graph.mark import Marks, Mode, mark
+from regfs.graph.unread import Unknowns, unknowns
 from regfs.heap import without_collector
 from regfs.layout import blob_dir, layer_dir, repo_dir, revision_dir, tag_index_dir, upload_dir
+from regfs.model.digest import ALGORITHMS
+from regfs.model.findings import Finding
+from regfs.reports.orphans import DEFAULT_UPLOAD_AGE, manifest_closure, upload_is_stale
 from regfs.scan import Refresher, Repository, Snapshot, iter_links
-from regfs.unread import Unknowns, unknowns
 
 STEP_ORDER = ("tag", "tag_index", "revision", "layer_link", "upload", "blob", "folder")
 
@@ -382,8 +382,9 @@ def young_uploads(snap: Snapshot, cutoff: float) -> list[str]:
 def _plan_uploads(
     snap: Snapshot, options: GcOptions, cutoff: float, now: float, plan: GcPlan
 ) -> None:
-    """Stale uploads (:func:`regfs.analysis.upload_is_stale`) go, except one written to within
-    the grace period (a registry may still be writing to an upload it started long ago)."""
+    """Stale uploads (:func:`regfs.reports.orphans.upload_is_stale`) go, except one written
+    to within the grace period (a registry may still be writing to an upload it started
+    long ago)."""
     for repo in snap.repositories.values():
         for up in sorted(repo.uploads.values(), key=lambda u: u.uuid):
             if not upload_is_stale(up, options.uploads_older_than, now):

@@ -28,8 +28,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from regfs.analysis import manifest_closure
-from regfs.digest import ALGORITHMS, DigestError, parse_digest
 from regfs.duration import cutoff as age_cutoff
 from regfs.duration import format_duration
 from regfs.errors import UsageError
@@ -43,7 +41,9 @@ from regfs.gc.plan import (
     sort_actions,
     young_uploads,
 )
-from regfs.graph import Mode, mark, referrers_index
+from regfs.graph.mark import Mode, mark, referrers_index
+from regfs.graph.servable import AbsentChild, tag_report
+from regfs.graph.unread import unknowns
 from regfs.layout import (
     REPO_NAME_RE,
     TAG_RE,
@@ -53,10 +53,10 @@ from regfs.layout import (
     tag_index_dir,
     upload_dir,
 )
+from regfs.model.digest import ALGORITHMS, DigestError, parse_digest
 from regfs.pattern import is_glob, matcher
+from regfs.reports.orphans import manifest_closure
 from regfs.scan import Repository, Snapshot
-from regfs.servable import AbsentChild, tag_report
-from regfs.unread import unknowns
 
 # The shortest digest prefix `rm` accepts: what regfs prints (render.short).
 MIN_PREFIX = 12

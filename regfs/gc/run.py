@@ -20,7 +20,7 @@ from regfs.gc.probe import check_url
 from regfs.gc.rm import Selection, build_rm_plan, gc_notes, parse_target, select, without
 from regfs.gc.trash import trash_root
 from regfs.scan import Progress, Refresher, Snapshot, scan
-from regfs.storage import LocalStorage, resolve_root
+from regfs.storage.local import LocalStorage, resolve_root
 
 # A confirmation that took longer than this (seconds) runs the guard again before deleting.
 RECHECK_AFTER = 1.0

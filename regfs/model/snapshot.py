@@ -6,14 +6,26 @@ the link file holds (None when it could not be read).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from regfs.findings import Finding
-from regfs.layout import upload_id_time
-from regfs.manifests import Manifest
+from regfs.model.findings import Finding
+from regfs.model.manifest import Manifest
+
+_UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def upload_id_time(uuid: str) -> float | None:
+    """When an upload id was made (Unix seconds), for the UUIDv7 ids registry v3 hands out:
+    their first 48 bits are the creation time in milliseconds. None for any other id (2.x
+    uses UUIDv4, which carries no time)."""
+    u = uuid.lower()
+    if not _UUID7.fullmatch(u):
+        return None
+    return int(u[:8] + u[9:13], 16) / 1000.0
 
 
 @dataclass(slots=True)

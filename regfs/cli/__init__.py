@@ -44,7 +44,6 @@ from typer._click.shell_completion import CompletionItem
 from typer.core import TyperArgument
 
 from regfs import __version__, api, render
-from regfs.check import VERIFY_PHASE
 from regfs.duration import parse_duration
 from regfs.errors import (
     EXIT_FINDINGS,
@@ -59,6 +58,7 @@ from regfs.gc.plan import GcOptions, GcPlan
 from regfs.gc.run import GcOutcome, GcRefused, RmOutcome, collect, command_line, remove
 from regfs.gc.trash import TrashRun
 from regfs.heap import collector_paused
+from regfs.reports.check import VERIFY_PHASE
 
 
 class _Command(typer.core.TyperCommand):

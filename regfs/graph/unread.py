@@ -3,7 +3,7 @@
 A blob may be deleted only when it is proven unreferenced by a complete view of what the
 registry can serve. Every part of the storage the scan could not read (and every symbolic link
 it read through) is a blocking finding; :func:`unknowns` turns each one into what it forces
-gc to keep. This is the one place that decides it; :func:`regfs.graph.mark` applies it.
+gc to keep. This is the one place that decides it; :func:`regfs.graph.mark.mark` applies it.
 
 The rule, level by level (``repositories/<repo>/...`` and ``blobs/...``):
 
@@ -43,9 +43,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from regfs.findings import Finding, Kind
 from regfs.layout import blob_data, repo_dir
-from regfs.snapshot import Snapshot
+from regfs.model.findings import Finding, Kind
+from regfs.model.snapshot import Snapshot
 
 # Garbage in a revision link: the registry cannot parse it, so it serves nothing through it;
 # regfs keeps what the manifest it might have named could reference (repository scope).

@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from regfs.findings import Finding, Kind
-from regfs.manifests import Descriptor, Manifest, ManifestKind
-from regfs.snapshot import LAZY_BLOB, Blob, Link, Repository, Tag, Upload
+from regfs.model.findings import Finding, Kind
+from regfs.model.manifest import Descriptor, Manifest, ManifestKind
+from regfs.model.snapshot import LAZY_BLOB, Blob, Link, Repository, Tag, Upload
 
 
 def pack_links(links: dict[str, Link]) -> list[tuple[str, str | None, float]]:

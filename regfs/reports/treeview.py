@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from regfs.analysis import blob_repositories
-from regfs.graph import Marks, Mode, mark, referrers_index
+from regfs.graph.mark import Marks, Mode, mark, referrers_index
+from regfs.graph.servable import tag_report
 from regfs.pattern import select
+from regfs.reports.orphans import blob_repositories
 from regfs.scan import Repository, Snapshot
-from regfs.servable import tag_report
 
 Node = dict[str, Any]
 
@@ -127,7 +127,7 @@ class _Ctx:
             node["platform"] = platform
         if child and digest not in self.repo.revisions and not self.repo.incomplete:
             # Not a manifest of the repository: that platform does not pull, and gc keeps
-            # nothing below it (regfs.servable, regfs.graph).
+            # nothing below it (regfs.graph.servable, regfs.graph.mark).
             node["absent"] = True
             return node
         if m is not None and m.artifact_type:

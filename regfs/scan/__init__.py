@@ -1,10 +1,10 @@
 """Walk a registry's storage into a :class:`Snapshot`; every anomaly becomes a finding.
 
-The walk lists each folder once with ``os.scandir`` (through :mod:`regfs.storage`), takes
+The walk lists each folder once with ``os.scandir`` (through :mod:`regfs.storage.local`), takes
 digests from folder names where the registry does, reads every link (its content is what the
 registry trusts) and reads each distinct manifest blob once. Repositories and the blob prefix
-folders can be sharded over forked processes (:mod:`regfs.codec` carries the results back).
-The data it produces lives in :mod:`regfs.snapshot`.
+folders can be sharded over forked processes (:mod:`regfs.scan.codec` carries the results back).
+The data it produces lives in :mod:`regfs.model.snapshot`.
 """
 
 from __future__ import annotations
@@ -20,21 +20,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from regfs import codec, forkpool
-from regfs.digest import ALGORITHMS, DigestError, is_hex_for, make_digest, parse_digest
-from regfs.findings import Finding, Kind
+from regfs import forkpool
 from regfs.heap import without_collector
 from regfs.layout import blob_data, valid_repo_name, valid_tag
-from regfs.manifests import Manifest, ManifestError, parse_manifest
-from regfs.snapshot import LAZY_BLOB
-from regfs.snapshot import Blob as Blob
-from regfs.snapshot import Link as Link
-from regfs.snapshot import Repository as Repository
-from regfs.snapshot import Snapshot as Snapshot
-from regfs.snapshot import Tag as Tag
-from regfs.snapshot import Upload as Upload
-from regfs.snapshot import iter_links as iter_links
-from regfs.storage import DIR, FILE, OTHER, SYMLINK, Entry, LocalStorage
+from regfs.manifests import parse_manifest
+from regfs.model.digest import ALGORITHMS, DigestError, is_hex_for, make_digest, parse_digest
+from regfs.model.findings import Finding, Kind
+from regfs.model.manifest import Manifest, ManifestError
+from regfs.model.snapshot import LAZY_BLOB
+from regfs.model.snapshot import Blob as Blob
+from regfs.model.snapshot import Link as Link
+from regfs.model.snapshot import Repository as Repository
+from regfs.model.snapshot import Snapshot as Snapshot
+from regfs.model.snapshot import Tag as Tag
+from regfs.model.snapshot import Upload as Upload
+from regfs.model.snapshot import iter_links as iter_links
+from regfs.scan import codec
+from regfs.storage.local import DIR, FILE, OTHER, SYMLINK, Entry, LocalStorage
 
 # sha256 of zero bytes: a legitimate (empty) blob, not damage.
 EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -236,7 +238,7 @@ def _follow(storage: LocalStorage, rel: str, out: _Out, repo: str | None = None)
     marking; the link is reported (it stops gc without ``--force``, and nothing at, below or
     containing it is ever deleted). Returns the kind it points to (``DIR``, ``FILE``,
     ``OTHER``), or None when it points nowhere (nothing can be served through it) or cannot be
-    followed (then reported unreadable, which :mod:`regfs.unread` widens what is kept for).
+    followed (then reported unreadable, which :mod:`regfs.graph.unread` widens what is kept for).
     """
     out.add(
         Kind.SYMLINK,
@@ -649,7 +651,7 @@ def _scan_repository(
     base = f"repositories/{name}"
     if repo.has_layers:
         # Garbage in a layer link breaks pulls, not the graph: reported, not blocking. A part
-        # that cannot be read at all blocks (see regfs.unread for what --force keeps).
+        # that cannot be read at all blocks (see regfs.graph.unread for what --force keeps).
         repo.layers, ok = _scan_digest_links(
             storage,
             f"{base}/_layers",

@@ -15,7 +15,7 @@ Per tag (``by="tag"``), within its repository: ``total_bytes`` is everything the
 (its manifest, index children, referrers, configs, layers); ``exclusive_bytes`` the part no
 other tag and no untagged manifest of the repository reaches.
 
-Under damage (see :mod:`regfs.unread`) nothing is guessed: a repository with unreadable parts
+Under damage (see :mod:`regfs.graph.unread`) nothing is guessed: a repository with unreadable parts
 is marked ``incomplete`` with the parts named; a folder where a repository could be that
 cannot be read is listed in ``unreadable`` (never dropped); blobs that are neither referenced
 nor provably orphaned are counted as ``undecidable`` (``orphaned_bytes`` counts only what is
@@ -29,9 +29,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from regfs.errors import UsageError
-from regfs.graph import Mode, mark, referrers_index
+from regfs.graph.mark import Mode, mark, referrers_index
+from regfs.graph.unread import Unknowns, Unread, unknowns
 from regfs.scan import Repository, Snapshot
-from regfs.unread import Unknowns, Unread, unknowns
 
 SORT_FIELDS = ("name", "total", "shared", "exclusive", "untagged")
 BY_VALUES = ("repo", "tag")
@@ -79,7 +79,7 @@ class DuReport:
     # Blobs neither referenced nor provably orphaned: something unreadable may need them.
     undecidable_bytes: int = 0
     undecidable_blobs: int = 0
-    # Every unreadable part that widens what gc keeps (regfs.unread), and those of them that
+    # Every unreadable part that widens what gc keeps (regfs.graph.unread), and those of them that
     # are folders where repositories could be (listed, never dropped).
     unread: list[Unread] = field(default_factory=list)
     unreadable_repositories: list[Unread] = field(default_factory=list)
@@ -213,7 +213,7 @@ def reach(
     """(manifests, blobs) a manifest reaches: itself, index children and referrers
     (recursively), configs and layers. Blobs include manifests, stored or not. With
     ``served`` (the repository's revisions), a manifest that is not among them counts as its
-    own blob only, as gc keeps it (:mod:`regfs.graph`'s servable rule)."""
+    own blob only, as gc keeps it (:mod:`regfs.graph.mark`'s servable rule)."""
     manifests: set[str] = set()
     blobs: set[str] = set()
     queue = deque([digest])

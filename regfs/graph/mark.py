@@ -7,7 +7,7 @@
   are live too.
 
 Marking follows config, layers and children. What cannot be read is never treated as garbage:
-what each unreadable part forces to keep is decided by :func:`regfs.unread.unknowns` (the
+what each unreadable part forces to keep is decided by :func:`regfs.graph.unread.unknowns` (the
 fail-closed rule, written down there) and applied here: ``Marks.keep_all`` (nothing may be
 deleted), ``Marks.protected`` (blobs an unreadable manifest may reference) and extra roots in
 ``--delete-untagged`` mode.
@@ -28,9 +28,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from regfs.graph.unread import Unknowns, Unread, unknowns
 from regfs.layout import blob_data, revision_dir, tag_dir
 from regfs.scan import Repository, Snapshot
-from regfs.unread import Unknowns, Unread, unknowns
 
 
 class Mode(StrEnum):
@@ -72,7 +72,7 @@ class Marks:
     # blobs kept only because something unreadable might reference them -> why
     protected: dict[str, str] = field(default_factory=dict)
     dangling: list[Dangling] = field(default_factory=list)
-    # what could not be read and what it forces to keep (regfs.unread)
+    # what could not be read and what it forces to keep (regfs.graph.unread)
     unknown: Unknowns = field(default_factory=Unknowns)
 
     @property
@@ -127,7 +127,7 @@ def mark(
 ) -> Marks:
     """Mark what is live. ``extra_roots`` (repository -> digests) are kept live whatever the
     mode, e.g. revisions too young to judge. ``unknown`` defaults to
-    :func:`regfs.unread.unknowns` of ``snap``."""
+    :func:`regfs.graph.unread.unknowns` of ``snap``."""
     marks = Marks(mode, unknown=unknowns(snap) if unknown is None else unknown)
     for repo in snap.repositories.values():
         extra = sorted((extra_roots or {}).get(repo.name, ()))
@@ -247,5 +247,5 @@ def _why_protected(snap: Snapshot, repo: Repository, unknown: Unknowns) -> str |
     if _unknowable(snap, repo):
         return f"{repo.name}: a revision link could not be read"
     # A folder of the repository that could not be listed (repo.incomplete) is a finding
-    # that regfs.unread classifies: it keeps everything, or (tags) roots every revision.
+    # that regfs.graph.unread classifies: it keeps everything, or (tags) roots every revision.
     return None

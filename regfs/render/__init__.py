@@ -25,17 +25,17 @@ import humanize
 from anytree import Node as ANode
 from anytree import RenderTree
 
-from regfs.analysis import OrphansReport, StaleUpload
-from regfs.check import CheckReport
-from regfs.digest import short
-from regfs.du import DuReport
 from regfs.duration import format_duration
-from regfs.findings import Finding, Kind
 from regfs.gc.plan import Action, GcPlan
 from regfs.gc.rm import RmPlan
 from regfs.gc.run import GcOutcome, RmOutcome
 from regfs.gc.trash import PurgeResult, RestoreResult, TrashRun
-from regfs.treeview import Node
+from regfs.model.digest import short
+from regfs.model.findings import Finding, Kind
+from regfs.reports.check import CheckReport
+from regfs.reports.du import DuReport
+from regfs.reports.orphans import OrphansReport, StaleUpload
+from regfs.reports.treeview import Node
 
 SCHEMA_VERSION = 1
 

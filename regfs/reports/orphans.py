@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from regfs.duration import is_older
-from regfs.findings import Finding
-from regfs.graph import Dangling, Marks, Mode, mark
+from regfs.graph.mark import Dangling, Marks, Mode, mark
+from regfs.graph.unread import Unread
 from regfs.layout import upload_dir
+from regfs.model.findings import Finding
 from regfs.scan import Snapshot, Upload
-from regfs.unread import Unread
 
 DEFAULT_UPLOAD_AGE = 168 * 3600.0  # the registry's own upload purge age
 
@@ -73,7 +73,7 @@ class OrphansReport:
     marks_default: Marks | None = field(default=None, repr=False)
     # Those blobs, each with the unreadable part that makes it undecidable.
     undecidable: list[UndecidedBlob] = field(default_factory=list)
-    # Every unreadable part that widens what gc keeps (regfs.unread).
+    # Every unreadable part that widens what gc keeps (regfs.graph.unread).
     unread: list[Unread] = field(default_factory=list)
 
     @property

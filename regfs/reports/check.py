@@ -4,8 +4,8 @@ On top of what the scanner reports (bad, empty and mismatched links, missing dat
 unparseable manifests, ...) it looks at the storage the way a pull does:
 
 * ``dangling``: a revision, index child, config or layer whose blob data is not in the store
-  (from :func:`regfs.graph.mark` in default mode);
-* ``broken_tag``: a tag a pull of which fails (decided by :mod:`regfs.servable`, which
+  (from :func:`regfs.graph.mark.mark` in default mode);
+* ``broken_tag``: a tag a pull of which fails (decided by :mod:`regfs.graph.servable`, which
   ``regfs tree`` uses too): its manifest is gone or damaged, or a present index child, config
   or layer is (foreign layers with ``urls`` excepted), or none of its index's platforms is in
   the repository; the message names ``repo:tag`` and what is wrong;
@@ -33,14 +33,14 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from regfs.findings import Finding, Kind
-from regfs.graph import Mode, mark
-from regfs.hashing import cpus, hash_blobs
+from regfs.graph.mark import Mode, mark
+from regfs.graph.servable import absent_children, tag_report
 from regfs.layout import blob_data, layer_dir, revision_dir, tag_dir
 from regfs.manifests import schema1_payload
+from regfs.model.findings import Finding, Kind
 from regfs.pattern import matches, select
+from regfs.reports.hashing import cpus, hash_blobs
 from regfs.scan import MANIFEST_READ_LIMIT, Repository, Snapshot
-from regfs.servable import absent_children, tag_report
 
 Progress = Callable[[str, int, int], None]
 
@@ -339,7 +339,7 @@ def _verify(
 ) -> dict[str, tuple[Kind, str]]:
     """Re-hash every blob in ``digests``; returns digest -> (kind, why) for each bad one.
 
-    A first read hashes everything in worker processes (:mod:`regfs.hashing`); only what it
+    A first read hashes everything in worker processes (:mod:`regfs.reports.hashing`); only what it
     finds suspect is read again here, carefully, before it is called corrupt."""
     base = str(snap.v2)
     items = [(d, snap.blobs[d].size) for d in digests]

@@ -1,0 +1,1 @@
+"""The model: digests, findings, manifest types and the snapshot; imports nothing above it."""

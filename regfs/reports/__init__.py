@@ -1,0 +1,1 @@
+"""Reports over a snapshot: orphans, check (fsck), disk usage, the tree view."""

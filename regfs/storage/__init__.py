@@ -1,0 +1,1 @@
+"""Storage access: the only I/O on registry data."""
