@@ -15,14 +15,21 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "regfs"
 
 LAYERS: list[set[str]] = [
-    {"errors", "duration", "heap", "forkpool", "pattern"},  # foundations
+    {"errors", "duration", "heap", "forkpool", "pattern", "retain.policy"},  # foundations
     {"model.digest", "model.findings", "model.manifest", "model.snapshot"},  # the model
     {"layout"},  # path algebra, both ways
     {"storage.local"},  # the only I/O on registry data
     {"manifests"},  # manifest parsing: bytes -> model types
     {"scan", "scan.codec"},  # scan: enumerate + interpret
     {"graph.unread", "graph.mark", "graph.servable"},  # reachability
-    {"reports.orphans", "reports.treeview", "reports.du", "reports.hashing", "reports.check"},
+    {
+        "reports.orphans",
+        "reports.treeview",
+        "reports.du",
+        "reports.hashing",
+        "reports.check",
+        "retain.select",
+    },
     {"gc.plan", "gc.rm"},  # GC plans (pure)
     {"gc.regconfig", "gc.procs", "gc.probe"},  # the live guard's evidence
     {"gc.journal", "gc.lock", "gc.live", "gc.trash", "gc.execute"},  # GC execution

@@ -1,0 +1,1 @@
+"""``regfs retain``: tag retention rules, the tags they select, and the removal plan."""
