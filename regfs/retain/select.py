@@ -31,8 +31,8 @@ from datetime import UTC, datetime
 
 from regfs.duration import cutoff as age_cutoff
 from regfs.duration import format_duration
-from regfs.retain.policy import By, Rule
 from regfs.model.snapshot import Repository, Snapshot
+from regfs.retain.policy import By, Rule
 
 
 @dataclass(frozen=True, slots=True)
