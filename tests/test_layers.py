@@ -18,7 +18,8 @@ LAYERS: list[set[str]] = [
     {"errors", "duration", "heap", "forkpool", "pattern", "retain.policy"},  # foundations
     {"model.digest", "model.findings", "model.manifest", "model.snapshot"},  # the model
     {"layout"},  # path algebra, both ways
-    {"storage.local"},  # the only I/O on registry data
+    {"storage.base"},  # the storage seam: protocols, entry kinds, errors
+    {"storage.root", "storage.local", "storage.memory"},  # the only I/O on registry data
     {"manifests"},  # manifest parsing: bytes -> model types
     {"scan", "scan.codec"},  # scan: enumerate + interpret
     {"graph.unread", "graph.mark", "graph.servable"},  # reachability
