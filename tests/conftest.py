@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import s3bed
 from builder import StoreBuilder
 
 from regfs.storage.local import LocalStorage
@@ -93,6 +94,24 @@ def deny(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
     yield _deny
     for path, mode in reversed(restore):
         os.chmod(path, mode)
+
+
+@pytest.fixture(scope="session")
+def weed() -> Iterator[s3bed.Weed]:
+    """One ``weed mini`` (SeaweedFS S3 on 127.0.0.1) for the whole run; skipped locally when
+    ``weed`` is missing, a failure with ``CI=true``. Tests share its bucket: each takes its own
+    prefix (:func:`s3_root`)."""
+    with s3bed.Weed() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_root(weed: s3bed.Weed) -> Iterator[str]:
+    """A fresh key prefix in the shared bucket (a registry ``rootdirectory`` without its
+    leading slash), emptied afterwards."""
+    prefix = weed.new_prefix()
+    yield prefix
+    s3bed.delete_prefix(weed.client(), weed.bucket, prefix + "/")
 
 
 # The terminal's stderr, kept before pytest captures fd 2 around each test (as pytest's own
