@@ -10,7 +10,8 @@ Main pieces:
 
 * :func:`find_binaries` / :func:`require_binaries` -- locate ``docker-registry`` and ``skopeo``;
   skip the test when they are missing, fail loudly when ``CI=true``.
-* :func:`write_config` -- a registry config (JSON, which is valid YAML).
+* :func:`write_config` -- a registry config (JSON, which is valid YAML), on a folder or, with
+  ``s3=``, on a bucket (``storage.s3``; see ``tests/s3bed.py`` for the server).
 * :class:`Registry` -- a running ``docker-registry serve`` with push / pull / delete helpers.
 * :func:`reference_gc` -- run ``docker-registry garbage-collect`` and parse its output.
 * :func:`copy_tree`, :func:`extract_fixture`, :func:`load_fixture_meta` -- fixture trees.
@@ -160,26 +161,36 @@ def registry_version() -> str:
 
 
 def write_config(
-    root_dir: str | os.PathLike[str],
+    root_dir: str | os.PathLike[str] | None,
     port: int,
     *,
     schema1: bool = False,
     readonly: bool = False,
     foreign_urls: bool = False,
     path: str | os.PathLike[str] | None = None,
+    s3: dict[str, Any] | None = None,
 ) -> str:
     """Write a registry config for ``root_dir`` (its ``rootdirectory``) and return its path.
 
     The file is JSON (valid YAML).  Without ``path`` it goes into a fresh temporary directory,
     never into the storage tree.  ``foreign_urls`` allows manifests with foreign layers
     (``urls``): 2.8 rejects every URL unless ``validation.manifests.urls.allow`` is set.
+    ``s3`` (then ``root_dir`` is None): the ``storage.s3`` parameters instead of a folder
+    (``bucket``, ``regionendpoint``, ``rootdirectory``, ...; ``s3bed.Weed.registry_storage``).
     """
-    root = os.path.abspath(os.fspath(root_dir))
+    if s3 is not None:
+        if root_dir is not None:
+            raise ValueError("write_config: give root_dir or s3, not both")
+        driver: dict[str, Any] = {"s3": dict(s3)}
+    else:
+        if root_dir is None:
+            raise ValueError("write_config: root_dir or s3 is needed")
+        driver = {"filesystem": {"rootdirectory": os.path.abspath(os.fspath(root_dir))}}
     cfg: dict[str, Any] = {
         "version": "0.1",
         "log": {"level": "error", "accesslog": {"disabled": True}},
         "storage": {
-            "filesystem": {"rootdirectory": root},
+            **driver,
             "delete": {"enabled": True},
             "maintenance": {
                 "uploadpurging": {
@@ -312,13 +323,19 @@ class Registry:
 
     def __init__(
         self,
-        root_dir: str | os.PathLike[str],
+        root_dir: str | os.PathLike[str] | None,
         *,
         schema1: bool = False,
         readonly: bool = False,
         foreign_urls: bool = False,
+        s3: dict[str, Any] | None = None,
     ) -> None:
-        self.root_dir = os.path.abspath(os.fspath(root_dir))
+        """``root_dir``: the storage folder; or None and ``s3``: the ``storage.s3`` parameters
+        of a bucket (the registry then writes there with its own S3 driver)."""
+        if (root_dir is None) == (s3 is None):
+            raise ValueError("Registry: give root_dir or s3")
+        self.root_dir = "" if root_dir is None else os.path.abspath(os.fspath(root_dir))
+        self.s3 = s3
         self.schema1 = schema1
         self.readonly = readonly
         self.foreign_urls = foreign_urls
@@ -340,15 +357,17 @@ class Registry:
 
     def start(self) -> Registry:
         bins = require_binaries()
-        os.makedirs(self.root_dir, exist_ok=True)
+        if self.s3 is None:
+            os.makedirs(self.root_dir, exist_ok=True)
         self._tmpdir = tempfile.mkdtemp(prefix="regfs-registry-")
         last_err = ""
         for _attempt in range(3):
             self.port = free_port()
             self.url = f"http://127.0.0.1:{self.port}"
             self.config_path = write_config(
-                self.root_dir,
+                self.root_dir or None,
                 self.port,
+                s3=self.s3,
                 schema1=self.schema1,
                 readonly=self.readonly,
                 foreign_urls=self.foreign_urls,
@@ -372,9 +391,8 @@ class Registry:
             if "address already in use" not in last_err:
                 break
         self._cleanup_tmp()
-        raise RuntimeError(
-            f"docker-registry did not come up on 127.0.0.1 for {self.root_dir}: {last_err}"
-        )
+        where = self.root_dir or f"s3 {(self.s3 or {}).get('bucket')}"
+        raise RuntimeError(f"docker-registry did not come up on 127.0.0.1 for {where}: {last_err}")
 
     def _log_text(self) -> str:
         if self._logfile is None:
@@ -691,7 +709,10 @@ class Registry:
 
 
 def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    """The environment the registry and skopeo run with: no proxies, and no ``AWS_CA_BUNDLE``
+    (with it set, the registry's AWS SDK refuses to start its S3 driver:
+    "LoadCustomCABundleError ... unsupported transport")."""
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and k != "AWS_CA_BUNDLE"}
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     return env
 
@@ -783,20 +804,24 @@ def parse_gc_output(stdout: str, stderr: str, exit_code: int, command: list[str]
 
 
 def reference_gc(
-    root_dir: str | os.PathLike[str],
+    root_dir: str | os.PathLike[str] | None,
     *,
     dry_run: bool = True,
     delete_untagged: bool = False,
     schema1: bool = False,
     timeout: float = 300.0,
+    s3: dict[str, Any] | None = None,
 ) -> GcResult:
-    """Run ``docker-registry garbage-collect [--dry-run] [--delete-untagged] CONFIG`` on a tree.
+    """Run ``docker-registry garbage-collect [--dry-run] [--delete-untagged] CONFIG`` on a tree
+    (or, with ``s3`` and no ``root_dir``, on a bucket: the ``storage.s3`` parameters).
 
     The registry must not be serving that tree.  Without ``dry_run`` it really deletes.
     """
     bins = require_binaries()
     with tempfile.TemporaryDirectory(prefix="regfs-gc-") as td:
-        cfg = write_config(root_dir, 5000, schema1=schema1, path=os.path.join(td, "config.yml"))
+        cfg = write_config(
+            root_dir, 5000, schema1=schema1, path=os.path.join(td, "config.yml"), s3=s3
+        )
         cmd = [bins[0], "garbage-collect"]
         if dry_run:
             cmd.append("--dry-run")

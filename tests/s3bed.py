@@ -307,7 +307,7 @@ class Weed:
             "region_name": self.REGION,
             "config": Config(
                 s3={"addressing_style": "path"},
-                retries={"max_attempts": 3, "mode": "standard"},
+                retries={"total_max_attempts": 3, "mode": "standard"},
                 proxies={},
             ),
         }
