@@ -21,7 +21,9 @@ LAYERS: list[set[str]] = [
     {"storage.base"},  # the storage seam: protocols, entry kinds, errors
     {"storage.root", "storage.local", "storage.memory"},  # the only I/O on registry data
     {"manifests"},  # manifest parsing: bytes -> model types
-    {"scan", "scan.codec"},  # scan: enumerate + interpret
+    {"scan.out", "scan.interpret", "scan.codec"},  # scan: interpret (no I/O)
+    {"scan.walk", "scan.links", "scan.uploads", "scan.tree", "scan.blobs", "scan.repository"},
+    {"scan.loader", "scan.shard", "scan.refresh", "scan"},  # scan: enumerate, shard, refresh
     {"graph.unread", "graph.mark", "graph.servable"},  # reachability
     {
         "reports.orphans",

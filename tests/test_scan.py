@@ -14,7 +14,7 @@ from builder import EMPTY_SHA256, StoreBuilder, hexof, sha256
 
 from regfs.model.findings import Finding, Kind
 from regfs.model.manifest import ManifestKind
-from regfs.scan import Link, Snapshot, iter_links, parse_started_at, scan
+from regfs.scan import Link, ScanMode, Snapshot, iter_links, parse_started_at, scan
 from regfs.storage.local import LocalStorage
 
 H = "0123456789abcdef" * 4
@@ -488,12 +488,12 @@ def test_files_named_like_repository_parts_do_not_make_a_repository(
 # --- symlinks -------------------------------------------------------------------------------------
 
 
-FAST = {"thorough": False, "tag_links": True, "lazy": True}
+FAST = {"mode": ScanMode.LAZY}
 
 
 @pytest.mark.parametrize("how", [{}, FAST], ids=["thorough", "fast"])
 def test_symlinked_repository_is_read_through(
-    builder: StoreBuilder, tmp_path: Path, how: dict[str, bool]
+    builder: StoreBuilder, tmp_path: Path, how: dict[str, ScanMode]
 ) -> None:
     """The registry follows symbolic links and serves what is behind them: so does the scan,
     for marking, and reports each link (it blocks gc; nothing at or below it is deleted)."""
@@ -580,7 +580,7 @@ def test_symlinks_inside_a_repository(app: StoreBuilder, tmp_path: Path) -> None
 
 @pytest.mark.parametrize("how", [{}, FAST], ids=["thorough", "fast"])
 def test_symlinked_blob_data_is_a_stored_blob(
-    builder: StoreBuilder, tmp_path: Path, how: dict[str, bool]
+    builder: StoreBuilder, tmp_path: Path, how: dict[str, ScanMode]
 ) -> None:
     img = builder.image("app", tags=["v1"])
     folder = builder.path(f"blobs/sha256/{hexof(img.digest)[:2]}/{hexof(img.digest)}")
@@ -930,12 +930,9 @@ def test_iter_links(builder: StoreBuilder) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("thorough", "lazy", "tag_links"),
-    [(True, False, True), (False, False, True), (False, True, True), (False, True, False)],
-)
+@pytest.mark.parametrize("mode", list(ScanMode))
 def test_forked_shards_give_the_same_snapshot(
-    tmp_path: Path, thorough: bool, lazy: bool, tag_links: bool, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, mode: ScanMode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``processes=2`` (forked shards, results as tuples) sees exactly what one process sees."""
     import realreg as rr
@@ -947,12 +944,12 @@ def test_forked_shards_give_the_same_snapshot(
     for i in range(70):  # enough entries for the sharded path to be taken
         (root / "docker/registry/v2/repositories" / f"extra{i}" / "_uploads").mkdir(parents=True)
     st = LocalStorage(resolve_root(root))
-    how = {"thorough": thorough, "lazy": lazy, "tag_links": tag_links}
     # Small manifest chunks, so the manifest phase is shared with the helper too.
-    monkeypatch.setattr("regfs.scan.MANIFEST_CHUNK", 2)
-    one = scan(st, workers=1, processes=1, **how)
-    two = scan(st, workers=1, processes=2, **how)
-    assert one.lazy == two.lazy == (lazy and not thorough)
+    monkeypatch.setattr("regfs.scan.loader.MANIFEST_CHUNK", 2)
+    one = scan(st, workers=1, processes=1, mode=mode)
+    two = scan(st, workers=1, processes=2, mode=mode)
+    assert one.mode is two.mode is mode
+    assert one.lazy == two.lazy == (mode in (ScanMode.LAZY, ScanMode.TAG_NAMES))
     assert one.blobs == two.blobs
     assert one.repositories == two.repositories
     assert one.manifests == two.manifests
@@ -974,7 +971,7 @@ def test_lazy_scan_knows_blobs_and_layer_links_by_name_until_refreshed(
     base = builder.layer("base")
     img = builder.image("app", tags=["v1"], layers=[base])
     orphan = builder.orphan_blob(b"orphan bytes")
-    snap = builder.scan(thorough=False, lazy=True)
+    snap = builder.scan(mode=ScanMode.LAZY)
     assert snap.lazy
     assert snap.blobs[orphan.digest] is LAZY_BLOB
     layer_link = snap.repositories["app"].layers[base.digest]
@@ -1005,7 +1002,7 @@ def test_refresher_drops_what_vanished_since_the_lazy_scan(builder: StoreBuilder
     base = builder.layer("base")
     builder.image("app", tags=["v1"], layers=[base])
     orphan = builder.orphan_blob(b"gone soon")
-    snap = builder.scan(thorough=False, lazy=True)
+    snap = builder.scan(mode=ScanMode.LAZY)
     folder = f"blobs/sha256/{hexof(orphan.digest)[:2]}/{hexof(orphan.digest)}"
     os.unlink(builder.path(f"{folder}/data"))
     shutil.rmtree(builder.path(f"repositories/app/_layers/sha256/{hexof(base.digest)}"))
@@ -1031,7 +1028,9 @@ def test_thorough_scans_ignore_the_refresher(builder: StoreBuilder) -> None:
 
 def test_manifest_chunks_survive_the_trip_from_a_helper(builder: StoreBuilder) -> None:
     """What a forked helper sends for a chunk of manifests unpacks to the same results."""
-    from regfs.scan import _pack_read, _read_manifest, _unpack_read
+    from regfs.scan.loader import read_manifest as _read_manifest
+    from regfs.scan.shard import pack_read as _pack_read
+    from regfs.scan.shard import unpack_read as _unpack_read
 
     base = builder.layer("base")
     img = builder.image("app", tags=["v1"], layers=[base])

@@ -21,7 +21,7 @@ from regfs.graph.mark import Mode, mark
 from regfs.graph.unread import Scope, _classify, unknowns
 from regfs.model.findings import Finding, Kind
 from regfs.reports.orphans import orphans
-from regfs.scan import Refresher, Snapshot, scan
+from regfs.scan import Refresher, ScanMode, Snapshot, scan
 from regfs.storage.local import LocalStorage
 
 
@@ -60,7 +60,7 @@ def store(builder: StoreBuilder) -> StoreBuilder:
 def fast_plan(b: StoreBuilder, *, untagged: bool = False) -> tuple[Snapshot, GcPlan]:
     """The scan and plan `regfs gc --force --min-age 0` makes."""
     storage = LocalStorage(b.v2)
-    snap = scan(storage, workers=1, thorough=False, tag_links=untagged, lazy=True)
+    snap = scan(storage, workers=1, mode=ScanMode.LAZY if untagged else ScanMode.TAG_NAMES)
     opts = GcOptions(delete_untagged=untagged, min_age=0, force=True)
     return snap, build_plan(snap, opts, refresh=Refresher(storage, snap))
 

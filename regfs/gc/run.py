@@ -19,7 +19,7 @@ from regfs.gc.plan import GcOptions, GcPlan, build_plan, state_dir
 from regfs.gc.probe import check_url
 from regfs.gc.rm import Selection, build_rm_plan, gc_notes, parse_target, select, without
 from regfs.gc.trash import trash_root
-from regfs.scan import Progress, Refresher, Snapshot, scan
+from regfs.scan import Progress, Refresher, ScanMode, Snapshot, scan
 from regfs.storage.local import LocalStorage, resolve_root
 
 # A confirmation that took longer than this (seconds) runs the guard again before deleting.
@@ -73,9 +73,7 @@ def _scan(storage: LocalStorage, progress: Progress | None, *, tag_links: bool) 
         storage,
         workers=1,
         progress=progress,
-        thorough=False,
-        tag_links=tag_links,
-        lazy=True,
+        mode=ScanMode.LAZY if tag_links else ScanMode.TAG_NAMES,
         # Two forked shards: the work is small system calls and parsing, which threads
         # cannot overlap under the GIL (measured in benchmarks/README.md).
         processes=min(2, os.cpu_count() or 1),

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 
 from regfs.model.findings import Finding
@@ -108,6 +109,39 @@ class Blob:
 LAZY_BLOB = Blob(-1, 0.0)
 
 
+class ScanMode(Enum):
+    """How much of the storage a scan reads; recorded on the :class:`Snapshot` it made.
+
+    ``FULL`` (fsck: ``check``, ``ls``, ``du``, the API) lists every digest folder and reads
+    every link, reporting stray files and link contents that disagree with their folder.
+    ``FAST`` reads what the graph needs (revision and tag links, manifests) and stats the rest.
+    ``LAZY`` is ``FAST`` with blobs and layer links known by folder name only, until a
+    refresher stats the few a plan asks about (``gc --delete-untagged``, ``rm``).
+    ``TAG_NAMES`` is ``LAZY`` with tags listed by name only, their links and history not read
+    (default-mode ``gc``, which never looks at what tags point to).
+    """
+
+    FULL = "full"
+    FAST = "fast"
+    LAZY = "lazy"
+    TAG_NAMES = "tag_names"
+
+    @property
+    def thorough(self) -> bool:
+        """Every folder listed and every link read (fsck)."""
+        return self is ScanMode.FULL
+
+    @property
+    def lazy(self) -> bool:
+        """Blobs and layer links known by folder name only until refreshed."""
+        return self in (ScanMode.LAZY, ScanMode.TAG_NAMES)
+
+    @property
+    def reads_tags(self) -> bool:
+        """Tag links (current and history) are read, not only tag names listed."""
+        return self is not ScanMode.TAG_NAMES
+
+
 @dataclass(slots=True)
 class Snapshot:
     """Everything a scan saw. Paths in findings are relative to ``v2``."""
@@ -125,11 +159,17 @@ class Snapshot:
     # False when some blob folder could not be listed: blob presence is then not fully known.
     blobs_complete: bool = True
     scanned_at: float = 0.0
-    # Blobs and layer links known by name only (size -1, mtime 0.0) until refreshed.
-    lazy: bool = False
+    # What the scan read (see ScanMode); a lazy mode knows some blobs and layer links by name.
+    mode: ScanMode = ScanMode.FULL
+
+    @property
+    def lazy(self) -> bool:
+        """Blobs and layer links may be known by name only (see :attr:`ScanMode.lazy`)."""
+        return self.mode.lazy
 
     @property
     def blocking(self) -> list[Finding]:
+        """The findings that stop gc (unless forced)."""
         return [f for f in self.findings if f.blocks_gc]
 
 
