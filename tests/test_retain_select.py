@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from regfs.retain.policy import Rule, make_rule
 from regfs.retain.select import RepoSelection, TagInfo, select, select_repository
+from regfs.scan import ScanMode
 from tests.builder import StoreBuilder
 
 NOW = 1_800_000_000.0
@@ -132,7 +133,7 @@ def test_select_reads_pushed_at_from_the_tag_link(tmp_path) -> None:  # type: ig
     for i, t in enumerate(["v1", "v2", "v3"]):
         link = b.path(f"repositories/app/_manifests/tags/{t}/current/link")
         os.utime(link, (NOW - (10 - i) * D, NOW - (10 - i) * D))
-    snap = b.scan(thorough=False, lazy=True, tag_links=True)
+    snap = b.scan(mode=ScanMode.LAZY)
     sel = select(snap, [make_rule(keep_last=1)], now=NOW, min_age=H)
     assert sel.removed_tags() == [("app", "v2"), ("app", "v1")]  # newest first
     assert sel.repositories[0].removed[0].digest == img.digest
