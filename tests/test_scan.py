@@ -965,7 +965,7 @@ def test_forked_shards_give_the_same_snapshot(
 def test_lazy_scan_knows_blobs_and_layer_links_by_name_until_refreshed(
     builder: StoreBuilder,
 ) -> None:
-    from regfs.model.snapshot import LAZY_BLOB
+    from regfs.model.snapshot import LAZY_BLOB, SizeUnknown
     from regfs.scan import Refresher
 
     base = builder.layer("base")
@@ -975,7 +975,11 @@ def test_lazy_scan_knows_blobs_and_layer_links_by_name_until_refreshed(
     assert snap.lazy
     assert snap.blobs[orphan.digest] is LAZY_BLOB
     layer_link = snap.repositories["app"].layers[base.digest]
+    assert layer_link.not_read and not layer_link.unreadable
     assert (layer_link.digest, layer_link.mtime) == (base.digest, 0.0)
+    assert not snap.blobs[orphan.digest].stated
+    with pytest.raises(SizeUnknown):
+        _ = snap.blobs[orphan.digest].known_size
     # Manifests were read all the same: the graph is complete.
     assert set(snap.manifests) == {img.digest}
 
@@ -990,8 +994,9 @@ def test_lazy_scan_knows_blobs_and_layer_links_by_name_until_refreshed(
         st.st_mtime,
     )
     assert snap.repositories["app"].layers[base.digest].mtime > 0.0
+    assert not snap.repositories["app"].layers[base.digest].not_read
     # The shared placeholder was replaced, never mutated.
-    assert (LAZY_BLOB.size, LAZY_BLOB.mtime) == (-1, 0.0)
+    assert (LAZY_BLOB.size, LAZY_BLOB.mtime) == (None, 0.0)
     assert snap.blobs[base.digest] is LAZY_BLOB  # not asked about: still by name only
     assert snap.findings == []
 
@@ -1042,3 +1047,18 @@ def test_manifest_chunks_survive_the_trip_from_a_helper(builder: StoreBuilder) -
     assert results[2][1] is not None and isinstance(results[2][1], str)  # unparseable: message
     assert results[3][1] is None  # no data
     assert _unpack_read(_pack_read(results)) == results
+
+
+def test_a_names_only_scan_marks_tags_not_read_rather_than_unreadable(
+    builder: StoreBuilder,
+) -> None:
+    img = builder.image("app", tags=["v1"], layers=[builder.layer("base")])
+    names = builder.scan(mode=ScanMode.TAG_NAMES)
+    cur = names.repositories["app"].tags["v1"].current
+    assert cur is not None and cur.not_read and not cur.unreadable
+    assert names.mode is ScanMode.TAG_NAMES
+    full = builder.scan()
+    cur = full.repositories["app"].tags["v1"].current
+    assert cur is not None and not cur.not_read and cur.digest == img.digest
+    history = builder.scan(mode=ScanMode.LAZY).repositories["app"].tags["v1"].index
+    assert history[img.digest].not_read  # listed by name: the executor re-checks its content

@@ -315,13 +315,17 @@ def _plan_blobs(
         path = blob_dir(d)
         why = marks.undecided_reason(d)
         if why is not None:
-            plan.kept.append(Kept("blob", path, f"cannot be decided: {why}", d, size=blob.size))
+            plan.kept.append(
+                Kept("blob", path, f"cannot be decided: {why}", d, size=blob.known_size)
+            )
             continue
         if blob.mtime > cutoff or newest.get(d, 0.0) > cutoff:
-            plan.kept.append(Kept("blob", path, "younger than --min-age", d, size=blob.size))
+            plan.kept.append(Kept("blob", path, "younger than --min-age", d, size=blob.known_size))
             continue
         doomed.add(d)
-        plan.actions.append(Action("blob", path, None, d, blob.size, blob.size, blob.mtime))
+        plan.actions.append(
+            Action("blob", path, None, d, blob.known_size, blob.known_size, blob.mtime)
+        )
     return doomed
 
 

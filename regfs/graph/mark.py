@@ -154,7 +154,9 @@ def _roots(
         for name, tag in sorted(repo.tags.items()):
             if tag.current is None:
                 continue
-            if tag.current.digest is None:
+            if tag.current.not_read or tag.current.digest is None:
+                # What it points to is unknown (a names-only scan should not get here, but
+                # if it does, every revision stays a root): keep everything it might name.
                 unknown_tag = True
                 continue
             roots.append(

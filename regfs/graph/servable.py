@@ -125,12 +125,12 @@ def tag_report(
     snap: Snapshot, repo: Repository, tag: str, corrupt: dict[str, str] | None = None
 ) -> PullReport:
     """What a pull of ``repo:tag`` meets (see :func:`pull_report`)."""
-    current = repo.tags[tag].current
-    if current is None:
+    target = repo.tags[tag].target  # a tag known by name only raises LinkNotRead
+    if repo.tags[tag].current is None:
         return PullReport(["the tag has no current link"])
-    if current.digest is None:
+    if target is None:
         return PullReport(["its current link cannot be read"])
-    return pull_report(snap, repo, current.digest, corrupt)
+    return pull_report(snap, repo, target, corrupt)
 
 
 def absent_children(snap: Snapshot, repo: Repository, digest: str) -> list[AbsentChild]:

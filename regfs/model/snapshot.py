@@ -29,19 +29,75 @@ def upload_id_time(uuid: str) -> float | None:
     return int(u[:8] + u[9:13], 16) / 1000.0
 
 
+class LinkState(Enum):
+    """How much is known of a link file."""
+
+    # Its content was read: ``digest`` is what it names, None when it could not be read or
+    # parsed (unreadable, empty, garbage: the registry cannot use it either).
+    READ = "read"
+    # Not read (the scan mode skips it): known by its folder only. ``digest`` is the digest
+    # the folder names (None for a tag's ``current`` link); ``mtime`` is unknown (0.0).
+    NOT_READ = "not_read"
+
+
 @dataclass(slots=True)
 class Link:
-    """A link file: the digest its content names (None when unreadable) and its mtime."""
+    """A link file: the digest its content names, its mtime, and whether it was read.
+
+    ``Link(d, mtime)``: read, names ``d``. ``Link(None, mtime)``: read, unusable
+    (:attr:`unreadable`). ``not_read(d)``: known by name only (:attr:`not_read`).
+    """
 
     digest: str | None
     mtime: float
+    state: LinkState = LinkState.READ
+
+    @property
+    def unreadable(self) -> bool:
+        """Read, and its content is unknown: it could not be read or parsed."""
+        return self.digest is None and self.state is LinkState.READ
+
+    @property
+    def not_read(self) -> bool:
+        """Known by name only: the scan mode did not read it (see :class:`LinkState`)."""
+        return self.state is LinkState.NOT_READ
+
+    @property
+    def target_unknown(self) -> bool:
+        """What it points to is not known: unreadable, or a tag's link that was not read."""
+        return self.digest is None
+
+
+class LinkNotRead(LookupError):
+    """What a link names was asked for while the scan mode did not read it (a program error:
+    a names-only snapshot given to a consumer that needs tag targets)."""
+
+
+def not_read(digest: str | None) -> Link:
+    """A link known by its folder only (``digest``: the folder's digest; None for a tag)."""
+    return Link(digest, 0.0, LinkState.NOT_READ)
 
 
 @dataclass(slots=True)
 class Tag:
+    """A tag: its ``current`` link (None: the tag folder has none) and its history."""
+
     name: str
     current: Link | None = None
     index: dict[str, Link] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str | None:
+        """The digest its ``current`` link names; None when it has none or it is unreadable.
+
+        Raises :class:`LinkNotRead` for a tag known by name only (a scan that did not read
+        tag links): what it points to is not known, which is not the same as unreadable."""
+        cur = self.current
+        if cur is None:
+            return None
+        if cur.not_read:
+            raise LinkNotRead(f"tag {self.name}: its current link was not read")
+        return cur.digest
 
 
 @dataclass(slots=True)
@@ -98,15 +154,34 @@ class Repository:
         return out
 
 
+class SizeUnknown(LookupError):
+    """A blob's size was asked for while it is known by folder name only (a lazy scan that
+    did not refresh it): a program error, never a size of -1 passed on."""
+
+
 @dataclass(slots=True)
 class Blob:
-    size: int
+    """A blob folder with its ``data``: size and mtime, or None while known by name only."""
+
+    size: int | None
     mtime: float
+
+    @property
+    def known_size(self) -> int:
+        """The size of a stat'ed blob; raises :class:`SizeUnknown` for one known by name."""
+        if self.size is None:
+            raise SizeUnknown("blob known by folder name only: its size was not read")
+        return self.size
+
+    @property
+    def stated(self) -> bool:
+        """Its ``data`` file was stat'ed (size and mtime known)."""
+        return self.size is not None
 
 
 # What a lazy scan records for every blob known by folder name only: one shared object, so it
 # must never be mutated (the refresher replaces it with a fresh Blob).
-LAZY_BLOB = Blob(-1, 0.0)
+LAZY_BLOB = Blob(None, 0.0)
 
 
 class ScanMode(Enum):

@@ -177,8 +177,8 @@ def _scope_blobs(snap: Snapshot, names: list[str], live: dict[str, dict[str, str
             if link.digest:
                 out.add(link.digest)
         for tag in repo.tags.values():
-            if tag.current is not None and tag.current.digest:
-                out.add(tag.current.digest)
+            if tag.target:
+                out.add(tag.target)
     return out
 
 
@@ -223,7 +223,7 @@ def _unlinked(snap: Snapshot, repo: Repository, live: Iterable[str]) -> list[Fin
                     repo.name,
                 )
     for name, tag in sorted(repo.tags.items()):
-        target = tag.current.digest if tag.current is not None else None
+        target = tag.target
         if target is None or target in revisions:
             continue
         path = revision_dir(repo.name, target) + "/link"
@@ -244,7 +244,7 @@ def _broken_tags(snap: Snapshot, repo: Repository, corrupt: dict[str, str]) -> l
     memo: dict[str, list[str]] = {}  # many tags often name one manifest
     for name, tag in sorted(repo.tags.items()):
         path = tag_dir(repo.name, name) + "/current/link"
-        target = tag.current.digest if tag.current is not None else None
+        target = tag.target
         if target is not None and target in memo:
             issues = memo[target]
         else:
@@ -342,8 +342,8 @@ def _verify(
     A first read hashes everything in worker processes (:mod:`regfs.reports.hashing`); only what it
     finds suspect is read again here, carefully, before it is called corrupt."""
     base = str(snap.v2)
-    items = [(d, snap.blobs[d].size) for d in digests]
-    total = sum(max(0, size) for _, size in items)
+    items = [(d, snap.blobs[d].known_size) for d in digests]
+    total = sum(size for _, size in items)
     meter = _Meter(total, progress)
     if progress:
         progress(VERIFY_PHASE, 0, total)

@@ -128,7 +128,7 @@ def du(
 ) -> DuReport:
     """Disk usage of ``snap``; ``sort`` is one of :data:`SORT_FIELDS`, ``by`` ``repo``/``tag``."""
     validate_du_options(by=by, sort=sort, top=top)
-    size = {d: b.size for d, b in snap.blobs.items()}
+    size = {d: b.known_size for d, b in snap.blobs.items()}
     unknown = unknowns(snap)
     keep = repo_keeps(snap, Mode.DEFAULT, unknown)
     keep_untagged = repo_keeps(snap, Mode.UNTAGGED, unknown)
@@ -239,7 +239,7 @@ def _tag_usage(snap: Snapshot, repo: Repository, size: dict[str, int], sort: str
     per_tag: dict[str, tuple[str | None, set[str]]] = {}
     tagged_manifests: set[str] = set()
     for name, tag in sorted(repo.tags.items()):
-        target = tag.current.digest if tag.current is not None else None
+        target = tag.target
         if target is None:
             per_tag[name] = (None, set())
             continue

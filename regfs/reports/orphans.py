@@ -96,7 +96,9 @@ class OrphansReport:
 def orphaned_blobs(snap: Snapshot, marks: Marks) -> list[OrphanBlob]:
     """Blobs no live manifest needs and nothing unreadable might need, by digest."""
     return [
-        OrphanBlob(d, b.size, b.mtime) for d, b in sorted(snap.blobs.items()) if not marks.keeps(d)
+        OrphanBlob(d, b.known_size, b.mtime)
+        for d, b in sorted(snap.blobs.items())
+        if not marks.keeps(d)
     ]
 
 
@@ -106,7 +108,7 @@ def undecided_blobs(snap: Snapshot, marks: Marks) -> list[UndecidedBlob]:
     for d, b in sorted(snap.blobs.items()):
         why = marks.undecided_reason(d)
         if why is not None:
-            out.append(UndecidedBlob(d, b.size, why))
+            out.append(UndecidedBlob(d, b.known_size, why))
     return out
 
 
@@ -145,11 +147,11 @@ def untagged_manifests(
         repo = snap.repositories[repo_name]
         m = snap.manifests.get(d)
         kind = m.label if m else ("unparseable" if d in snap.unparseable else "missing")
-        size = snap.blobs[d].size if d in snap.blobs else 0
-        excl = sum(snap.blobs[b].size for b in closure if holders[b] == 1)
+        size = snap.blobs[d].known_size if d in snap.blobs else 0
+        excl = sum(snap.blobs[b].known_size for b in closure if holders[b] == 1)
         hist = tuple(sorted(t for t, tag in repo.tags.items() if d in tag.index))
         out.append(UntaggedManifest(repo_name, d, kind, size, excl, hist))
-    return out, sum(snap.blobs[d].size for d in freed)
+    return out, sum(snap.blobs[d].known_size for d in freed)
 
 
 def upload_is_stale(up: Upload, older_than: float, now: float) -> bool:
@@ -213,4 +215,4 @@ def blob_repositories(snap: Snapshot, marks: Marks) -> dict[str, set[str]]:
 
 
 def sum_sizes(snap: Snapshot, digests: Iterable[str]) -> int:
-    return sum(snap.blobs[d].size for d in digests if d in snap.blobs)
+    return sum(snap.blobs[d].known_size for d in digests if d in snap.blobs)

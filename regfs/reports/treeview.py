@@ -49,8 +49,8 @@ def _repo_node(snap: Snapshot, repo: Repository, untagged: Marks, shared: set[st
             node["issues"] = pull.issues
         elif pull.partial:
             node["absent_platforms"] = [a.platform for a in pull.absent]
-        if tag.current is not None and tag.current.digest is not None:
-            node["children"].append(ctx.manifest(tag.current.digest, set()))
+        if tag.target is not None:
+            node["children"].append(ctx.manifest(tag.target, set()))
         children.append(node)
     live = untagged.live.get(repo.name, {})
     dead = sorted(d for d in repo.revision_digests() if d not in live)

@@ -11,22 +11,41 @@ from typing import Any
 
 from regfs.model.findings import Finding, Kind
 from regfs.model.manifest import Descriptor, Manifest, ManifestKind
-from regfs.model.snapshot import LAZY_BLOB, Blob, Link, Repository, Tag, Upload
+from regfs.model.snapshot import LAZY_BLOB, Blob, Link, LinkState, Repository, Tag, Upload
+
+_READ, _NOT_READ = LinkState.READ, LinkState.NOT_READ
+PackedLink = tuple[str | None, float, bool]
 
 
-def pack_links(links: dict[str, Link]) -> list[tuple[str, str | None, float]]:
-    return [(d, link.digest, link.mtime) for d, link in links.items()]
+def pack_link(link: Link) -> PackedLink:
+    """A link as (digest, mtime, read)."""
+    return link.digest, link.mtime, link.state is _READ
 
 
-def unpack_links(items: list[tuple[str, str | None, float]]) -> dict[str, Link]:
-    return {sys.intern(d): Link(None if c is None else sys.intern(c), m) for d, c, m in items}
+def unpack_link(t: PackedLink) -> Link:
+    """The inverse of :func:`pack_link`."""
+    c, m, read = t
+    return Link(None if c is None else sys.intern(c), m, _READ if read else _NOT_READ)
+
+
+def pack_links(links: dict[str, Link]) -> list[tuple[str, str | None, float, bool]]:
+    """Links by folder digest as plain tuples."""
+    return [(d, link.digest, link.mtime, link.state is _READ) for d, link in links.items()]
+
+
+def unpack_links(items: list[tuple[str, str | None, float, bool]]) -> dict[str, Link]:
+    """The inverse of :func:`pack_links`."""
+    return {
+        sys.intern(d): Link(None if c is None else sys.intern(c), m, _READ if r else _NOT_READ)
+        for d, c, m, r in items
+    }
 
 
 def pack_repo(r: Repository) -> tuple[Any, ...]:
     tags = [
         (
             t.name,
-            None if t.current is None else (t.current.digest, t.current.mtime),
+            None if t.current is None else pack_link(t.current),
             pack_links(t.index),
         )
         for t in r.tags.values()
@@ -51,9 +70,7 @@ def unpack_repo(t: tuple[Any, ...]) -> Repository:
     repo.revisions = unpack_links(revisions)
     repo.layers = unpack_links(layers)
     for tname, cur, index in tags:
-        current = (
-            None if cur is None else Link(None if cur[0] is None else sys.intern(cur[0]), cur[1])
-        )
+        current = None if cur is None else unpack_link(cur)
         repo.tags[tname] = Tag(tname, current, unpack_links(index))
     for uuid, started, size, mtime in uploads:
         repo.uploads[uuid] = Upload(uuid, started, size, mtime)
@@ -68,12 +85,16 @@ def unpack_findings(items: list[tuple[Any, ...]]) -> list[Finding]:
     return [Finding(Kind(k), p, m, d, r, b) for k, p, m, d, r, b in items]
 
 
-def pack_blobs(blobs: dict[str, Blob]) -> list[tuple[str, int, float]]:
+def pack_blobs(blobs: dict[str, Blob]) -> list[tuple[str, int | None, float]]:
+    """Blobs by digest as plain tuples (size None: known by name only)."""
     return [(d, b.size, b.mtime) for d, b in blobs.items()]
 
 
-def unpack_blobs(items: list[tuple[str, int, float]]) -> dict[str, Blob]:
-    return {sys.intern(d): LAZY_BLOB if size < 0 else Blob(size, mtime) for d, size, mtime in items}
+def unpack_blobs(items: list[tuple[str, int | None, float]]) -> dict[str, Blob]:
+    """The inverse of :func:`pack_blobs` (one shared LAZY_BLOB for blobs known by name)."""
+    return {
+        sys.intern(d): LAZY_BLOB if size is None else Blob(size, mtime) for d, size, mtime in items
+    }
 
 
 def pack_manifest(m: Manifest | str | None) -> Any:

@@ -12,7 +12,7 @@ from enum import Enum
 
 from regfs.model.digest import ALGORITHMS, is_hex_for, make_digest
 from regfs.model.findings import Kind
-from regfs.model.snapshot import Link
+from regfs.model.snapshot import Link, not_read
 from regfs.scan.interpret import EMPTY_LINK, LINK_READ_LIMIT, link_of
 from regfs.scan.out import Out
 from regfs.scan.walk import follow, kind_of, list_entries, list_kinds, symlink
@@ -172,7 +172,7 @@ def digest_links(
             d = make_digest(a.name, h.name)
             link: Link | None = None
             if how is LinkRead.NAMES:
-                links[d] = Link(d, 0.0)
+                links[d] = not_read(d)
                 continue
             ub = unreadable_blocks
             if how is LinkRead.READ:

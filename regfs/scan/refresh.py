@@ -32,7 +32,7 @@ class Refresher:
         out = Out()
         for d in digests:
             blob = self.snap.blobs.get(d)
-            if blob is None or blob.size >= 0:
+            if blob is None or blob.stated:
                 continue
             rel = blob_data(d)
             try:
@@ -68,7 +68,7 @@ class Refresher:
         for repo_name, d in pairs:
             repo = self.snap.repositories[repo_name]
             link = repo.layers.get(d)
-            if link is None or link.mtime != 0.0:
+            if link is None or not link.not_read:
                 continue
             alg, hexpart = d.split(":", 1)
             rel = f"repositories/{repo_name}/_layers/{alg}/{hexpart}/link"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from regfs.layout import valid_tag
 from regfs.model.digest import ALGORITHMS, is_hex_for, make_digest
 from regfs.model.findings import Kind
-from regfs.model.snapshot import Link, Repository, ScanMode, Tag
+from regfs.model.snapshot import Link, Repository, ScanMode, Tag, not_read
 from regfs.scan.links import LinkRead, digest_links, read_link
 from regfs.scan.out import Out
 from regfs.scan.uploads import scan_uploads
@@ -59,8 +59,8 @@ def _manifests_folder(storage: LocalStorage, repo: Repository, out: Out, mode: S
 def _history_names(storage: LocalStorage, rel: str, repo: str, out: Out) -> dict[str, Link]:
     """Fast path for a tag's history: the digests its ``index`` names, no per-entry calls.
 
-    Their mtimes are not read (0.0 = unknown): a re-push refreshes the revision link, which
-    the grace period looks at, and the executor re-checks each entry's content instead.
+    Their links are not read (known by name, mtime unknown): a re-push refreshes the revision
+    link, which the grace period looks at, and the executor re-checks each entry's content.
     """
     links: dict[str, Link] = {}
     if is_symlink(storage, rel) and follow(storage, rel, out, repo) != DIR:
@@ -94,7 +94,7 @@ def _history_names(storage: LocalStorage, rel: str, repo: str, out: Out) -> dict
                 hkind = kind_of(storage, f"{arel}/{h}", hkind, out, repo)
             if hkind == DIR and is_hex_for(alg, h):
                 d = make_digest(alg, h)
-                links[d] = Link(d, 0.0)
+                links[d] = not_read(d)
             else:
                 out.add(Kind.BAD_NAME, f"{arel}/{h}", f"not a {alg} digest folder", repo=repo)
     return links
@@ -118,7 +118,7 @@ def _tags(storage: LocalStorage, repo: Repository, base: str, out: Out, mode: Sc
         tag = Tag(t.name)
         if not mode.reads_tags:
             # Names only: default-mode gc never looks at what tags point to.
-            tag.current = Link(None, 0.0)
+            tag.current = not_read(None)
             repo.tags[t.name] = tag
             continue
         if not mode.thorough:
