@@ -21,12 +21,12 @@ def _client(weed: s3bed.Weed, proxy: faultproxy.FaultProxy, attempts: int) -> An
     from botocore.config import Config
 
     kw = weed.client_kwargs(proxy.url)
-    kw["config"] = Config(
-        s3={"addressing_style": "path"},
-        retries={"total_max_attempts": attempts, "mode": "standard"},
-        proxies={},
-        connect_timeout=5,
-        read_timeout=5,
+    kw["config"] = kw["config"].merge(
+        Config(
+            retries={"total_max_attempts": attempts, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=5,
+        )
     )
     return s3bed.require_boto3().session.Session().client("s3", **kw)
 
