@@ -71,6 +71,12 @@ def test_environment_overrides_replace_parameters() -> None:
     assert s3.sources["region"] == "config"
 
 
+def test_an_override_is_read_as_yaml() -> None:
+    """As the registry reads it: REGISTRY_STORAGE_S3_ROOTDIRECTORY=N is the boolean false."""
+    s3 = describe_storage(S3_CONFIG, {"REGISTRY_STORAGE_S3_ROOTDIRECTORY": "N"}).s3
+    assert s3 is not None and s3.rootdirectory == "false"
+
+
 def test_whole_storage_from_the_environment() -> None:
     env = {"REGISTRY_STORAGE": "{s3: {bucket: b-env, region: eu-west-1}}"}
     d = describe_storage("version: 0.1\nstorage: {filesystem: {rootdirectory: /x}}\n", env)
@@ -129,8 +135,10 @@ def test_booleans_as_text_follow_go_parsebool(spelling: str, name: str) -> None:
 
 
 @given(
-    st.from_regex(r"[a-z][a-z0-9.-]{1,40}[a-z0-9]", fullmatch=True),
-    st.lists(st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True), max_size=4),
+    # (words YAML reads as something else, "N", "yes", "010", are kept out: the registry reads
+    # an override as YAML, so "N" would be the boolean false, printed "false")
+    st.from_regex(r"b[a-z0-9.-]{1,40}[a-z0-9]", fullmatch=True),
+    st.lists(st.from_regex(r"p[A-Za-z0-9_-]{0,11}", fullmatch=True), max_size=4),
     st.booleans(),
     st.booleans(),
 )
