@@ -11,7 +11,7 @@ import pytest
 from builder import StoreBuilder
 
 from regfs.errors import EXIT_USAGE, RootError
-from regfs.storage import local as storage_mod
+from regfs.storage import root as storage_mod
 from regfs.storage.local import DIR, FILE, OTHER, SYMLINK, LocalStorage, resolve_root
 
 # --- resolve_root -----------------------------------------------------------------------------

@@ -250,14 +250,16 @@ class Stat(NamedTuple):
 class Stream(Protocol):
     """An open file for reading (:meth:`Storage.open_stream`): a context manager."""
 
-    size: int
-
     def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (all the rest when ``n < 0``); ``b""`` at the end."""
         ...
 
     def readinto(self, buf: memoryview) -> int:
         """Fill ``buf`` as far as possible; the number of bytes read, 0 at the end."""
+        ...
+
+    def stat(self) -> StatLike:
+        """Kind, size and mtime of the open file (a filesystem: ``fstat``)."""
         ...
 
     def close(self) -> None:

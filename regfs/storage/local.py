@@ -1,103 +1,103 @@
-"""The only module the scan reads the filesystem through: root resolution, listing, reading.
+"""The local filesystem backend of :class:`~regfs.storage.base.Storage`.
 
-Listings report symbolic links as links and files are opened with ``O_NOFOLLOW`` unless the
-caller asks to follow (:meth:`LocalStorage.stat`, ``read_file(..., follow=True)``): the registry
-follows links, so the scan reads what it would serve through one, for marking only. Nothing here
-changes the filesystem (the gc executor refuses any path with a symbolic link below the root),
-and every path is built from the resolved root plus a relative path that the layout produced,
-never from link contents.
+Read side (:meth:`LocalStorage.list_dir`, :meth:`~LocalStorage.list_kinds`,
+:meth:`~LocalStorage.read_file`, :meth:`~LocalStorage.lstat`, :meth:`~LocalStorage.stat`,
+:meth:`~LocalStorage.exists`, :meth:`~LocalStorage.realpath`, plus the seam's
+:meth:`~LocalStorage.list_folder`, :meth:`~LocalStorage.list_prefix` and
+:meth:`~LocalStorage.open_stream`): by path below the ``v2`` folder. Links on the way are
+followed (the registry serves through them, so the scan reads what it would serve, for
+marking only); a final component that is a link is reported as a link (listings) or refused
+(``O_NOFOLLOW`` opens) unless the caller asks to follow. The scan is built on these methods
+and their names, return types (``Entry``, ``os.stat_result``) and ``OSError`` subclasses are
+stable.
+
+Change side (:meth:`~LocalStorage.unlink`, :meth:`~LocalStorage.rmdir`,
+:meth:`~LocalStorage.move_to_trash`, :meth:`~LocalStorage.restore_from_trash`,
+:meth:`~LocalStorage.make_folders`): never by path. Each call opens the ``rootdirectory`` and
+walks down with ``openat(O_NOFOLLOW | O_DIRECTORY)`` (:mod:`regfs.storage.fds`), then makes
+one ``unlinkat``/``rmdir(dir_fd=)``/``renameat``/``mkdirat`` call: a folder swapped for a
+symbolic link, even after the caller re-checked it, fails with ``SymlinkFound`` and nothing
+outside ROOT is reached. Every path is a relative path the layout produced, never link
+contents.
 """
 
 from __future__ import annotations
 
 import os
 import stat as stat_mod
+from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING
 
-from regfs.errors import RootError
-from regfs.layout import V2
+from regfs.storage import fds
+from regfs.storage.base import (
+    DIR,
+    FILE,
+    OTHER,
+    SYMLINK,
+    Entry,
+    Exists,
+    IsAFolder,
+    ListError,
+    Listing,
+    ObjectInfo,
+    StateStore,
+    Storage,
+    StorageError,
+    check_path,
+    from_oserror,
+)
+from regfs.storage.localstate import LocalStateStore, LocalStream
+from regfs.storage.root import DEFAULT_ROOT, ROOT_ENV, STATE_NAME, resolve_root, split_top
 
-DEFAULT_ROOT = "/var/lib/registry"
-ROOT_ENV = "REGFS_ROOT"
+__all__ = [
+    "DEFAULT_ROOT",
+    "DIR",
+    "FILE",
+    "OTHER",
+    "ROOT_ENV",
+    "SYMLINK",
+    "Entry",
+    "LocalStorage",
+    "resolve_root",
+]
 
 _O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _O_READ_FOLLOW = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
-
-# Entry kinds returned by list_dir.
-DIR, FILE, SYMLINK, OTHER = "dir", "file", "symlink", "other"
-
-
-class Entry(NamedTuple):
-    name: str
-    kind: str
-    size: int
-    mtime: float
-
+_O_STREAM_DIR = (
+    os.O_RDONLY
+    | getattr(os, "O_DIRECTORY", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
 
 _new = tuple.__new__
 
 
-def resolve_root(given: str | os.PathLike[str] | None) -> Path:
-    """Resolve ROOT to the ``docker/registry/v2`` folder, or raise :class:`RootError`.
-
-    ROOT may be the registry's ``rootdirectory`` (holding ``docker/registry/v2``) or the
-    ``v2`` folder itself; when omitted (``None``), ``$REGFS_ROOT``, else ``/var/lib/registry``.
-    An empty ROOT (``regfs gc ""``, an unset shell variable) is an error, never a fallback:
-    it must not send a deleting command to the default store.
-    """
-    if given is None:
-        given = os.environ.get(ROOT_ENV) or DEFAULT_ROOT
-    elif str(given) == "":
-        raise RootError(
-            "ROOT is empty (give the registry's storage folder, or omit ROOT to use "
-            f"${ROOT_ENV}, else {DEFAULT_ROOT})"
-        )
-    path = Path(given).expanduser()
-    shown = str(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise RootError("no such folder", path=shown) from None
-    except PermissionError:
-        raise RootError("permission denied", path=shown) from None
-    except OSError as exc:
-        raise RootError(exc.strerror or str(exc), path=shown) from None
-    if not stat_mod.S_ISDIR(st.st_mode):
-        raise RootError("not a folder", path=shown)
-    if not os.access(path, os.R_OK | os.X_OK):
-        raise RootError("folder is not readable", path=shown)
-    candidates = [path.joinpath(*V2), path]
-    for cand in candidates:
-        if _looks_like_v2(cand, is_given=cand == path):
-            if not os.access(cand, os.R_OK | os.X_OK):
-                raise RootError("folder is not readable", path=str(cand))
-            return cand.absolute()
-    raise RootError(
-        "not a registry storage root (no docker/registry/v2 with blobs/ or repositories/ inside)",
-        path=shown,
-    )
-
-
-def _looks_like_v2(cand: Path, *, is_given: bool) -> bool:
-    if is_given and cand.name != "v2":
-        return False
-    try:
-        names = set(os.listdir(cand))
-    except OSError:
-        return False
-    return bool(names & {"blobs", "repositories"})
-
-
 class LocalStorage:
-    """Filesystem access below one ``v2`` folder; every path argument is relative to it."""
+    """A registry store on a filesystem, below one ``v2`` folder; paths are relative to it.
 
-    def __init__(self, v2: Path) -> None:
-        self.v2 = v2
+    ``state`` is the :class:`~regfs.storage.localstate.LocalStateStore` next to it
+    (``<rootdirectory>/.regfs``), sharing its anchor: trash moves are one ``renameat``.
+    """
+
+    def __init__(self, v2: Path | str) -> None:
+        self.v2 = Path(v2)
         self.base = str(v2)
+        self.top, self._down = split_top(self.base)
+        self.state = LocalStateStore(os.path.join(self.top, STATE_NAME))
+        self._stream_dirs: dict[str, int] = {}
+
+    @property
+    def location(self) -> str:
+        """The ``v2`` folder."""
+        return self.base
 
     def abspath(self, rel: str) -> str:
+        """``rel`` as an absolute path, for messages and the read side."""
         return f"{self.base}/{rel}" if rel else self.base
+
+    # --- read side ---------------------------------------------------------------------------
 
     def list_dir(self, rel: str) -> list[Entry]:
         """List a folder without following links; raises OSError when it cannot be read."""
@@ -132,6 +132,29 @@ class LocalStorage:
                     out.append((e.name, OTHER))
         return out
 
+    def list_folder(self, rel: str) -> Listing:
+        """:meth:`list_dir` with the error as a value."""
+        try:
+            return Listing(rel, self.list_dir(rel))
+        except OSError as exc:
+            return Listing(rel, [], from_oserror(exc, rel))
+
+    def list_prefix(self, rel: str) -> Iterator[ObjectInfo | ListError]:
+        """Every folder, file, link and other entry below ``rel`` (links not followed),
+        folders before their contents; a folder that cannot be listed is a ListError."""
+        stack = [rel]
+        while stack:
+            cur = stack.pop()
+            listing = self.list_folder(cur)
+            if listing.error is not None:
+                yield ListError(cur, listing.error)
+                continue
+            for e in listing.entries:
+                path = f"{cur}/{e.name}" if cur else e.name
+                yield ObjectInfo(path, e.kind, e.size, e.mtime)
+                if e.kind == DIR:
+                    stack.append(path)
+
     def read_file(self, rel: str, limit: int, *, follow: bool = False) -> tuple[bytes, int, float]:
         """Read at most ``limit`` bytes of a regular file; returns (data, size, mtime).
 
@@ -153,7 +176,28 @@ class LocalStorage:
         finally:
             os.close(fd)
 
+    def open_stream(self, rel: str) -> LocalStream:
+        """Open a file for hashing, no final link followed, ``O_NONBLOCK`` (a FIFO cannot hang
+        it). The folder of the first two components (``blobs/<alg>``) is opened once and kept
+        (a forked worker inherits it); the rest is opened relative to it."""
+        head, sep, tail = rel.partition("/")
+        head2, sep2, tail2 = tail.partition("/")
+        if sep and sep2 and tail2:
+            key = f"{head}/{head2}"
+            dfd = self._stream_dirs.get(key)
+            if dfd is None:
+                dfd = self._stream_dirs[key] = os.open(self.abspath(key), _O_STREAM_DIR)
+            return LocalStream(os.open(tail2, fds.O_READ, dir_fd=dfd))
+        return LocalStream(os.open(self.abspath(rel), fds.O_READ))
+
+    def close_streams(self) -> None:
+        """Close the folders :meth:`open_stream` keeps open."""
+        for fd in self._stream_dirs.values():
+            os.close(fd)
+        self._stream_dirs.clear()
+
     def lstat(self, rel: str) -> os.stat_result:
+        """``os.lstat``: a final link is not followed."""
         return os.lstat(self.abspath(rel))
 
     def stat(self, rel: str) -> os.stat_result:
@@ -161,11 +205,113 @@ class LocalStorage:
         return os.stat(self.abspath(rel))
 
     def realpath(self, rel: str) -> str:
+        """Where ``rel`` is once every link is resolved."""
         return os.path.realpath(self.abspath(rel))
 
     def exists(self, rel: str) -> bool:
+        """Whether ``rel`` exists (a dangling link does)."""
         try:
             os.lstat(self.abspath(rel))
         except FileNotFoundError:
             return False
         return True
+
+    # --- change side: relative to directory descriptors, no link followed -------------------
+
+    def _parent(self, rel: str) -> tuple[list[str], str]:
+        parts = check_path(rel)
+        if not parts:
+            raise IsAFolder(21, "the v2 folder itself is never changed", self.base)
+        return [*self._down, *parts[:-1]], parts[-1]
+
+    def unlink(self, rel: str) -> None:
+        """``unlinkat`` in the folder of ``rel``, reached without following links."""
+        down, name = self._parent(rel)
+        with fds.opened(self.top, down, shown_prefix=()) as fd:
+            try:
+                os.unlink(name, dir_fd=fd)
+            except OSError as exc:
+                raise from_oserror(exc, rel) from None
+
+    def rmdir(self, rel: str) -> None:
+        """Remove an empty folder (``unlinkat(AT_REMOVEDIR)``), reached without links."""
+        down, name = self._parent(rel)
+        with fds.opened(self.top, down) as fd:
+            try:
+                os.rmdir(name, dir_fd=fd)
+            except OSError as exc:
+                raise from_oserror(exc, rel) from None
+
+    def _trash_parts(self, run_id: str, rel: str) -> list[str]:
+        return [STATE_NAME, "trash", *check_path(run_id), *check_path(rel)]
+
+    def move_to_trash(self, rel: str, run_id: str) -> None:
+        """One ``renameat`` from the folder of ``rel`` to ``.regfs/trash/<run>/…`` (created
+        with ``mkdirat``), both reached from the rootdirectory without following links."""
+        down, name = self._parent(rel)
+        dst = self._trash_parts(run_id, rel)
+        self._rename(down, name, dst[:-1], dst[-1], rel, create_dst=True)
+
+    def restore_from_trash(self, run_id: str, rel: str) -> None:
+        """Move a trashed item back (its parents created); refuses a taken place."""
+        src = self._trash_parts(run_id, rel)
+        down, name = self._parent(rel)
+        self._rename(src[:-1], src[-1], down, name, rel, create_dst=True, no_replace=True)
+
+    def _rename(
+        self,
+        src_down: list[str],
+        src_name: str,
+        dst_down: list[str],
+        dst_name: str,
+        shown: str,
+        *,
+        create_dst: bool,
+        no_replace: bool = False,
+    ) -> None:
+        top = fds.open_top(self.top)
+        try:
+            sfd = fds.descend(top, src_down)
+            try:
+                dfd = fds.descend(top, dst_down, create=create_dst)
+                try:
+                    if no_replace and _lexists_at(dfd, dst_name):
+                        raise Exists(17, "already exists (never overwritten)", shown)
+                    os.rename(src_name, dst_name, src_dir_fd=sfd, dst_dir_fd=dfd)
+                except StorageError:
+                    raise
+                except OSError as exc:
+                    raise from_oserror(exc, shown) from None
+                finally:
+                    os.close(dfd)
+            finally:
+                os.close(sfd)
+        finally:
+            os.close(top)
+
+    def in_trash(self, run_id: str, rel: str) -> bool:
+        """Whether ``.regfs/trash/<run>/<rel>`` exists (reached without links)."""
+        parts = self._trash_parts(run_id, rel)
+        try:
+            with fds.opened(self.top, parts[:-1]) as fd:
+                return _lexists_at(fd, parts[-1])
+        except StorageError:
+            return False
+
+    def make_folders(self, rel: str) -> None:
+        """``mkdirat`` each missing folder of ``rel``, never following a link."""
+        with fds.opened(self.top, [*self._down, *check_path(rel)], create=True):
+            pass
+
+
+def _lexists_at(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+if TYPE_CHECKING:  # both classes implement the protocols (checked by mypy)
+    _storage: Storage = LocalStorage("/")
+    _state: StateStore = LocalStateStore("/")

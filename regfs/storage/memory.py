@@ -1,0 +1,440 @@
+"""An in-memory :class:`~regfs.storage.base.Storage` and state store, for fast unit tests.
+
+:class:`MemoryFS` is a tree of folders, files, symbolic links (absolute targets inside the
+tree) and "other" entries (a FIFO, a socket). :class:`MemoryStorage` behaves as the local
+backend does: the read side follows links on the way and not a final one unless asked; the
+change side refuses any link on the path (:class:`~regfs.storage.base.SymlinkFound`).
+"""
+
+from __future__ import annotations
+
+import errno
+import stat as stat_mod
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from regfs.storage.base import (
+    DIR,
+    FILE,
+    OTHER,
+    SYMLINK,
+    Entry,
+    ErrorKind,
+    ListError,
+    Listing,
+    ObjectInfo,
+    Stat,
+    StateStore,
+    Storage,
+    StorageError,
+    check_path,
+    storage_error,
+)
+
+
+@dataclass
+class _Node:
+    kind: str
+    mtime: float = field(default_factory=time.time)
+    data: bytes = b""
+    target: str = ""  # a link's absolute target
+    children: dict[str, _Node] = field(default_factory=dict)
+
+    def stat(self) -> Stat:
+        mode = {
+            DIR: stat_mod.S_IFDIR | 0o755,
+            FILE: stat_mod.S_IFREG | 0o644,
+            SYMLINK: stat_mod.S_IFLNK | 0o777,
+            OTHER: stat_mod.S_IFIFO | 0o644,
+        }[self.kind]
+        return Stat(mode, len(self.data) if self.kind == FILE else 0, self.mtime)
+
+
+def _err(kind: ErrorKind, path: str, message: str | None = None) -> StorageError:
+    return storage_error(kind, message, path)
+
+
+class MemoryFS:
+    """The tree; paths are absolute (``/store/docker/registry/v2/...``)."""
+
+    def __init__(self) -> None:
+        self.root = _Node(DIR)
+
+    def _walk(self, path: str, *, follow_last: bool, follow_mid: bool = True) -> _Node:
+        parts = [p for p in path.split("/") if p]
+        for _ in range(40):
+            node = self.root
+            restart = None
+            for i, name in enumerate(parts):
+                if node.kind != DIR:
+                    raise _err(ErrorKind.NOT_A_FOLDER, path)
+                child = node.children.get(name)
+                if child is None:
+                    raise _err(ErrorKind.NOT_FOUND, path)
+                last = i == len(parts) - 1
+                if child.kind == SYMLINK and (follow_mid if not last else follow_last):
+                    restart = [p for p in child.target.split("/") if p] + parts[i + 1 :]
+                    break
+                if child.kind == SYMLINK and not last:
+                    raise _err(ErrorKind.SYMLINK, path, "is a symbolic link (never followed)")
+                node = child
+            if restart is None:
+                return node
+            parts = restart
+        raise _err(ErrorKind.SYMLINK, path, "too many levels of symbolic links")
+
+    def node(self, path: str, *, follow: bool = False, strict: bool = False) -> _Node:
+        """The node at ``path``; ``strict``: no link anywhere on the way (change side)."""
+        return self._walk(path, follow_last=follow, follow_mid=not strict)
+
+    def _parent(self, path: str) -> tuple[_Node, str]:
+        head, _, name = path.rstrip("/").rpartition("/")
+        parent = self.node(head or "/", strict=True)
+        if parent.kind != DIR:
+            raise _err(ErrorKind.NOT_A_FOLDER, path)
+        return parent, name
+
+    def put(self, path: str, node: _Node) -> _Node:
+        """Place ``node`` at ``path``, creating folders on the way."""
+        parts = [p for p in path.split("/") if p]
+        cur = self.root
+        for name in parts[:-1]:
+            cur = cur.children.setdefault(name, _Node(DIR))
+            if cur.kind != DIR:
+                raise _err(ErrorKind.NOT_A_FOLDER, path)
+        cur.children[parts[-1]] = node
+        return node
+
+    def write(self, path: str, data: bytes, mtime: float | None = None) -> None:
+        """A regular file."""
+        self.put(path, _Node(FILE, data=data, mtime=time.time() if mtime is None else mtime))
+
+    def mkdir(self, path: str) -> None:
+        """A folder (and its parents)."""
+        parts = [p for p in path.split("/") if p]
+        cur = self.root
+        for name in parts:
+            cur = cur.children.setdefault(name, _Node(DIR))
+
+    def symlink(self, path: str, target: str) -> None:
+        """A symbolic link to the absolute path ``target``."""
+        self.put(path, _Node(SYMLINK, target=target))
+
+    def fifo(self, path: str) -> None:
+        """An entry that is neither a file, a folder nor a link."""
+        self.put(path, _Node(OTHER))
+
+    def remove(self, path: str, *, folder: bool) -> None:
+        """unlink / rmdir with the local backend's errors; no link followed on the way."""
+        parent, name = self._parent(path)
+        child = parent.children.get(name)
+        if child is None:
+            raise _err(ErrorKind.NOT_FOUND, path)
+        if folder and child.kind != DIR:
+            raise _err(ErrorKind.NOT_A_FOLDER, path)
+        if not folder and child.kind == DIR:
+            raise _err(ErrorKind.IS_A_FOLDER, path)
+        if folder and child.children:
+            raise _err(ErrorKind.NOT_EMPTY, path)
+        del parent.children[name]
+
+    def rename(self, src: str, dst: str, *, no_replace: bool = False) -> None:
+        """Move ``src`` to ``dst`` (parents of ``dst`` created); no link followed."""
+        sparent, sname = self._parent(src)
+        if sname not in sparent.children:
+            raise _err(ErrorKind.NOT_FOUND, src)
+        self.makedirs(dst.rstrip("/").rpartition("/")[0])
+        dparent, dname = self._parent(dst)
+        if no_replace and dname in dparent.children:
+            raise _err(ErrorKind.EXISTS, dst, "already exists (never overwritten)")
+        dparent.children[dname] = sparent.children.pop(sname)
+
+    def makedirs(self, path: str) -> None:
+        """``mkdir -p`` that refuses links on the way."""
+        cur = self.root
+        for name in [p for p in path.split("/") if p]:
+            child = cur.children.get(name)
+            if child is None:
+                child = cur.children[name] = _Node(DIR)
+            elif child.kind == SYMLINK:
+                raise _err(ErrorKind.SYMLINK, path, "is a symbolic link (never followed)")
+            elif child.kind != DIR:
+                raise _err(ErrorKind.NOT_A_FOLDER, path)
+            cur = child
+
+
+class MemoryStream:
+    """An open in-memory file."""
+
+    def __init__(self, node: _Node) -> None:
+        self._node = node
+        self._data = node.data
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all the rest when ``n < 0``)."""
+        end = len(self._data) if n < 0 else self._pos + n
+        out = self._data[self._pos : end]
+        self._pos += len(out)
+        return out
+
+    def readinto(self, buf: memoryview) -> int:
+        """Fill ``buf``; 0 at the end."""
+        out = self.read(len(buf))
+        buf[: len(out)] = out
+        return len(out)
+
+    def stat(self) -> Stat:
+        """Kind, size, mtime."""
+        return self._node.stat()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __enter__(self) -> MemoryStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class MemoryStorage:
+    """A store in a :class:`MemoryFS` with ``v2`` at ``<top>/docker/registry/v2`` and the
+    state at ``<top>/.regfs`` (:attr:`state`)."""
+
+    def __init__(self, fs: MemoryFS | None = None, top: str = "/store") -> None:
+        self.fs = fs or MemoryFS()
+        self.top = top.rstrip("/")
+        self.base = f"{self.top}/docker/registry/v2"
+        self.fs.mkdir(self.base)
+        self.state = MemoryStateStore(self.fs, f"{self.top}/.regfs")
+
+    @property
+    def location(self) -> str:
+        """The ``v2`` folder's path in the tree."""
+        return self.base
+
+    def abspath(self, rel: str) -> str:
+        """``rel`` in the tree."""
+        return f"{self.base}/{'/'.join(check_path(rel))}" if rel else self.base
+
+    def list_dir(self, rel: str) -> list[Entry]:
+        """Entries of a folder (links reported, not followed)."""
+        node = self.fs.node(self.abspath(rel), follow=True)
+        if node.kind != DIR:
+            raise storage_error(ErrorKind.NOT_A_FOLDER, None, rel)
+        return [
+            Entry(n, c.kind, len(c.data), c.mtime) if c.kind == FILE else Entry(n, c.kind, 0, 0.0)
+            for n, c in node.children.items()
+        ]
+
+    def list_kinds(self, rel: str) -> list[tuple[str, str]]:
+        """``(name, kind)`` of each entry."""
+        return [(e.name, e.kind) for e in self.list_dir(rel)]
+
+    def list_folder(self, rel: str) -> Listing:
+        """:meth:`list_dir` with the error as a value."""
+        try:
+            return Listing(rel, self.list_dir(rel))
+        except StorageError as exc:
+            return Listing(rel, [], exc)
+
+    def list_prefix(self, rel: str) -> Iterator[ObjectInfo | ListError]:
+        """Everything below ``rel``, folders before their contents."""
+        stack = [rel]
+        while stack:
+            cur = stack.pop()
+            listing = self.list_folder(cur)
+            if listing.error is not None:
+                yield ListError(cur, listing.error)
+                continue
+            for e in listing.entries:
+                path = f"{cur}/{e.name}" if cur else e.name
+                yield ObjectInfo(path, e.kind, e.size, e.mtime)
+                if e.kind == DIR:
+                    stack.append(path)
+
+    def _file(self, rel: str, follow: bool) -> _Node:
+        node = self.fs.node(self.abspath(rel), follow=follow)
+        if node.kind == SYMLINK:
+            raise storage_error(ErrorKind.SYMLINK, None, rel)
+        if node.kind != FILE:
+            raise storage_error(ErrorKind.IS_A_FOLDER, "not a regular file", rel)
+        return node
+
+    def read_file(self, rel: str, limit: int, *, follow: bool = False) -> tuple[bytes, int, float]:
+        """At most ``limit`` bytes: ``(data, size, mtime)``."""
+        node = self._file(rel, follow)
+        return node.data[:limit], len(node.data), node.mtime
+
+    def open_stream(self, rel: str) -> MemoryStream:
+        """A stream over the file (no final link followed)."""
+        return MemoryStream(self._file(rel, False))
+
+    def lstat(self, rel: str) -> Stat:
+        """Kind, size, mtime of ``rel`` itself."""
+        return self.fs.node(self.abspath(rel)).stat()
+
+    def stat(self, rel: str) -> Stat:
+        """Like :meth:`lstat`, following links."""
+        return self.fs.node(self.abspath(rel), follow=True).stat()
+
+    def exists(self, rel: str) -> bool:
+        """Whether ``rel`` exists (a dangling link does)."""
+        try:
+            self.fs.node(self.abspath(rel))
+        except StorageError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return False
+            raise
+        return True
+
+    def realpath(self, rel: str) -> str:
+        """The path itself (links are resolved only for reading)."""
+        return self.abspath(rel)
+
+    def unlink(self, rel: str) -> None:
+        """Delete a file; a link on the way fails."""
+        self.fs.remove(self.abspath(rel), folder=False)
+
+    def rmdir(self, rel: str) -> None:
+        """Remove an empty folder; a link on the way fails."""
+        self.fs.remove(self.abspath(rel), folder=True)
+
+    def move_to_trash(self, rel: str, run_id: str) -> None:
+        """Move ``rel`` to ``.regfs/trash/<run>/<rel>``."""
+        self.fs.rename(self.abspath(rel), self.state.path(f"trash/{run_id}/{rel}"))
+
+    def restore_from_trash(self, run_id: str, rel: str) -> None:
+        """Move it back; never overwrites."""
+        src = self.state.path(f"trash/{run_id}/{rel}")
+        self.fs.rename(src, self.abspath(rel), no_replace=True)
+
+    def in_trash(self, run_id: str, rel: str) -> bool:
+        """Whether the trash holds ``rel`` for the run."""
+        try:
+            self.fs.node(self.state.path(f"trash/{run_id}/{rel}"), strict=True)
+        except StorageError:
+            return False
+        return True
+
+    def make_folders(self, rel: str) -> None:
+        """``mkdir -p`` (no link followed)."""
+        self.fs.makedirs(self.abspath(rel))
+
+
+class MemoryStateStore:
+    """The state folder in a :class:`MemoryFS`."""
+
+    def __init__(self, fs: MemoryFS, location: str) -> None:
+        self.fs = fs
+        self._location = location
+
+    @property
+    def location(self) -> str:
+        """The state folder."""
+        return self._location
+
+    def path(self, rel: str) -> str:
+        """``rel`` in the tree."""
+        return f"{self._location}/{'/'.join(check_path(rel))}" if rel else self._location
+
+    def create_exclusive(self, rel: str, data: bytes) -> None:
+        """Create, or raise Exists."""
+        path = self.path(rel)
+        self.fs.makedirs(path.rpartition("/")[0])
+        parent, name = self.fs._parent(path)
+        if name in parent.children:
+            raise storage_error(ErrorKind.EXISTS, None, path)
+        parent.children[name] = _Node(FILE, data=data)
+
+    def read(self, rel: str) -> bytes:
+        """The whole file, never through a link."""
+        node = self.fs.node(self.path(rel), strict=True)
+        if node.kind == SYMLINK:
+            raise storage_error(ErrorKind.SYMLINK, None, self.path(rel))
+        if node.kind != FILE:
+            raise storage_error(ErrorKind.IS_A_FOLDER, None, self.path(rel))
+        return node.data
+
+    def write_atomic(self, rel: str, data: bytes) -> None:
+        """Replace the file."""
+        path = self.path(rel)
+        self.fs.makedirs(path.rpartition("/")[0])
+        parent, name = self.fs._parent(path)
+        parent.children[name] = _Node(FILE, data=data)
+
+    def open_append(self, rel: str) -> _MemoryAppender:
+        """Append to the file (created if missing)."""
+        path = self.path(rel)
+        self.fs.makedirs(path.rpartition("/")[0])
+        parent, name = self.fs._parent(path)
+        node = parent.children.setdefault(name, _Node(FILE))
+        return _MemoryAppender(node)
+
+    def remove(self, rel: str) -> None:
+        """Delete a file."""
+        self.fs.remove(self.path(rel), folder=False)
+
+    def list_dir(self, rel: str) -> list[Entry]:
+        """The folder's entries."""
+        node = self.fs.node(self.path(rel), strict=True)
+        if node.kind != DIR:
+            raise storage_error(ErrorKind.NOT_A_FOLDER, None, self.path(rel))
+        return [Entry(n, c.kind, len(c.data), c.mtime) for n, c in node.children.items()]
+
+    def is_folder(self, rel: str) -> bool:
+        """Whether ``rel`` is a folder (no link on the way)."""
+        try:
+            return self.fs.node(self.path(rel), strict=True).kind == DIR
+        except StorageError:
+            return False
+
+    def lstat(self, rel: str) -> Stat:
+        """Kind, size, mtime."""
+        return self.fs.node(self.path(rel), strict=True).stat()
+
+    def tree_size(self, rel: str) -> tuple[int, int]:
+        """``(files, bytes)`` below ``rel``."""
+        try:
+            stack = [self.fs.node(self.path(rel), strict=True)]
+        except StorageError:
+            return 0, 0
+        n = size = 0
+        while stack:
+            node = stack.pop()
+            for child in node.children.values():
+                if child.kind == DIR:
+                    stack.append(child)
+                else:
+                    n += 1
+                    size += len(child.data)
+        return n, size
+
+    def remove_tree(self, rel: str) -> None:
+        """Delete ``rel`` and everything below it."""
+        parent, name = self.fs._parent(self.path(rel))
+        if name not in parent.children:
+            raise storage_error(ErrorKind.NOT_FOUND, None, self.path(rel))
+        del parent.children[name]
+
+
+class _MemoryAppender:
+    def __init__(self, node: _Node) -> None:
+        self.node = node
+
+    def write(self, text: str) -> None:
+        self.node.data += text.encode()
+
+    def sync(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+if TYPE_CHECKING:  # both classes implement the protocols (checked by mypy)
+    _storage: Storage = MemoryStorage()
+    _state: StateStore = MemoryStateStore(MemoryFS(), "/")
