@@ -8,7 +8,6 @@ from collections.abc import Callable
 from regfs.errors import UsageError
 from regfs.gc import trash
 from regfs.gc.lock import Lock
-from regfs.gc.plan import state_dir
 from regfs.gc.trash import PurgeResult, RestoreResult, TrashRun
 from regfs.reports.check import CheckReport
 from regfs.reports.check import check as check_snapshot
@@ -18,6 +17,7 @@ from regfs.reports.orphans import DEFAULT_UPLOAD_AGE, OrphansReport, orphans
 from regfs.reports.treeview import Node, build_tree
 from regfs.scan import Progress, Snapshot, scan
 from regfs.storage.local import DIR, LocalStorage, resolve_root
+from regfs.storage.localstate import LocalStateStore
 
 REPOSITORIES = "repositories"
 
@@ -51,20 +51,24 @@ def find_orphans(
     return orphans(snap, uploads_older_than=uploads_older_than)
 
 
-def _state(root: str | None) -> tuple[str, str]:
-    v2 = str(resolve_root(root))
-    return v2, state_dir(v2)
+def _storage(root: str | None) -> LocalStorage:
+    return LocalStorage(resolve_root(root))
+
+
+def _state(root: str | None) -> LocalStateStore:
+    return _storage(root).state
 
 
 def restore(root: str | None, run_id: str) -> RestoreResult:
     """Put a trash run back, under the same lock gc takes."""
-    v2, state = _state(root)
-    with Lock(state, f"regfs restore {run_id}"):
-        return trash.restore(state, v2, run_id)
+    storage = _storage(root)
+    with Lock(storage.state, f"regfs restore {run_id}"):
+        return trash.restore(storage.state, storage, run_id)
 
 
 def trash_runs(root: str | None) -> list[TrashRun]:
-    return trash.list_trash(_state(root)[1])
+    """The runs in the trash."""
+    return trash.list_trash(_state(root))
 
 
 def purge_trash(
@@ -81,7 +85,7 @@ def purge_trash(
         UsageError: not confirmed (nothing deleted).
         RefusedError: another regfs holds the lock.
     """
-    _v2, state = _state(root)
+    state = _state(root)
     if dry_run:
         return PurgeResult(trash.purgeable(state, older_than, now), dry_run=True)
     with Lock(state, "regfs trash purge"):

@@ -371,11 +371,11 @@ def test_a_blob_is_read_twice_before_it_is_called_corrupt(
                 suspects.append((d, "sha256:" + "1" * 64))
         return suspects, done
 
-    def again(path: str, digest: str) -> str | None:
+    def again(storage: Any, path: str, digest: str) -> str | None:
         second_reads[digest] = second_reads.get(digest, 0) + 1
         if digest == bad.digest:
             return "sha256:" + "2" * 64  # different every time
-        return orig_actual(path, digest)
+        return orig_actual(storage, path, digest)
 
     monkeypatch.setattr(hashing, "hash_chunk", first)
     monkeypatch.setattr(check_mod, "_actual", again)

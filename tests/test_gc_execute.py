@@ -25,6 +25,7 @@ from regfs.gc.execute import Ops
 from regfs.gc.lock import Lock
 from regfs.gc.plan import GcOptions, state_dir
 from regfs.gc.run import collect
+from regfs.storage.base import Storage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,17 +47,17 @@ class FailingOps(Ops):
         if self.n == self.at:
             raise self.exc
 
-    def unlink(self, path: str) -> None:
+    def unlink(self, storage: Storage, path: str) -> None:
         self._tick()
-        super().unlink(path)
+        super().unlink(storage, path)
 
-    def rmdir(self, path: str) -> None:
+    def rmdir(self, storage: Storage, path: str) -> None:
         self._tick()
-        super().rmdir(path)
+        super().rmdir(storage, path)
 
-    def rename(self, src: str, dst: str) -> None:
+    def move_to_trash(self, storage: Storage, path: str, run_id: str) -> None:
         self._tick()
-        super().rename(src, dst)
+        super().move_to_trash(storage, path, run_id)
 
 
 def build_tree(b: StoreBuilder) -> dict[str, Any]:
@@ -271,11 +272,11 @@ def test_sigint_stops_at_an_item_boundary(tmp_path: Path) -> None:
     class Interrupting(Ops):
         n = 0
 
-        def unlink(self, path: str) -> None:
+        def unlink(self, storage: Storage, path: str) -> None:
             Interrupting.n += 1
             if Interrupting.n == 2:
                 os.kill(os.getpid(), signal.SIGINT)
-            super().unlink(path)
+            super().unlink(storage, path)
 
     out = run(b, Interrupting())
     assert out.executed.interrupted

@@ -19,7 +19,8 @@ LAYERS: list[set[str]] = [
     {"model.digest", "model.findings", "model.manifest", "model.snapshot"},  # the model
     {"layout"},  # path algebra, both ways
     {"storage.base"},  # the storage seam: protocols, entry kinds, errors
-    {"storage.root", "storage.local", "storage.memory"},  # the only I/O on registry data
+    # The only I/O on registry data and regfs state.
+    {"storage.root", "storage.fds", "storage.localstate", "storage.local", "storage.memory"},
     {"manifests"},  # manifest parsing: bytes -> model types
     {"scan.out", "scan.interpret", "scan.codec"},  # scan: interpret (no I/O)
     {"scan.walk", "scan.links", "scan.uploads", "scan.tree", "scan.blobs", "scan.repository"},
@@ -35,7 +36,7 @@ LAYERS: list[set[str]] = [
     },
     {"gc.plan", "gc.rm"},  # GC plans (pure)
     {"gc.regconfig", "gc.procs", "gc.probe"},  # the live guard's evidence
-    {"gc.journal", "gc.lock", "gc.live", "gc.trash", "gc.execute"},  # GC execution
+    {"gc.journal", "gc.lock", "gc.live", "gc.trash", "gc.relinks", "gc.execute"},  # GC execution
     {"gc.run", "api"},  # one call per command
     {"render"},  # rendering
     {"cli", "__main__"},  # the CLI

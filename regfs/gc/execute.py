@@ -1,29 +1,27 @@
 """Single-use execution of a :class:`GcPlan`: re-check, then delete or move to trash.
 
-Every filesystem change goes through :class:`Ops`, so tests can inject failures and crashes
-at any step. A step either completes, is skipped with a reason (changed since the scan,
-unknown content), is found already gone (a warning), or fails (the run stops, exit 4).
+Every read, re-check and change goes through a :class:`~regfs.storage.base.Storage` (paths
+relative to v2); every change through :class:`Ops` on top of it, so tests can inject
+failures, crashes and swaps at any step. A step either completes, is skipped with a reason
+(changed since the scan, unknown content, a symbolic link on the way), is found already gone
+(a warning), or fails (the run stops, exit 4).
 """
 
 from __future__ import annotations
 
 import errno
-import os
 import signal
 import stat
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
 from regfs.gc.journal import Journal
 from regfs.gc.plan import Action, GcPlan
-from regfs.layout import blob_data
-from regfs.manifests import parse_manifest
-from regfs.model.digest import ALGORITHMS, is_hex_for, split_digest
-from regfs.model.manifest import ManifestError
-from regfs.scan import MANIFEST_READ_LIMIT
+from regfs.storage.base import DIR, SYMLINK, Entry, Storage, SymlinkFound
+from regfs.storage.local import LocalStorage
 
 ALLOWED_UPLOAD_FILES = ("data", "startedat")
 # Steps whose targets a manifest pushed since the scan may need (see ``pushed_since``).
@@ -31,17 +29,20 @@ PUSH_CHECKED_STEPS = ("tag_index", "revision", "layer_link", "blob")
 
 
 class Ops:
-    """The primitive filesystem operations a run performs."""
+    """The primitive changes a run performs, each one call on the storage (paths relative to
+    v2). The seam where tests inject failures, crashes and swaps."""
 
-    def unlink(self, path: str) -> None:
-        os.unlink(path)
+    def unlink(self, storage: Storage, path: str) -> None:
+        """Delete a file."""
+        storage.unlink(path)
 
-    def rmdir(self, path: str) -> None:
-        os.rmdir(path)
+    def rmdir(self, storage: Storage, path: str) -> None:
+        """Remove an empty folder."""
+        storage.rmdir(path)
 
-    def rename(self, src: str, dst: str) -> None:
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        os.rename(src, dst)
+    def move_to_trash(self, storage: Storage, path: str, run_id: str) -> None:
+        """Move a folder to the run's trash."""
+        storage.move_to_trash(path, run_id)
 
 
 @dataclass(slots=True)
@@ -80,7 +81,8 @@ class Executor:
         plan: GcPlan,
         *,
         journal: Journal | None,
-        trash_dir: str | None,
+        trash_run: str | None,
+        storage: Storage | None = None,
         ops: Ops | None = None,
         progress: Callable[[str, int, int], None] | None = None,
         relinked: Callable[[set[str]], set[str]] | None = None,
@@ -89,7 +91,9 @@ class Executor:
         self.plan = plan
         self.v2 = plan.v2
         self.journal = journal
-        self.trash_dir = trash_dir
+        # Move to ``trash/<trash_run>/`` of the state store instead of deleting.
+        self.trash_run = trash_run
+        self.storage: Storage = storage if storage is not None else LocalStorage(self.v2)
         self.ops = ops or Ops()
         self.progress = progress
         self.relinked = relinked
@@ -97,22 +101,28 @@ class Executor:
         self._stop = False
 
     def _abs(self, rel: str) -> str:
-        return f"{self.v2}/{rel}"
+        return self.storage.abspath(rel)
 
     def _no_symlink_on(self, rel: str) -> None:
         """Refuse (skip) a target at or beyond a symbolic link below the root: the registry
         serves through links, so nothing is deleted through or beyond one, nor a link itself.
-        A component that does not exist is left to the step (gone)."""
-        path = self.v2
+        A component that does not exist is left to the step (gone). (A link that appears
+        after this look is refused by the storage itself: :class:`SymlinkFound`.)"""
+        path = ""
         for part in rel.split("/"):
-            path = f"{path}/{part}"
+            path = f"{path}/{part}" if path else part
             try:
-                st = os.lstat(path)
+                st = self.storage.lstat(path)
             except FileNotFoundError:
                 return
             if stat.S_ISLNK(st.st_mode):
-                shown = os.path.relpath(path, self.v2)
-                raise _Skip(f"{shown} is a symbolic link: nothing is deleted through or beyond one")
+                raise _Skip(f"{path} is a symbolic link: nothing is deleted through or beyond one")
+
+    def _is_link(self, rel: str) -> bool:
+        try:
+            return stat.S_ISLNK(self.storage.lstat(rel).st_mode)
+        except OSError:
+            return False
 
     def run(self) -> ExecResult:
         res = ExecResult()
@@ -169,6 +179,15 @@ class Executor:
                 r = StepResult(action, "skipped", str(exc))
             except _Gone as exc:
                 r = StepResult(action, "gone", str(exc))
+            except SymlinkFound as exc:
+                # A folder became a link after the re-check: the storage refused to go
+                # through it, and nothing outside ROOT was touched.
+                r = StepResult(
+                    action,
+                    "skipped",
+                    f"{exc.filename} became a symbolic link: nothing is deleted through or "
+                    "beyond one",
+                )
             except OSError as exc:
                 r = StepResult(
                     action, "failed", f"{exc.strerror or exc} ({self._abs(action.path)})"
@@ -201,28 +220,28 @@ class Executor:
         else:
             self._single_file_dir(a, "link", check_size=False)
 
-    def _listing(self, path: str) -> list[str]:
+    def _listing(self, rel: str) -> list[str]:
         try:
-            return os.listdir(path)
+            return [name for name, _kind in self.storage.list_kinds(rel)]
         except FileNotFoundError:
             raise _Gone("already gone") from None
         except NotADirectoryError:
             raise _Skip("no longer a folder") from None
 
     def _single_file_dir(self, a: Action, name: str, *, check_size: bool) -> None:
-        folder = self._abs(a.path)
-        if os.path.islink(folder):
+        folder = a.path
+        if self._is_link(folder):
             raise _Skip("is a symbolic link")
         names = self._listing(folder)
         if names != [name]:
             if not names:
                 # An earlier run was interrupted between the file and its folder.
-                self.ops.rmdir(folder)
+                self.ops.rmdir(self.storage, folder)
                 raise _Gone(f"{name} already gone; removed its empty folder")
             raise _Skip(f"folder holds {sorted(names)!r}, expected only {name!r}")
         target = f"{folder}/{name}"
         try:
-            st = os.lstat(target)
+            st = self.storage.lstat(target)
         except FileNotFoundError:
             raise _Gone(f"{name} already gone") from None
         if not _is_regular(st.st_mode):
@@ -232,51 +251,78 @@ class Executor:
         if check_size and a.expect_size is not None and st.st_size != a.expect_size:
             raise _Skip("changed since the scan (size)")
         if name == "link" and a.digest is not None and a.step != "layer_link":
-            _check_link_content(target, a.digest)
+            _check_link_content(self.storage, target, a.digest)
         self._remove_dir_with(a, folder, [target])
 
     def _known_tree(
         self, a: Action, known: Callable[[str, str], bool]
     ) -> tuple[str, list[str], list[str], float]:
         """The folder of ``a`` with its files and subfolders, refusing (skip) symbolic links and
-        any file ``known(relative folder, name)`` does not recognise; plus the newest mtime."""
-        folder = self._abs(a.path)
-        if os.path.islink(folder):
+        any file ``known(relative folder, name)`` does not recognise; plus the newest mtime.
+        (Walked top-down as ``os.walk`` does: a link to a folder counts as a folder, any other
+        link as a file; a subfolder that cannot be listed is left to the removal.)"""
+        folder = a.path
+        if self._is_link(folder):
             raise _Skip("is a symbolic link")
         self._listing(folder)
         files: list[str] = []
         dirs: list[str] = []
         newest = 0.0
-        for cur, dnames, fnames in os.walk(folder, followlinks=False):
-            rel = os.path.relpath(cur, folder)
+        stack = [folder]
+        while stack:
+            cur = stack.pop()
+            rel = cur[len(folder) + 1 :] or "."
+            try:
+                entries = self.storage.list_dir(cur)
+            except OSError:
+                continue
+            dnames, fnames = self._split_entries(cur, entries)
             for d in dnames:
-                if os.path.islink(os.path.join(cur, d)):
+                if d.kind == SYMLINK:
                     raise _Skip("holds a symbolic link")
-                dirs.append(os.path.join(cur, d))
-            for fn in fnames:
-                p = os.path.join(cur, fn)
-                if not known(rel, fn) or os.path.islink(p):
-                    raise _Skip(f"holds an unknown file {os.path.relpath(p, folder)}")
+                dirs.append(f"{cur}/{d.name}")
+            for f in fnames:
+                p = f"{cur}/{f.name}"
+                if not known(rel, f.name) or f.kind == SYMLINK:
+                    raise _Skip(f"holds an unknown file {p[len(folder) + 1 :]}")
                 files.append(p)
-                newest = max(newest, os.lstat(p).st_mtime)
+                newest = max(newest, self.storage.lstat(p).st_mtime)
+            stack.extend(reversed([f"{cur}/{d.name}" for d in dnames]))
         return folder, files, dirs, newest
+
+    def _split_entries(self, cur: str, entries: list[Entry]) -> tuple[list[Entry], list[Entry]]:
+        """(folders, the rest) as ``os.walk`` splits them: a link to a folder is a folder."""
+        dnames: list[Entry] = []
+        fnames: list[Entry] = []
+        for e in entries:
+            if e.kind == DIR:
+                dnames.append(e)
+            elif e.kind == SYMLINK:
+                try:
+                    to_dir = stat.S_ISDIR(self.storage.stat(f"{cur}/{e.name}").st_mode)
+                except OSError:
+                    to_dir = False
+                (dnames if to_dir else fnames).append(e)
+            else:
+                fnames.append(e)
+        return dnames, fnames
 
     def _remove_tree(
         self, a: Action, folder: str, files: list[str], dirs: list[str], last: str | None = None
     ) -> None:
         """Move to trash, or delete files then folders deepest first; ``last`` (a file) goes
         after every other file and subfolder, just before the folder itself."""
-        if self.trash_dir is not None:
-            self.ops.rename(folder, self._trash_path(a.path))
+        if self.trash_run is not None:
+            self.ops.move_to_trash(self.storage, folder, self.trash_run)
             return
         for p in files:
             if p != last:
-                self.ops.unlink(p)
+                self.ops.unlink(self.storage, p)
         for d in sorted(dirs, key=lambda p: -p.count("/")):
-            self.ops.rmdir(d)
+            self.ops.rmdir(self.storage, d)
         if last in files:
-            self.ops.unlink(last)
-        self.ops.rmdir(folder)
+            self.ops.unlink(self.storage, last)
+        self.ops.rmdir(self.storage, folder)
 
     def _upload(self, a: Action) -> None:
         folder, files, dirs, newest = self._known_tree(
@@ -289,7 +335,7 @@ class Executor:
             raise _Skip("written to since the scan")
         # ``startedat`` goes last: until then a crashed run leaves an upload that is still
         # recognisably stale, and afterwards only empty folders.
-        self._remove_tree(a, folder, files, dirs, last=os.path.join(folder, "startedat"))
+        self._remove_tree(a, folder, files, dirs, last=f"{folder}/startedat")
 
     def _tag(self, a: Action) -> None:
         """A whole tag folder: ``current/link`` and ``index/<alg>/<hex>/link`` files only."""
@@ -300,27 +346,26 @@ class Executor:
             )
 
         folder, files, dirs, _newest = self._known_tree(a, known)
-        current = os.path.join(folder, "current", "link")
+        current = f"{folder}/current/link"
         if a.expect_mtime is not None:
             try:
-                if os.lstat(current).st_mtime != a.expect_mtime:
+                if self.storage.lstat(current).st_mtime != a.expect_mtime:
                     raise _Skip("tag moved since the scan")
             except FileNotFoundError:
                 raise _Skip("tag changed since the scan") from None
         self._remove_tree(a, folder, files, dirs)
 
     def _remove_dir_with(self, a: Action, folder: str, files: list[str]) -> None:
-        if self.trash_dir is not None:
-            self.ops.rename(folder, self._trash_path(a.path))
+        if self.trash_run is not None:
+            self.ops.move_to_trash(self.storage, folder, self.trash_run)
             return
         for p in files:
-            self.ops.unlink(p)
-        self.ops.rmdir(folder)
+            self.ops.unlink(self.storage, p)
+        self.ops.rmdir(self.storage, folder)
 
     def _folder(self, a: Action) -> None:
-        path = self._abs(a.path)
         try:
-            self.ops.rmdir(path)
+            self.ops.rmdir(self.storage, a.path)
         except FileNotFoundError:
             raise _Gone("already gone") from None
         except OSError as exc:
@@ -330,145 +375,15 @@ class Executor:
                 raise _Skip("no longer a folder") from None
             raise
 
-    def _trash_path(self, rel: str) -> str:
-        assert self.trash_dir is not None
-        return os.path.join(self.trash_dir, rel)
-
 
 def _is_regular(mode: int) -> bool:
     return stat.S_ISREG(mode)
 
 
-def _check_link_content(path: str, digest: str) -> None:
+def _check_link_content(storage: Storage, path: str, digest: str) -> None:
     try:
-        with open(path, "rb") as f:
-            content = f.read(256)
+        content = storage.read_file(path, 256)[0]
     except OSError as exc:
         raise _Skip(f"link unreadable: {exc.strerror}") from None
     if content != digest.encode():
         raise _Skip("link content changed since the scan")
-
-
-def relinked_digests(v2: str, wanted: set[str]) -> set[str]:
-    """Digests in ``wanted`` that some repository links now (layer link or revision), also
-    through symbolic links (this only reads).
-
-    Lists each repository's ``_layers/<alg>`` and ``_manifests/revisions/<alg>`` folders once
-    and stats the link files of the names that match: cheap next to a full scan.
-    """
-    found: set[str] = set()
-    if not wanted:
-        return found
-    by_alg: dict[str, set[str]] = {}
-    for d in wanted:
-        alg, hexpart = split_digest(d)
-        by_alg.setdefault(alg, set()).add(hexpart)
-    for _repo, part in _repository_parts(v2):
-        if part.name == "_layers":
-            _match(part.path, by_alg, found)
-        else:
-            _match(os.path.join(part.path, "revisions"), by_alg, found)
-    return found
-
-
-def _repository_parts(v2: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
-    """Every ``_layers`` and ``_manifests`` folder under ``repositories/``, with the name of
-    the repository holding it; through symbolic links too (the registry serves through
-    them; this only reads), each folder read once (a link loop or a folder linked twice)."""
-    top = os.path.join(v2, "repositories")
-    stack = [top]
-    seen: set[tuple[int, int]] = set()
-    while stack:
-        cur = stack.pop()
-        try:
-            st = os.stat(cur)
-            entries = list(os.scandir(cur))
-        except OSError:
-            continue
-        if (st.st_dev, st.st_ino) in seen:
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        for e in entries:
-            try:
-                if not e.is_dir():
-                    continue
-            except OSError:
-                continue
-            if e.name in ("_layers", "_manifests"):
-                yield os.path.relpath(cur, top), e
-            elif not e.name.startswith("_"):
-                stack.append(e.path)
-
-
-def _match(base: str, by_alg: dict[str, set[str]], found: set[str]) -> None:
-    for alg, hexes in by_alg.items():
-        try:
-            names = os.listdir(os.path.join(base, alg))
-        except OSError:
-            continue
-        for h in hexes.intersection(names):
-            if os.path.lexists(os.path.join(base, alg, h, "link")):
-                found.add(f"{alg}:{h}")
-
-
-def pushed_since(v2: str, known: Mapping[str, Collection[str]]) -> set[str]:
-    """Manifests linked now that the scan did not know, with everything they reference.
-
-    ``known`` maps each repository to the revisions it may still hold (the scan's, minus
-    those the plan removes). A revision link outside it is a manifest pushed, or pushed
-    again, since the scan: its blob, config, layers and children (read from disk now,
-    recursively) are returned so that neither they nor their layer links are deleted.
-    Lists each repository's revision folders once, through symbolic links as the registry
-    does; reads only the new manifests.
-    """
-    new: set[str] = set()
-    for repo, part in _repository_parts(v2):
-        if part.name == "_manifests":
-            _new_revisions(os.path.join(part.path, "revisions"), known.get(repo, ()), new)
-    return referenced_by(v2, new)
-
-
-def _new_revisions(base: str, known: Collection[str], into: set[str]) -> None:
-    try:
-        algs = os.listdir(base)
-    except OSError:
-        return
-    for alg in algs:
-        if alg not in ALGORITHMS:
-            continue
-        try:
-            names = os.listdir(os.path.join(base, alg))
-        except OSError:
-            continue
-        for h in names:
-            d = f"{alg}:{h}"
-            if (
-                d not in known
-                and is_hex_for(alg, h)
-                and os.path.lexists(os.path.join(base, alg, h, "link"))
-            ):
-                into.add(d)
-
-
-def referenced_by(v2: str, manifests: Iterable[str]) -> set[str]:
-    """The manifests with their configs, layers and children (recursively), as on disk now.
-
-    A manifest whose blob is missing or unparseable contributes only its own digest."""
-    out: set[str] = set()
-    stack = list(manifests)
-    while stack:
-        d = stack.pop()
-        if d in out:
-            continue
-        out.add(d)
-        try:
-            with open(os.path.join(v2, blob_data(d)), "rb") as f:
-                data = f.read(MANIFEST_READ_LIMIT + 1)
-            if len(data) > MANIFEST_READ_LIMIT:
-                continue
-            m = parse_manifest(data)
-        except (OSError, ValueError, ManifestError):
-            continue
-        out.update(desc.digest for desc in m.blob_refs())
-        stack.extend(desc.digest for desc in m.children)
-    return out

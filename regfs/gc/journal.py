@@ -1,31 +1,37 @@
 """The run journal: ``<state>/runs/<run-id>/plan.json`` (fsynced before the first deletion)
-and ``done`` (one line per finished step: ``<index>\\t<status>\\t<detail>``)."""
+and ``done`` (one line per finished step: ``<index>\\t<status>\\t<detail>``).
+
+Written and read through a :class:`~regfs.storage.base.StateStore` (a state folder path is
+accepted too: the local one).
+"""
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
-from typing import IO, Any
+from typing import Any
 
 from regfs.gc.plan import Action, GcPlan
+from regfs.storage.base import Appender, StateStore
+from regfs.storage.localstate import LocalStateStore
 
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def state_store(state: StateStore | str) -> StateStore:
+    """``state`` itself, or the local state store in the folder ``state``."""
+    return LocalStateStore(state) if isinstance(state, str) else state
 
 
 class Journal:
-    def __init__(self, state: str, run_id: str) -> None:
-        self.dir = os.path.join(state, "runs", run_id)
-        self._done: IO[str] | None = None
+    """The journal of one run: the plan first, then one line per finished step."""
+
+    def __init__(self, state: StateStore | str, run_id: str) -> None:
+        self.store = state_store(state)
+        self.rel = f"runs/{run_id}"
+        self.dir = self.store.path(self.rel)
+        self._done: Appender | None = None
 
     def write_plan(self, plan: GcPlan, command: str) -> None:
-        os.makedirs(self.dir, exist_ok=True)
+        """``plan.json``, durable before anything is deleted; then opens ``done``."""
         doc: dict[str, Any] = {
             "run_id": plan.run_id,
             "command": command,
@@ -34,47 +40,48 @@ class Journal:
             "options": asdict(plan.options),
             "actions": [a.as_dict() for a in plan.actions],
         }
-        tmp = os.path.join(self.dir, "plan.json.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(doc, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, os.path.join(self.dir, "plan.json"))
-        _fsync_dir(self.dir)
-        self._done = open(os.path.join(self.dir, "done"), "a", encoding="utf-8")  # noqa: SIM115
+        self.store.write_atomic(f"{self.rel}/plan.json", json.dumps(doc).encode())
+        self._done = self.store.open_append(f"{self.rel}/done")
 
     def step(self, index: int, status: str, detail: str = "") -> None:
+        """Record a finished step."""
         if self._done is not None:
             self._done.write(f"{index}\t{status}\t{detail}\n")
-            self._done.flush()
 
     def finish(self, result: dict[str, Any]) -> None:
+        """Make ``done`` durable and write ``result.json``."""
         if self._done is not None:
-            os.fsync(self._done.fileno())
+            self._done.sync()
             self._done.close()
             self._done = None
-        with open(os.path.join(self.dir, "result.json"), "w", encoding="utf-8") as f:
-            json.dump(result, f)
+        self.store.write_atomic(f"{self.rel}/result.json", json.dumps(result).encode())
 
     def close(self) -> None:
+        """Close ``done`` (idempotent)."""
         if self._done is not None:
             self._done.close()
             self._done = None
 
 
-def load_run(state: str, run_id: str) -> tuple[dict[str, Any], list[Action], dict[int, str]]:
-    """(plan document, actions, status of each finished step by index)."""
-    d = os.path.join(state, "runs", run_id)
-    with open(os.path.join(d, "plan.json"), encoding="utf-8") as f:
-        doc = json.load(f)
+def load_run(
+    state: StateStore | str, run_id: str
+) -> tuple[dict[str, Any], list[Action], dict[int, str]]:
+    """(plan document, actions, status of each finished step by index).
+
+    Raises:
+        FileNotFoundError: no such run (a ``NotFound`` storage error).
+    """
+    store = state_store(state)
+    rel = f"runs/{run_id}"
+    doc = json.loads(store.read(f"{rel}/plan.json").decode("utf-8"))
     actions = [Action.from_dict(a) for a in doc["actions"]]
     done: dict[int, str] = {}
     try:
-        with open(os.path.join(d, "done"), encoding="utf-8") as f:
-            for line in f:
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) >= 2 and parts[0].isdigit():
-                    done[int(parts[0])] = parts[1]
+        text = store.read(f"{rel}/done").decode("utf-8")
     except FileNotFoundError:
-        pass
+        text = ""
+    for line in text.split("\n"):
+        parts = line.split("\t")
+        if len(parts) >= 2 and parts[0].isdigit():
+            done[int(parts[0])] = parts[1]
     return doc, actions, done

@@ -1,4 +1,8 @@
-"""An exclusive lock under ``<rootdirectory>/.regfs/lock`` recording host, pid and start time."""
+"""An exclusive lock under ``<rootdirectory>/.regfs/lock`` recording host, pid and start time.
+
+Taken with an exclusive create in the :class:`~regfs.storage.base.StateStore` (locally
+``openat(O_CREAT | O_EXCL | O_NOFOLLOW)``; an object store: a conditional put).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,10 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from regfs.errors import RefusedError
+from regfs.gc.journal import state_store
+from regfs.storage.base import Exists, StateStore
+
+LOCK = "lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +34,7 @@ class Holder:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (EPERM: it does, as another user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -35,10 +44,10 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def read_holder(path: str) -> Holder | None:
+def read_holder(state: StateStore | str) -> Holder | None:
+    """Who holds the lock of the state store (or state folder); None when nobody does."""
     try:
-        with open(path, encoding="utf-8") as f:
-            d = json.load(f)
+        d = json.loads(state_store(state).read(LOCK).decode("utf-8"))
         return Holder(str(d["host"]), int(d["pid"]), float(d["started"]), str(d["command"]))
     except FileNotFoundError:
         return None
@@ -53,14 +62,14 @@ class Lock:
     unreadable, is never taken over automatically.
     """
 
-    def __init__(self, state: str, command: str) -> None:
-        self.path = os.path.join(state, "lock")
-        self.state = state
+    def __init__(self, state: StateStore | str, command: str) -> None:
+        self.store = state_store(state)
+        self.path = self.store.path(LOCK)
         self.command = command
         self.held = False
 
     def acquire(self) -> None:
-        os.makedirs(self.state, exist_ok=True)
+        """Take the lock, or raise :class:`RefusedError`."""
         me = {
             "host": socket.gethostname(),
             "pid": os.getpid(),
@@ -69,31 +78,29 @@ class Lock:
         }
         for _ in range(3):
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                holder = read_holder(self.path)
+                self.store.create_exclusive(LOCK, json.dumps(me).encode())
+            except Exists:
+                holder = read_holder(self.store)
                 if holder is None:
                     continue
                 if holder.host == me["host"] and holder.pid > 0 and not pid_alive(holder.pid):
-                    os.unlink(self.path)  # stale: its process is gone
+                    with contextlib.suppress(FileNotFoundError):
+                        self.store.remove(LOCK)  # stale: its process is gone
                     continue
                 raise RefusedError(
                     f"another regfs holds the lock: {holder.describe()}; remove {self.path} "
                     "only if you are sure it is not running",
                     path=self.path,
                 ) from None
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(me, f)
-                f.flush()
-                os.fsync(f.fileno())
             self.held = True
             return
         raise RefusedError("could not take the lock", path=self.path)
 
     def release(self) -> None:
+        """Give the lock up (idempotent)."""
         if self.held:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
+                self.store.remove(LOCK)
             self.held = False
 
     def __enter__(self) -> Lock:

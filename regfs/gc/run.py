@@ -11,15 +11,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from regfs.errors import RefusedError, UsageError
-from regfs.gc.execute import ExecResult, Executor, Ops, pushed_since, relinked_digests
-from regfs.gc.journal import Journal
+from regfs.gc.execute import ExecResult, Executor, Ops
+from regfs.gc.journal import Journal, state_store
 from regfs.gc.live import Reason, guard
-from regfs.gc.lock import Lock, pid_alive, read_holder
-from regfs.gc.plan import GcOptions, GcPlan, build_plan, state_dir
+from regfs.gc.lock import LOCK, Lock, pid_alive, read_holder
+from regfs.gc.plan import GcOptions, GcPlan, build_plan
 from regfs.gc.probe import check_url
+from regfs.gc.relinks import pushed_since, relinked_digests
 from regfs.gc.rm import Selection, build_rm_plan, gc_notes, parse_target, select, without
-from regfs.gc.trash import trash_root
 from regfs.scan import Progress, Refresher, ScanMode, Snapshot, scan
+from regfs.storage.base import StateStore
 from regfs.storage.local import LocalStorage, resolve_root
 
 # A confirmation that took longer than this (seconds) runs the guard again before deleting.
@@ -87,10 +88,11 @@ def blocking_reasons(plan: GcPlan) -> list[Reason]:
     ]
 
 
-def held_lock(state: str) -> Reason | None:
+def held_lock(state: StateStore | str) -> Reason | None:
     """The lock held by a live process (a dry run checks, it does not take it)."""
-    path = os.path.join(state, "lock")
-    holder = read_holder(path)
+    store = state_store(state)
+    path = store.path(LOCK)
+    holder = read_holder(store)
     if holder is None:
         return None
     if holder.host == socket.gethostname() and holder.pid > 0 and not pid_alive(holder.pid):
@@ -125,7 +127,7 @@ def assess(
 
 
 @contextlib.contextmanager
-def _locked(state: str, command: str, dry_run: bool) -> Iterator[Reason | None]:
+def _locked(state: StateStore, command: str, dry_run: bool) -> Iterator[Reason | None]:
     """Take the lock for a real run; yield why it is unavailable (a dry run only looks)."""
     if dry_run:
         yield held_lock(state)
@@ -173,9 +175,8 @@ def collect(
     url = check_url(registry_url) if registry_url else None
     v2 = resolve_root(root)
     storage = LocalStorage(v2)
-    state = state_dir(str(v2))
     # A dry run writes nothing under ROOT, not even the lock.
-    with _locked(state, command, dry_run or not check_safety) as lock:
+    with _locked(storage.state, command, dry_run or not check_safety) as lock:
         snap = _scan(storage, progress, tag_links=options.delete_untagged)
         plan = build_plan(snap, options, now=now, refresh=Refresher(storage, snap))
         outcome = GcOutcome(plan, snap, dry_run, live_check_skipped=skip_live_check)
@@ -195,8 +196,7 @@ def collect(
             raise GcRefused(outcome, refusals)
         return _execute(
             outcome,
-            state,
-            v2,
+            storage,
             confirm=confirm,
             progress=progress,
             ops=ops,
@@ -236,8 +236,7 @@ def expected_revisions(plan: GcPlan, snap: Snapshot) -> Callable[[str], dict[str
 
 def _execute(
     outcome: GcOutcome,
-    state: str,
-    v2: os.PathLike[str] | str,
+    storage: LocalStorage,
     *,
     confirm: Callable[[GcPlan], bool] | None,
     progress: Progress | None,
@@ -260,18 +259,18 @@ def _execute(
         if refusals:
             outcome.would_refuse = refusals
             raise GcRefused(outcome, refusals)
-    journal = Journal(state, plan.run_id)
+    journal = Journal(storage.state, plan.run_id)
     journal.write_plan(plan, command)
-    trash = os.path.join(trash_root(state), plan.run_id) if plan.options.trash else None
     expected = expected_revisions(plan, outcome.snapshot)
     executor = Executor(
         plan,
         journal=journal,
-        trash_dir=trash,
+        trash_run=plan.run_id if plan.options.trash else None,
+        storage=storage,
         ops=ops,
         progress=progress,
-        relinked=lambda wanted: relinked_digests(str(v2), wanted),
-        pushed=lambda step: pushed_since(str(v2), expected(step)),
+        relinked=lambda wanted: relinked_digests(storage, wanted),
+        pushed=lambda step: pushed_since(storage, expected(step)),
     )
     try:
         result = executor.run()
@@ -336,8 +335,7 @@ def remove(
     v2 = resolve_root(root)
     storage = LocalStorage(v2)
     gopts = gc_options or GcOptions()
-    state = state_dir(str(v2))
-    with _locked(state, command, dry_run) as lock:
+    with _locked(storage.state, command, dry_run) as lock:
         snap = _scan(storage, progress, tag_links=True)
         sel = select(snap, parsed)
         plan = build_rm_plan(snap, sel, trash=trash, min_age=gopts.min_age, now=now)
@@ -362,8 +360,7 @@ def remove(
             raise GcRefused(RmOutcome(sel, outcome, planned_gc, notes), refusals)
         removal = _execute(
             outcome,
-            state,
-            v2,
+            storage,
             confirm=confirm,
             progress=progress,
             ops=ops,

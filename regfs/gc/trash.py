@@ -7,14 +7,17 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
+import stat
 import time
 from dataclasses import dataclass, field
 
 from regfs.duration import is_older
 from regfs.errors import UsageError
-from regfs.gc.journal import load_run
+from regfs.gc.journal import load_run, state_store
+from regfs.storage.base import InvalidPath, StateStore, Storage, check_path
+from regfs.storage.local import LocalStorage
+
+TRASH = "trash"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,95 +60,110 @@ class PurgeResult:
     dry_run: bool
 
 
-def trash_root(state: str) -> str:
-    return os.path.join(state, "trash")
+def trash_root(state: StateStore | str) -> str:
+    """Where the trash is (for messages)."""
+    return state_store(state).path(TRASH)
 
 
-def _tree_size(path: str) -> tuple[int, int]:
-    n = size = 0
-    for cur, _dirs, files in os.walk(path):
-        for f in files:
-            n += 1
-            with contextlib.suppress(OSError):
-                size += os.lstat(os.path.join(cur, f)).st_size
-    return n, size
-
-
-def list_trash(state: str) -> list[TrashRun]:
-    root = trash_root(state)
+def list_trash(state: StateStore | str) -> list[TrashRun]:
+    """Every run in the trash, by run id."""
+    store = state_store(state)
     try:
-        names = sorted(os.listdir(root))
+        names = sorted(e.name for e in store.list_dir(TRASH))
     except FileNotFoundError:
         return []
     out = []
     for name in names:
         try:
-            doc, _actions, done = load_run(state, name)
+            doc, _actions, done = load_run(store, name)
             created = float(doc.get("created", 0.0))
             items = sum(1 for status in done.values() if status == "done")
         except (OSError, ValueError, KeyError):
-            created = os.lstat(os.path.join(root, name)).st_mtime
+            created = store.lstat(f"{TRASH}/{name}").st_mtime
             items = 0
-        n, size = _tree_size(os.path.join(root, name))
+        n, size = store.tree_size(f"{TRASH}/{name}")
         out.append(TrashRun(name, created, items, n, size))
     return out
 
 
-def restore(state: str, v2: str, run_id: str) -> RestoreResult:
-    """Put a trash run back. Items whose place is taken again are refused, never overwritten."""
-    tdir = os.path.join(trash_root(state), run_id)
+def _is_folder(storage: Storage, rel: str) -> bool:
     try:
-        _doc, actions, done = load_run(state, run_id)
-    except FileNotFoundError:
-        raise UsageError(f"no run {run_id!r} in {os.path.join(state, 'runs')}") from None
-    if not os.path.isdir(tdir):
-        raise UsageError(f"run {run_id!r} has nothing in the trash", path=tdir)
+        return stat.S_ISDIR(storage.stat(rel).st_mode)
+    except OSError:
+        return False
+
+
+def restore(state: StateStore | str, storage: Storage | str, run_id: str) -> RestoreResult:
+    """Put a trash run back. Items whose place is taken again are refused, never overwritten.
+
+    ``storage`` is the store (or the path of its local ``v2`` folder). Every path the journal
+    names is checked to be a clean relative path before anything moves.
+    """
+    store = state_store(state)
+    if isinstance(storage, str):
+        storage = LocalStorage(storage)
+    tdir = f"{TRASH}/{run_id}"
+    try:
+        _doc, actions, done = load_run(store, run_id)
+    except (FileNotFoundError, InvalidPath):
+        raise UsageError(f"no run {run_id!r} in {store.path('runs')}") from None
+    if not store.is_folder(tdir):
+        raise UsageError(f"run {run_id!r} has nothing in the trash", path=store.path(tdir))
     res = RestoreResult(run_id, [], [], [])
     finished = [i for i, s in done.items() if s == "done"]
+    for i in finished:
+        try:
+            check_path(actions[i].path)
+        except InvalidPath:
+            raise UsageError(
+                f"run {run_id!r}: its journal names {actions[i].path!r}, not a path in the "
+                "store; nothing restored",
+                path=store.path(f"runs/{run_id}/plan.json"),
+            ) from None
     # Folders first (shallowest first), so the moved items have their parents back.
     folders = sorted(
         (actions[i] for i in finished if actions[i].step == "folder"),
         key=lambda a: a.path.count("/"),
     )
     for a in folders:
-        dst = os.path.join(v2, a.path)
-        if os.path.isdir(dst):
+        if _is_folder(storage, a.path):
             res.already.append(a.path)
             continue
-        os.makedirs(dst, exist_ok=True)
+        storage.make_folders(a.path)
         res.restored.append(a.path)
     for i in sorted(finished):
         a = actions[i]
         if a.step == "folder":
             continue
-        src = os.path.join(tdir, a.path)
-        dst = os.path.join(v2, a.path)
-        if not os.path.lexists(src):
-            (res.already if os.path.lexists(dst) else res.missing).append(a.path)
+        if not storage.in_trash(run_id, a.path):
+            (res.already if storage.exists(a.path) else res.missing).append(a.path)
             continue
-        if os.path.lexists(dst):
+        if storage.exists(a.path):
             res.refused.append(a.path)
             continue
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        os.rename(src, dst)
+        storage.restore_from_trash(run_id, a.path)
         res.restored.append(a.path)
     if not res.refused:
-        shutil.rmtree(tdir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            store.remove_tree(tdir)
     return res
 
 
-def purgeable(state: str, older_than: float, now: float | None = None) -> list[TrashRun]:
+def purgeable(
+    state: StateStore | str, older_than: float, now: float | None = None
+) -> list[TrashRun]:
     """Trash runs created more than ``older_than`` seconds ago (0: no age limit, all)."""
     now = time.time() if now is None else now
     return [run for run in list_trash(state) if is_older(now - run.created, older_than)]
 
 
-def purge(state: str, runs: list[TrashRun]) -> list[TrashRun]:
+def purge(state: StateStore | str, runs: list[TrashRun]) -> list[TrashRun]:
     """Delete these trash runs for good; a run already gone is skipped."""
+    store = state_store(state)
     gone = []
     for run in runs:
-        path = os.path.join(trash_root(state), run.run_id)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
+        rel = f"{TRASH}/{run.run_id}"
+        if store.is_folder(rel):
+            store.remove_tree(rel)
             gone.append(run)
     return gone

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import io
-import os
 import stat as stat_mod
 import threading
 import time
@@ -41,6 +39,8 @@ from regfs.model.findings import Finding, Kind
 from regfs.pattern import matches, select
 from regfs.reports.hashing import cpus, hash_blobs
 from regfs.scan import MANIFEST_READ_LIMIT, Repository, Snapshot
+from regfs.storage.base import Storage, Stream
+from regfs.storage.local import LocalStorage
 
 Progress = Callable[[str, int, int], None]
 
@@ -48,14 +48,6 @@ CHUNK = 1 << 20  # bytes read per system call when a suspect blob is read again
 VERIFY_PHASE = "verify"
 # How many problems a broken tag's message names before "and N more".
 MAX_NAMED = 3
-
-# O_NONBLOCK: a FIFO put in a blob's place must not hang the open (fstat then rejects it).
-_O_READ = (
-    os.O_RDONLY
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-    | getattr(os, "O_NONBLOCK", 0)
-)
 
 
 @dataclass(slots=True)
@@ -97,9 +89,12 @@ def check(
     verify_digests: bool = False,
     workers: int = 8,
     progress: Progress | None = None,
+    storage: Storage | None = None,
 ) -> CheckReport:
     """Check ``snap``; ``repo_glob`` (:mod:`regfs.pattern`) restricts the repository-level
-    checks, and the digest verification to the blobs those repositories reference."""
+    checks, and the digest verification to the blobs those repositories reference.
+
+    Blob data is read through ``storage`` (default: the local store at ``snap.v2``)."""
     names = list(snap.repositories)
     if repo_glob is not None:
         names = select(names, repo_glob)
@@ -138,7 +133,8 @@ def check(
     corrupt: dict[str, str] = {}
     if verify_digests:
         targets = sorted(snap.blobs) if scope is None else sorted(scope & snap.blobs.keys())
-        for d, (kind, why) in sorted(_verify(snap, targets, workers, progress, report).items()):
+        bad = _verify(snap, targets, workers, progress, report, storage)
+        for d, (kind, why) in sorted(bad.items()):
             problems.append(Finding(kind, blob_data(d), why, d))
             corrupt[d] = "is corrupt" if kind is Kind.DIGEST_MISMATCH else "cannot be read"
     warnings: list[Finding] = []
@@ -336,12 +332,13 @@ def _verify(
     workers: int,
     progress: Progress | None,
     report: CheckReport,
+    storage: Storage | None,
 ) -> dict[str, tuple[Kind, str]]:
     """Re-hash every blob in ``digests``; returns digest -> (kind, why) for each bad one.
 
     A first read hashes everything in worker processes (:mod:`regfs.reports.hashing`); only what it
     finds suspect is read again here, carefully, before it is called corrupt."""
-    base = str(snap.v2)
+    storage = storage if storage is not None else LocalStorage(snap.v2)
     items = [(d, snap.blobs[d].known_size) for d in digests]
     total = sum(size for _, size in items)
     meter = _Meter(total, progress)
@@ -349,7 +346,7 @@ def _verify(
         progress(VERIFY_PHASE, 0, total)
     started = time.monotonic()
     suspects = hash_blobs(
-        base,
+        storage,
         items,
         processes=min(max(1, workers), cpus()),
         on_bytes=meter.add if progress else None,
@@ -357,7 +354,7 @@ def _verify(
     )
     bad: dict[str, tuple[Kind, str]] = {}
     for d, first in suspects:
-        problem, reread = _confirm(base, d, first)
+        problem, reread = _confirm(storage, d, first)
         if problem is not None:
             bad[d] = problem
         elif reread:
@@ -371,17 +368,19 @@ def _verify(
     return bad
 
 
-def _confirm(base: str, digest: str, first: str | None) -> tuple[tuple[Kind, str] | None, bool]:
+def _confirm(
+    storage: Storage, digest: str, first: str | None
+) -> tuple[tuple[Kind, str] | None, bool]:
     """Read a suspect again: ((kind, why) when the blob is bad, else None; whether the data
     was read twice). ``first`` is what the first read hashed to, None when it failed: then
     this read counts as the first."""
-    path = f"{base}/{blob_data(digest)}"
+    path = blob_data(digest)
     try:
         if first is None:
-            first = _actual(path, digest)
+            first = _actual(storage, path, digest)
             if first is None:
                 return None, False
-        second = _actual(path, digest)
+        second = _actual(storage, path, digest)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             return (Kind.SYMLINK, "blob data is a symbolic link (never followed)"), False
@@ -399,34 +398,34 @@ def _confirm(base: str, digest: str, first: str | None) -> tuple[tuple[Kind, str
 
 
 @contextmanager
-def _open(path: str) -> Iterator[io.FileIO]:
-    """Open a regular file for reading, unbuffered, without following a symbolic link."""
-    with io.FileIO(path, "rb", opener=lambda p, _flags: os.open(p, _O_READ)) as f:
-        if not stat_mod.S_ISREG(os.fstat(f.fileno()).st_mode):
+def _open(storage: Storage, path: str) -> Iterator[tuple[Stream, int]]:
+    """A regular file opened for reading without following a symbolic link, with its size."""
+    with storage.open_stream(path) as f:
+        st = f.stat()
+        if not stat_mod.S_ISREG(st.st_mode):
             raise IsADirectoryError(21, "not a regular file", path)
-        yield f
+        yield f, st.st_size
 
 
-def _actual(path: str, digest: str) -> str | None:
+def _actual(storage: Storage, path: str, digest: str) -> str | None:
     """None when the data at ``path`` matches ``digest``; otherwise what it hashes to."""
     alg = digest.partition(":")[0]
     h = hashlib.new(alg)
     view = memoryview(bytearray(CHUNK))
-    with _open(path) as f:
-        size = os.fstat(f.fileno()).st_size
+    with _open(storage, path) as (f, size):
         while n := f.readinto(view):
             h.update(view[:n])
     actual = f"{alg}:{h.hexdigest()}"
     if actual == digest:
         return None
-    if size <= MANIFEST_READ_LIMIT and _schema1_matches(path, digest):
+    if size <= MANIFEST_READ_LIMIT and _schema1_matches(storage, path, digest):
         return None
     return actual
 
 
-def _schema1_matches(path: str, digest: str) -> bool:
-    with _open(path) as f:
-        data = f.readall()
+def _schema1_matches(storage: Storage, path: str, digest: str) -> bool:
+    with _open(storage, path) as (f, _size):
+        data = f.read()
     return _schema1_data_matches(data, digest)
 
 

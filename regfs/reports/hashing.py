@@ -3,7 +3,8 @@
 Blobs are mostly small, so the cost is per file, not per byte, and threads convoy on the GIL
 between the tiny system calls. The blobs are dealt out in chunks to forked worker processes
 (one per core), which take chunk numbers from a shared pipe until it is empty. Each file costs
-an ``open`` (relative to the algorithm's folder, no symbolic link followed), one ``read`` sized
+an ``open`` (through the storage: locally relative to the algorithm's folder, no symbolic
+link followed), one ``read`` sized
 from the scan's known size (plus one byte, to notice growth), and a ``close``; larger files are
 read in pieces. Workers send back, per chunk, only the bytes they hashed and the *suspects*:
 blobs whose data did not hash to their digest, or could not be read. The caller reads those
@@ -27,6 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from regfs import forkpool
+from regfs.storage.base import Storage, Stream
 
 # (digest, size the scan saw); a negative size means unknown.
 Item = tuple[str, int]
@@ -53,20 +55,6 @@ _INDEX = struct.Struct("<H")  # 2 bytes per chunk number: 2000 of them fit any p
 _PIPE_BUF = getattr(select, "PIPE_BUF", 512)
 _FRAME = struct.Struct("<I")
 
-_O_FILE = (
-    os.O_RDONLY
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-    # A FIFO must not block the open; anything not a regular file hashes wrong and is then
-    # looked at carefully.
-    | getattr(os, "O_NONBLOCK", 0)
-)
-_O_DIR = (
-    os.O_RDONLY
-    | getattr(os, "O_DIRECTORY", 0)
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-)
 _CONSTRUCTORS: dict[str, Callable[..., Any]] = {
     "sha256": hashlib.sha256,
     "sha384": hashlib.sha384,
@@ -86,14 +74,15 @@ def can_fork() -> bool:
 
 
 def hash_blobs(
-    v2: str,
+    storage: Storage,
     items: Sequence[Item],
     *,
     processes: int,
     on_bytes: OnBytes | None = None,
     accept: Accept | None = None,
 ) -> list[Suspect]:
-    """Hash ``v2/blobs/<alg>/<xx>/<hex>/data`` of every item; return the suspects, sorted.
+    """Hash ``blobs/<alg>/<xx>/<hex>/data`` of every item in ``storage``; return the
+    suspects, sorted.
 
     ``on_bytes(n)`` is called in this process as data is hashed (per finished chunk, and per
     piece of a large file). ``processes > 1`` forks that many workers when the job is worth it.
@@ -104,9 +93,9 @@ def hash_blobs(
     # The chunk numbers are written to the work pipe in one atomic write, before any reader.
     fits = len(chunks) * _INDEX.size <= _PIPE_BUF
     if processes > 1 and can_fork() and worth and fits:
-        suspects = _run_forked(v2, chunks, min(processes, len(chunks)), on_bytes, accept)
+        suspects = _run_forked(storage, chunks, min(processes, len(chunks)), on_bytes, accept)
     else:
-        suspects = _run_here(v2, chunks, range(len(chunks)), on_bytes, accept)
+        suspects = _run_here(storage, chunks, range(len(chunks)), on_bytes, accept)
     suspects.sort()
     return suspects
 
@@ -136,26 +125,17 @@ def plan_chunks(items: Sequence[Item], total: int) -> list[list[Item]]:
 
 
 class _Folders:
-    """Open ``blobs/<alg>`` folders of one worker, to open data files relative to them."""
+    """Opens the data files of one worker through the storage (which keeps the
+    ``blobs/<alg>`` folders open while the worker runs)."""
 
-    def __init__(self, v2: str) -> None:
-        self.v2 = v2
-        self.fds: dict[str, int] = {}
-        self.relative = os.open in os.supports_dir_fd
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
 
-    def path(self, alg: str, hx: str) -> tuple[str, int | None]:
-        rel = f"{hx[:2]}/{hx}/data"
-        if not self.relative:
-            return f"{self.v2}/blobs/{alg}/{rel}", None
-        fd = self.fds.get(alg)
-        if fd is None:
-            fd = self.fds[alg] = os.open(f"{self.v2}/blobs/{alg}", _O_DIR)
-        return rel, fd
+    def open(self, alg: str, hx: str) -> Stream:
+        return self.storage.open_stream(f"blobs/{alg}/{hx[:2]}/{hx}/data")
 
     def close(self) -> None:
-        for fd in self.fds.values():
-            os.close(fd)
-        self.fds.clear()
+        self.storage.close_streams()
 
 
 def hash_chunk(
@@ -170,25 +150,21 @@ def hash_chunk(
         try:
             if new is None:
                 raise ValueError(alg)
-            path, dir_fd = folders.path(alg, hx)
-            fd = os.open(path, _O_FILE, dir_fd=dir_fd)
-            try:
+            with folders.open(alg, hx) as f:
                 data: bytes | None = None
                 if 0 <= size <= WHOLE:
-                    data = os.read(fd, size + 1)
+                    data = f.read(size + 1)
                     if len(data) > size:  # it grew since the scan
-                        data += _read_rest(fd)
+                        data += f.read()
                     actual = new(data).hexdigest()
                     done += len(data)
                 else:
                     h = new()
-                    while piece := os.read(fd, PIECE):
+                    while piece := f.read(PIECE):
                         h.update(piece)
                         if on_bytes is not None:
                             on_bytes(len(piece))
                     actual = h.hexdigest()
-            finally:
-                os.close(fd)
         except (OSError, ValueError):
             suspects.append((digest, None))
             continue
@@ -197,21 +173,14 @@ def hash_chunk(
     return suspects, done
 
 
-def _read_rest(fd: int) -> bytes:
-    parts = []
-    while piece := os.read(fd, PIECE):
-        parts.append(piece)
-    return b"".join(parts)
-
-
 def _run_here(
-    v2: str,
+    storage: Storage,
     chunks: Sequence[Sequence[Item]],
     which: Sequence[int],
     on_bytes: OnBytes | None,
     accept: Accept | None,
 ) -> list[Suspect]:
-    folders = _Folders(v2)
+    folders = _Folders(storage)
     suspects: list[Suspect] = []
     try:
         for k in which:
@@ -230,7 +199,7 @@ def _run_here(
 
 
 def _run_forked(
-    v2: str,
+    storage: Storage,
     chunks: Sequence[Sequence[Item]],
     processes: int,
     on_bytes: OnBytes | None,
@@ -261,7 +230,7 @@ def _run_forked(
                     # Dies with the parent, holds no read end of any result pipe (a write to
                     # a pipe nobody reads then fails with EPIPE), works from "/".
                     forkpool.become_helper(parent, [r, *results])
-                    _worker(v2, chunks, work_r, w, accept)
+                    _worker(storage, chunks, work_r, w, accept)
                     code = 0
                 finally:
                     os._exit(code)
@@ -279,12 +248,12 @@ def _run_forked(
             os.close(r)
     missing = [k for k in range(len(chunks)) if k not in finished]
     if missing:
-        suspects.extend(_run_here(v2, chunks, missing, on_bytes, accept))
+        suspects.extend(_run_here(storage, chunks, missing, on_bytes, accept))
     return suspects
 
 
 def _worker(
-    v2: str, chunks: Sequence[Sequence[Item]], work: int, out: int, accept: Accept | None
+    storage: Storage, chunks: Sequence[Sequence[Item]], work: int, out: int, accept: Accept | None
 ) -> None:
     # The parent's objects are shared copy-on-write: a collection here would touch (and so
     # copy) all of them, for nothing.
@@ -296,7 +265,7 @@ def _worker(
         while view:
             view = view[os.write(out, view) :]
 
-    folders = _Folders(v2)
+    folders = _Folders(storage)
     try:
         while len(raw := os.read(work, _INDEX.size)) == _INDEX.size:
             (k,) = _INDEX.unpack(raw)

@@ -338,6 +338,10 @@ class Storage(Protocol):
         :meth:`read_file`. Meant for many calls: backends keep what they can reuse."""
         ...
 
+    def close_streams(self) -> None:
+        """Release what :meth:`open_stream` keeps for reuse (a no-op where nothing is)."""
+        ...
+
     def lstat(self, rel: str) -> StatLike:
         """Kind, size, mtime of ``rel`` itself (a link is not followed)."""
         ...

@@ -186,8 +186,12 @@ class LocalStorage:
             key = f"{head}/{head2}"
             dfd = self._stream_dirs.get(key)
             if dfd is None:
-                dfd = self._stream_dirs[key] = os.open(self.abspath(key), _O_STREAM_DIR)
-            return LocalStream(os.open(tail2, fds.O_READ, dir_fd=dfd))
+                try:
+                    dfd = self._stream_dirs[key] = os.open(self.abspath(key), _O_STREAM_DIR)
+                except OSError:
+                    dfd = -1  # a link (read through, as by path) or missing: by path
+            if dfd >= 0:
+                return LocalStream(os.open(tail2, fds.O_READ, dir_fd=dfd))
         return LocalStream(os.open(self.abspath(rel), fds.O_READ))
 
     def close_streams(self) -> None:

@@ -63,6 +63,18 @@ class MemoryFS:
         self.root = _Node(DIR)
 
     def _walk(self, path: str, *, follow_last: bool, follow_mid: bool = True) -> _Node:
+        return self._resolve(path, follow_last=follow_last, follow_mid=follow_mid)[0]
+
+    def realpath(self, path: str) -> str:
+        """``path`` with every link resolved (as far as it exists)."""
+        try:
+            return "/" + "/".join(self._resolve(path, follow_last=True, follow_mid=True)[1])
+        except StorageError:
+            return path
+
+    def _resolve(
+        self, path: str, *, follow_last: bool, follow_mid: bool
+    ) -> tuple[_Node, list[str]]:
         parts = [p for p in path.split("/") if p]
         for _ in range(40):
             node = self.root
@@ -81,7 +93,7 @@ class MemoryFS:
                     raise _err(ErrorKind.SYMLINK, path, "is a symbolic link (never followed)")
                 node = child
             if restart is None:
-                return node
+                return node, parts
             parts = restart
         raise _err(ErrorKind.SYMLINK, path, "too many levels of symbolic links")
 
@@ -273,6 +285,9 @@ class MemoryStorage:
         """A stream over the file (no final link followed)."""
         return MemoryStream(self._file(rel, False))
 
+    def close_streams(self) -> None:
+        """Nothing is kept."""
+
     def lstat(self, rel: str) -> Stat:
         """Kind, size, mtime of ``rel`` itself."""
         return self.fs.node(self.abspath(rel)).stat()
@@ -292,8 +307,8 @@ class MemoryStorage:
         return True
 
     def realpath(self, rel: str) -> str:
-        """The path itself (links are resolved only for reading)."""
-        return self.abspath(rel)
+        """Where ``rel`` is once every link is resolved."""
+        return self.fs.realpath(self.abspath(rel))
 
     def unlink(self, rel: str) -> None:
         """Delete a file; a link on the way fails."""
