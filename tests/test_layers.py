@@ -34,10 +34,10 @@ LAYERS: list[set[str]] = [
         "reports.check",
         "retain.select",
     },
-    {"gc.plan", "gc.rm"},  # GC plans (pure)
+    {"gc.plan", "gc.rm", "retain.plan", "retain.created"},  # GC plans (pure)
     {"gc.regconfig", "gc.procs", "gc.probe"},  # the live guard's evidence
     {"gc.journal", "gc.lock", "gc.live", "gc.trash", "gc.relinks", "gc.execute"},  # GC execution
-    {"gc.run", "api"},  # one call per command
+    {"gc.run", "api", "retain.run"},  # one call per command
     {"render"},  # rendering
     {"cli", "__main__"},  # the CLI
 ]

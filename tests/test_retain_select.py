@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import random
 
+from builder import StoreBuilder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regfs.retain.policy import Rule, make_rule
 from regfs.retain.select import RepoSelection, TagInfo, select, select_repository
 from regfs.scan import ScanMode
-from tests.builder import StoreBuilder
 
 NOW = 1_800_000_000.0
 H = 3600.0
