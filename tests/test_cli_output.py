@@ -55,6 +55,8 @@ def _runs_on(root: Path, spare: Path, as_json: bool) -> list[Run]:
         _run("du", "du", s, *j),
         _run("du", "du", s, "--by", "tag", *j),
         _run("rm", "rm", s, "**", "--dry-run", "--min-age", "0", *j),
+        _run("retain", "retain", s, "--keep-last", "1", "--dry-run", "--min-age", "0", *j),
+        _run("retain", "retain", s, "--older-than", "1d", "--by", "created", "--dry-run", *j),
         _run("trash-list", "trash", "list", s, *j),
     ]
     # The deleting commands, for real, on the spare copy; without --force a damaged store
@@ -64,6 +66,23 @@ def _runs_on(root: Path, spare: Path, as_json: bool) -> list[Run]:
         "gc", "gc", t, "--yes", "--trash", "--min-age", "0", "--skip-live-check", "--force", *j
     )
     runs.append(gc)
+    runs.append(
+        _run(
+            "retain",
+            "retain",
+            t,
+            "--older-than",
+            "1d",
+            "--by",
+            "created",
+            "--min-age",
+            "0",
+            "--yes",
+            "--trash",
+            "--skip-live-check",
+            *j,
+        )
+    )
     runs.append(_run("trash-list", "trash", "list", t, *j))
     run_ids = [
         r["run_id"]
@@ -238,6 +257,7 @@ SCHEMA_NAMES = [
     "restore",
     "trash-list",
     "trash-purge",
+    "retain",
 ]
 
 

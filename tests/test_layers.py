@@ -38,8 +38,8 @@ LAYERS: list[set[str]] = [
     {"gc.regconfig", "gc.procs", "gc.probe"},  # the live guard's evidence
     {"gc.journal", "gc.lock", "gc.live", "gc.trash", "gc.relinks", "gc.execute"},  # GC execution
     {"gc.run", "api", "retain.run"},  # one call per command
-    {"render"},  # rendering
-    {"cli", "__main__"},  # the CLI
+    {"render", "render.retain"},  # rendering
+    {"cli", "cli.retain", "__main__"},  # the CLI
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

@@ -31,3 +31,34 @@ def test_readme_examples_cover_the_everyday_commands() -> None:
     readme = tool.readme_block((REPO / "README.md").read_text())
     for cmd in ("tree", "orphans", "du", "check", "rm"):
         assert f"$ regfs {cmd} demo/registry" in readme
+
+
+def test_readme_retention_examples_match_real_runs() -> None:
+    """The three worked examples of the "Retention" section, on the demo store."""
+    tool = _tool()
+    text = (REPO / "README.md").read_text()
+    readme = tool.readme_block(text, tool.RETAIN_BEGIN, tool.RETAIN_END)
+    assert readme.count("$ regfs retain demo/registry") == 3
+    assert tool.normalize(readme) == tool.normalize(tool.block(tool.RETAIN_COMMANDS)), (
+        "README retention examples are stale: run `python tools/readme_examples.py --write`"
+    )
+
+
+def test_readme_retention_semantics_are_the_issues() -> None:
+    """The rule semantics are written down exactly (issue 14), one sentence each tested in
+    tests/test_retain_select.py and tests/test_retain_cli.py."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Retention") : text.index("## JSON keys")]
+    for sentence in (
+        "Patterns are anchored.",
+        "Both given: a tag goes only when it is outside the newest N **and** older than D.",
+        'Neither given: refuse (exit 2), never "delete every candidate".',
+        "Ties break by tag name, deterministically.",
+        "refuse that repository (exit 3, named) unless `--by created`.",
+        "manifests that were already untagged before the run are not touched",
+        "Tags pushed within `--min-age` (default 1h) are never removed.",
+        "a tag survives if any rule that covers its repository keeps it; repositories no rule "
+        "covers are untouched.",
+        "Unknown keys and invalid values are errors naming the line.",
+    ):
+        assert sentence in section, sentence

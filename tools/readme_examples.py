@@ -22,6 +22,9 @@ REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 BEGIN = "<!-- examples:begin (tools/readme_examples.py --write) -->"
 END = "<!-- examples:end -->"
+# The worked examples of the "Retention" section: a block of their own.
+RETAIN_BEGIN = "<!-- retain-examples:begin (tools/readme_examples.py --write) -->"
+RETAIN_END = "<!-- retain-examples:end -->"
 
 COMMANDS: list[list[str]] = [
     ["tree", "demo/registry"],
@@ -30,8 +33,43 @@ COMMANDS: list[list[str]] = [
     ["check", "demo/registry"],
     ["rm", "demo/registry", "library/python:3.12", "--dry-run", "--min-age", "0"],
 ]
+# Ordered by the image config's `created` (fixed in the demo store), so that the output does not
+# depend on when the repository was checked out.
+RETAIN_COMMANDS: list[list[str]] = [
+    [
+        "retain",
+        "demo/registry",
+        "--repo",
+        "library/*",
+        "--tags",
+        "3\\..*",
+        "--older-than",
+        "30d",
+        "--by",
+        "created",
+        "--min-age",
+        "0",
+        "--dry-run",
+    ],
+    [
+        "retain",
+        "demo/registry",
+        "--repo",
+        "library/alpine",
+        "--keep-tags",
+        "",
+        "--keep-last",
+        "1",
+        "--by",
+        "created",
+        "--min-age",
+        "0",
+        "--dry-run",
+    ],
+    ["retain", "demo/registry", "--policy", "demo/retention.toml", "--min-age", "0", "--dry-run"],
+]
 
-_AGE = re.compile(r"\b(?:an?|\d+) (?:second|minute|hour|day|month|year)s? ago\b")
+_AGE = re.compile(r"\b(?:(?:an?|\d+) (?:second|minute|hour|day|month|year)s?|\d+[smhd]) ago\b")
 _RUN_ID = re.compile(r"\b\d{8}T\d{6}Z-[0-9a-f]{8}\b")
 
 
@@ -70,25 +108,35 @@ def without_guard(text: str) -> str:
     return "\n".join(out)
 
 
-def block() -> str:
-    parts = [f"$ regfs {' '.join(args)}\n{run(args)}" for args in COMMANDS]
+def _shown(arg: str) -> str:
+    """An argument as typed in a shell: quoted when it holds a glob or a backslash."""
+    return f"'{arg}'" if not arg or any(c in arg for c in "*?[\\") else arg
+
+
+def block(commands: list[list[str]] | None = None) -> str:
+    parts = [
+        f"$ regfs {' '.join(_shown(a) for a in args)}\n{run(args)}"
+        for args in (COMMANDS if commands is None else commands)
+    ]
     return "```\n" + "\n\n".join(parts) + "\n```"
 
 
-def readme_block(text: str) -> str:
-    start = text.index(BEGIN) + len(BEGIN)
-    return text[start : text.index(END, start)].strip("\n")
+def readme_block(text: str, begin: str = BEGIN, end: str = END) -> str:
+    start = text.index(begin) + len(begin)
+    return text[start : text.index(end, start)].strip("\n")
 
 
 def main() -> int:
-    new = block()
+    blocks = [(BEGIN, END, block()), (RETAIN_BEGIN, RETAIN_END, block(RETAIN_COMMANDS))]
     if "--write" not in sys.argv[1:]:
-        print(new)
+        print("\n\n".join(new for _, _, new in blocks))
         return 0
     text = README.read_text()
-    start = text.index(BEGIN) + len(BEGIN)
-    end = text.index(END, start)
-    README.write_text(text[:start] + "\n" + new + "\n" + text[end:])
+    for begin, end, new in blocks:
+        start = text.index(begin) + len(begin)
+        stop = text.index(end, start)
+        text = text[:start] + "\n" + new + "\n" + text[stop:]
+    README.write_text(text)
     return 0
 
 

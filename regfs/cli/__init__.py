@@ -121,7 +121,19 @@ def _complete_root(incomplete: str) -> list[CompletionItem]:
     return [CompletionItem(incomplete, type="dir")]
 
 
-_COMMANDS = {"tree", "orphans", "gc", "rm", "restore", "check", "du", "trash", "list", "purge"}
+_COMMANDS = {
+    "tree",
+    "orphans",
+    "gc",
+    "rm",
+    "retain",
+    "restore",
+    "check",
+    "du",
+    "trash",
+    "list",
+    "purge",
+}
 _VALUED = {
     "--repo",
     "--min-age",
@@ -129,6 +141,10 @@ _VALUED = {
     "--registry-url",
     "--older-than",
     "--by",
+    "--tags",
+    "--keep-tags",
+    "--keep-last",
+    "--policy",
     "--sort",
     "--top",
 }
@@ -924,6 +940,9 @@ def du_cmd(
         # Part of the storage could not be read: the sizes are not the whole truth.
         raise typer.Exit(EXIT_FINDINGS)
 
+
+# Commands in modules of their own register themselves on ``app`` when imported.
+from regfs.cli import retain as _retain  # noqa: E402, F401
 
 # --- entry point ------------------------------------------------------------------------------
 

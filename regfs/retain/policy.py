@@ -13,6 +13,7 @@ candidate", the classic retention accident.
 from __future__ import annotations
 
 import re
+import shlex
 import tomllib
 from dataclasses import dataclass
 from enum import StrEnum
@@ -61,10 +62,11 @@ class Rule:
 
     def describe(self) -> str:
         """The rule as flags, e.g. ``--repo 'team/*' --keep-last 5 --by pushed``."""
-        parts = [f"--repo {g!r}" for g in self.repos]
+        q = shlex.quote
+        parts = [f"--repo {q(g)}" for g in self.repos]
         if self.tags != EVERY_TAG:
-            parts.append(f"--tags {self.tags!r}")
-        parts.append(f"--keep-tags {self.keep_tags!r}")
+            parts.append(f"--tags {q(self.tags)}")
+        parts.append(f"--keep-tags {q(self.keep_tags)}")
         if self.keep_last is not None:
             parts.append(f"--keep-last {self.keep_last}")
         if self.older_than is not None:
@@ -295,3 +297,21 @@ def parse_policy(text: str, path: str) -> list[Rule]:
 
 def _str(v: object) -> str | None:
     return v if isinstance(v, str) else None
+
+
+def read_policy(path: str) -> list[Rule]:
+    """:func:`parse_policy` of the file at ``path``.
+
+    Raises:
+        UsageError: the file cannot be read or is not UTF-8, or what :func:`parse_policy` raises.
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the policy file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return parse_policy(text, path)
