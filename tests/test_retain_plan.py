@@ -16,6 +16,7 @@ from regfs.retain.plan import build_retain_plan
 from regfs.retain.policy import Rule, make_rule
 from regfs.retain.run import retain
 from regfs.retain.select import select
+from regfs.scan import Refresher, ScanMode
 
 NOW = time.time()
 D = 86400.0
@@ -28,10 +29,8 @@ def pushed(b: StoreBuilder, repo: str, tag: str, days_ago: float) -> None:
 
 
 def plan_for(b: StoreBuilder, *rules: Rule, min_age: float = 0.0):  # type: ignore[no-untyped-def]
-    snap = b.scan(thorough=False, lazy=True, tag_links=True)
+    snap = b.scan(mode=ScanMode.LAZY)
     sel = select(snap, list(rules), now=NOW, min_age=min_age)
-    from regfs.scan import Refresher
-
     return build_retain_plan(
         snap, sel, min_age=min_age, now=NOW, refresh=Refresher(b.storage(), snap)
     )
