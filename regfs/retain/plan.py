@@ -179,18 +179,22 @@ def _plan_blobs(
         why = marks.undecided_reason(d)
         if why is not None:
             plan.kept.append(
-                Kept("blob", blob_dir(d), f"cannot be decided: {why}", d, size=blob.size)
+                Kept("blob", blob_dir(d), f"cannot be decided: {why}", d, size=blob.known_size)
             )
             continue
         if blob.mtime > cutoff or newest.get(d, 0.0) > cutoff:
-            plan.kept.append(Kept("blob", blob_dir(d), "younger than --min-age", d, size=blob.size))
+            plan.kept.append(
+                Kept("blob", blob_dir(d), "younger than --min-age", d, size=blob.known_size)
+            )
             continue
         doomed.add(d)
-        plan.actions.append(Action("blob", blob_dir(d), None, d, blob.size, blob.size, blob.mtime))
+        plan.actions.append(
+            Action("blob", blob_dir(d), None, d, blob.known_size, blob.known_size, blob.mtime)
+        )
         owners = released[d]
         if len(owners) == 1:
             (owner,) = owners
-            plan.freed_bytes[owner] = plan.freed_bytes.get(owner, 0) + blob.size
+            plan.freed_bytes[owner] = plan.freed_bytes.get(owner, 0) + blob.known_size
     # Links: to a removed blob, anywhere; and, where manifests went, links only they used.
     for name in sorted(snap.repositories):
         repo = snap.repositories[name]
