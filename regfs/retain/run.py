@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from regfs.errors import UsageError
 from regfs.gc.execute import Ops
 from regfs.gc.live import Reason
-from regfs.gc.plan import GcPlan, state_dir
+from regfs.gc.plan import GcPlan
 from regfs.gc.probe import check_url
 from regfs.gc.run import GcOutcome, GcRefused, _execute, _locked, _scan, assess
 from regfs.retain.created import created_reader
@@ -77,9 +77,8 @@ def retain(
     url = check_url(registry_url) if registry_url else None
     v2 = resolve_root(root)
     storage = LocalStorage(v2)
-    state = state_dir(str(v2))
     now = time.time() if now is None else now
-    with _locked(state, command, dry_run) as lock:
+    with _locked(storage.state, command, dry_run) as lock:
         snap = _scan(storage, progress, tag_links=True)
         created = created_reader(storage, snap) if any(r.by is By.CREATED for r in rules) else None
         sel = select(snap, rules, now=now, min_age=min_age, created=created)
@@ -98,8 +97,7 @@ def retain(
             raise RetainRefused(result, refusals)
         _execute(
             outcome,
-            state,
-            v2,
+            storage,
             confirm=confirm,
             progress=progress,
             ops=ops,
