@@ -22,6 +22,7 @@ to are left alone: that is ``regfs gc``'s job.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -38,7 +39,6 @@ from regfs.gc.plan import (
     sort_actions,
     young_uploads,
 )
-from regfs.gc.rm import without
 from regfs.graph.mark import Marks, Mode, mark
 from regfs.graph.unread import Unknowns, unknowns
 from regfs.layout import blob_dir, layer_dir, revision_dir, tag_dir, tag_index_dir
@@ -70,6 +70,33 @@ class RetainPlan(GcPlan):
     freed_bytes: dict[str, int] = field(default_factory=dict)
 
 
+def _after(snap: Snapshot, plan: GcPlan) -> Snapshot:
+    """The snapshot as ``plan``'s tag and revision steps leave it (for marking only).
+
+    Repositories the plan does not touch are shared, not copied; layer links are left as
+    they are (marking never reads them). Cheaper than :func:`regfs.gc.rm.without`, which
+    rebuilds every path of every repository.
+    """
+    tags: dict[str, set[str]] = {}
+    revisions: dict[str, set[str]] = {}
+    for a in plan.actions:
+        if a.repository is None:
+            continue
+        if a.step == "tag":
+            tags.setdefault(a.repository, set()).add(a.path.rsplit("/", 1)[1])
+        elif a.step == "revision":
+            alg, hexpart = a.path.rsplit("/", 2)[1:]
+            revisions.setdefault(a.repository, set()).add(f"{alg}:{hexpart}")
+    repos = dict(snap.repositories)
+    for name in tags.keys() | revisions.keys():
+        r = copy.copy(repos[name])
+        gone_tags, gone_revs = tags.get(name, set()), revisions.get(name, set())
+        r.tags = {t: v for t, v in r.tags.items() if t not in gone_tags}
+        r.revisions = {d: v for d, v in r.revisions.items() if d not in gone_revs}
+        repos[name] = r
+    return dataclasses.replace(snap, repositories=repos)
+
+
 def _role(why: str) -> tuple[str, str]:
     """The mark's reason ("tag v1", "child of sha256:…", "referrer of sha256:…") as a role."""
     for prefix, role in (("tag ", "tagged"), ("child of ", "child"), ("referrer of ", "referrer")):
@@ -96,13 +123,17 @@ def _plan_manifests(
                 or (unknown.symlinks and unknown.untouchable(revision_dir(name, d)))
             ):
                 keep.setdefault(name, set()).add(target)
-    after = mark(without(sub, plan), Mode.UNTAGGED, keep, unknown=unknown)
-    removed_tags = {(a.repository, a.path) for a in plan.by_step("tag")}
+    after = mark(_after(sub, plan), Mode.UNTAGGED, keep, unknown=unknown)
+    removed_tags: dict[str, set[str]] = {}
+    for a in plan.by_step("tag"):
+        removed_tags.setdefault(a.repository or "", set()).add(a.path.rsplit("/", 1)[1])
+    planned: set[tuple[str, str]] = set(plan.manifests)
     for name in sorted(touched):
         repo = snap.repositories[name]
         if repo.incomplete:
             continue  # the selection refuses such a repository; never guess
         live = before.live.get(name, {})
+        gone_tags = removed_tags.get(name, set())
         for d, link in sorted(repo.revisions.items()):
             if link.digest is None:
                 continue  # unreadable: kept (the mark roots it)
@@ -111,7 +142,7 @@ def _plan_manifests(
                 continue
             for tag_name, tag in sorted(repo.tags.items()):
                 entry = tag.index.get(target)
-                if entry is not None and (name, tag_dir(name, tag_name)) not in removed_tags:
+                if entry is not None and tag_name not in gone_tags:
                     plan.actions.append(
                         Action(
                             "tag_index",
@@ -130,7 +161,8 @@ def _plan_manifests(
                     expect_mtime=link.mtime or None,
                 )
             )
-            if (name, target) not in plan.manifests:
+            if (name, target) not in planned:
+                planned.add((name, target))
                 plan.manifests.append((name, target))
                 role, via = _role(live[target])
                 plan.freed_manifests.append(FreedManifest(name, target, role, via))
@@ -155,16 +187,32 @@ def _plan_blobs(
     cutoff: float,
 ) -> set[str]:
     """The blobs the removed manifests used that nothing left needs; returns them."""
-    after = without(snap, plan)
-    marks: Marks = mark(after, Mode.DEFAULT)
+    marks: Marks = mark(_after(snap, plan), Mode.DEFAULT)
     candidates = {d for d in released if d in snap.blobs and d not in marks.marked}
     touched = {a.repository for a in plan.actions if a.repository}
+    used_in: dict[str, set[str]] = {}
+
+    def used(name: str) -> set[str]:
+        """Every blob the repository's remaining manifests use."""
+        if name not in used_in:
+            out: set[str] = set()
+            for m in marks.live.get(name, {}):
+                manifest_closure(snap, m, into=out)
+            used_in[name] = out
+        return used_in[name]
+
     if refresh is not None:
         refresh.blobs(sorted(candidates))
+        # The links whose age decides: to a candidate blob (anywhere), and, in the
+        # repositories that lost manifests, to a released blob no remaining manifest uses.
         pairs = []
         for name, repo in snap.repositories.items():
+            mine = name in touched
             for d, link in repo.layers.items():
-                if d in released or (link.digest is not None and link.digest in released):
+                target = link.digest or d
+                doomed_maybe = d in candidates or target in candidates
+                only_ours = mine and name in released.get(target, ()) and target not in used(name)
+                if doomed_maybe or only_ours:
                     pairs.append((name, d))
         refresh.layer_links(sorted(pairs))
         late = unknowns(snap)
@@ -200,23 +248,26 @@ def _plan_blobs(
         repo = snap.repositories[name]
         if repo.incomplete:
             continue
-        used: set[str] | None = None
+        mine = name in touched
         for d, link in sorted(repo.layers.items()):
             target = link.digest or d
-            path = layer_dir(name, d)
             if d in doomed or target in doomed:
                 plan.actions.append(
-                    Action("layer_link", path, name, target, expect_mtime=link.mtime or None)
+                    Action(
+                        "layer_link",
+                        layer_dir(name, d),
+                        name,
+                        target,
+                        expect_mtime=link.mtime or None,
+                    )
                 )
                 continue
-            if name not in touched or name not in released.get(target, ()):
+            if not mine or name not in released.get(target, ()):
                 continue
-            if used is None:
-                used = set()
-                for m in marks.live.get(name, {}):
-                    manifest_closure(snap, m, into=used)
-            if target in used or d in used or d in marks.protected or target in marks.protected:
+            here = used(name)
+            if target in here or d in here or d in marks.protected or target in marks.protected:
                 continue
+            path = layer_dir(name, d)
             if link.mtime > cutoff:
                 plan.kept.append(Kept("layer_link", path, "younger than --min-age", target, name))
                 continue
