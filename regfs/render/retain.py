@@ -22,7 +22,7 @@ from regfs.render import (
     rfc3339,
     size,
 )
-from regfs.retain.plan import RetainPlan
+from regfs.retain.plan import FreedManifest, RetainPlan
 from regfs.retain.run import RetainOutcome
 from regfs.retain.select import RepoSelection, TagDecision
 
@@ -57,9 +57,21 @@ def _tag_dict(t: TagDecision, now: float, status: str | None = None) -> dict[str
     return out
 
 
-def _repo_dict(r: RepoSelection, plan: RetainPlan, o: RetainOutcome) -> dict[str, Any]:
-    done = _tag_status(o)
-    manifests = [m for m in plan.freed_manifests if m.repository == r.name]
+def _freed_by_repo(plan: RetainPlan) -> dict[str, list[FreedManifest]]:
+    out: dict[str, list[FreedManifest]] = {}
+    for m in plan.freed_manifests:
+        out.setdefault(m.repository, []).append(m)
+    return out
+
+
+def _repo_dict(
+    r: RepoSelection,
+    plan: RetainPlan,
+    o: RetainOutcome,
+    done: dict[str, str],
+    freed: dict[str, list[FreedManifest]],
+) -> dict[str, Any]:
+    manifests = freed.get(r.name, [])
     return {
         "name": r.name,
         "rules": r.rules,
@@ -97,6 +109,8 @@ def retain_dict(o: RetainOutcome) -> dict[str, Any]:
                 "via": fm.via if fm else None,
             }
         )
+    done = _tag_status(o)
+    freed = _freed_by_repo(plan)
     status = g["status"]
     if status == "done" and o.selection.refused:
         status = "partly_refused"
@@ -107,7 +121,7 @@ def retain_dict(o: RetainOutcome) -> dict[str, Any]:
         "status": status,
         "rules": [r.as_dict() for r in o.selection.rules],
         "min_age_seconds": plan.options.min_age,
-        "repositories": [_repo_dict(r, plan, o) for r in o.selection.repositories],
+        "repositories": [_repo_dict(r, plan, o, done, freed) for r in o.selection.repositories],
         "manifests": manifests,
         "blobs": g["blobs"],
         "tag_index_entries": g["tag_index_entries"],
@@ -139,9 +153,8 @@ def _tag_line(verb: str, t: TagDecision, now: float, width: int) -> str:
     return f"  {verb:<7}{t.tag:<{width}}  {digest}  {when}: {_reason(t)}"
 
 
-def _repo_lines(r: RepoSelection, plan: RetainPlan) -> list[str]:
+def _repo_lines(r: RepoSelection, plan: RetainPlan, gone: list[FreedManifest]) -> list[str]:
     lines = []
-    gone = [m for m in plan.freed_manifests if m.repository == r.name]
     head = f"{r.name}: {plural(len(r.removed), 'tag')} removed, {len(r.kept)} kept"
     if r.refused is not None:
         head = f"{r.name}: REFUSED (nothing of it is removed): {r.refused}"
@@ -189,10 +202,11 @@ def retain_preview(plan: RetainPlan, width: int = 80) -> str:
     lines = [f"regfs retain, run {plan.run_id}, will {verb}:"]
     sel = plan.selection
     refused = 0
+    freed = _freed_by_repo(plan)
     if sel is not None:
         for r in sel.repositories:
             if r.removed or r.refused:
-                lines.extend(_repo_lines(r, plan))
+                lines.extend(_repo_lines(r, plan, freed.get(r.name, [])))
             refused += r.refused is not None
     lines.extend(_totals(plan, plan.actions, refused))
     return _text(lines, width)
@@ -202,6 +216,7 @@ def retain_text(o: RetainOutcome, width: int = 80) -> str:
     """The result (or, dry, the plan) per repository, then totals."""
     plan = o.plan
     run = o.run
+    freed = _freed_by_repo(plan)
     d = gc_dict(run)
     lines = [f"regfs retain, run {plan.run_id}" + (" [dry run]" if run.dry_run else "")]
     lines.extend(
@@ -212,7 +227,7 @@ def retain_text(o: RetainOutcome, width: int = 80) -> str:
     if not o.selection.repositories:
         lines.append("No repository matches the rules.")
     for r in o.selection.repositories:
-        lines.extend(_repo_lines(r, plan))
+        lines.extend(_repo_lines(r, plan, freed.get(r.name, [])))
     acts = _done_actions(run)
     verb = "Would remove" if run.dry_run or run.would_refuse else "Removed"
     if plan.options.trash and not run.dry_run and not run.would_refuse:
