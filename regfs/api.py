@@ -23,6 +23,7 @@ REPOSITORIES = "repositories"
 
 
 def default_workers() -> int:
+    """Threads for the digest verification's bookkeeping (4 per core, at most 16)."""
     return min(16, 4 * (os.cpu_count() or 1))
 
 

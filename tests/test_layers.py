@@ -18,9 +18,10 @@ LAYERS: list[set[str]] = [
     {"errors", "duration", "heap", "forkpool", "pattern", "retain.policy"},  # foundations
     {"model.digest", "model.findings", "model.manifest", "model.snapshot"},  # the model
     {"layout"},  # path algebra, both ways
-    {"storage.base"},  # the storage seam: protocols, entry kinds, errors
+    {"storage.errors", "storage.base"},  # the storage seam: protocols, entry kinds, errors
     # The only I/O on registry data and regfs state.
-    {"storage.root", "storage.fds", "storage.localstate", "storage.local", "storage.memory"},
+    {"storage.root", "storage.fds", "storage.localstate", "storage.local"},
+    {"storage.memfs", "storage.memory"},
     {"manifests"},  # manifest parsing: bytes -> model types
     {"scan.out", "scan.interpret", "scan.codec"},  # scan: interpret (no I/O)
     {"scan.walk", "scan.links", "scan.uploads", "scan.tree", "scan.blobs", "scan.repository"},

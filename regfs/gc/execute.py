@@ -47,6 +47,8 @@ class Ops:
 
 @dataclass(slots=True)
 class StepResult:
+    """What became of one action, with the reason when it was not done."""
+
     action: Action
     status: str  # done | skipped | gone | failed
     detail: str = ""
@@ -54,16 +56,20 @@ class StepResult:
 
 @dataclass(slots=True)
 class ExecResult:
+    """Every step's result, and whether the run stopped early (interrupted, failed)."""
+
     results: list[StepResult] = field(default_factory=list)
     interrupted: bool = False
     failed: StepResult | None = None
     seconds: float = 0.0
 
     def with_status(self, status: str) -> list[StepResult]:
+        """The results with this status."""
         return [r for r in self.results if r.status == status]
 
     @property
     def reclaimed_bytes(self) -> int:
+        """Bytes of the actions done."""
         return sum(r.action.size for r in self.results if r.status == "done")
 
 
@@ -76,6 +82,9 @@ class _Gone(Exception):
 
 
 class Executor:
+    """Runs a plan once, through ``storage`` (default: the local store at ``plan.v2``):
+    re-checks each target, then deletes it or moves it to the run's trash (``trash_run``)."""
+
     def __init__(
         self,
         plan: GcPlan,
@@ -125,6 +134,7 @@ class Executor:
             return False
 
     def run(self) -> ExecResult:
+        """Execute every action in order; SIGINT stops at the next item boundary."""
         res = ExecResult()
         t0 = time.monotonic()
         previous = self._install_sigint()

@@ -23,12 +23,15 @@ LOCK = "lock"
 
 @dataclass(frozen=True, slots=True)
 class Holder:
+    """Who holds the lock: host, pid, start time, command."""
+
     host: str
     pid: int
     started: float
     command: str
 
     def describe(self) -> str:
+        """One line for messages."""
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
         return f"pid {self.pid} on {self.host} ({self.command}, since {when})"
 

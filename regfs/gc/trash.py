@@ -49,6 +49,7 @@ class RestoreResult:
 
     @property
     def items(self) -> int:
+        """Every finished step of the run, whatever became of it."""
         return len(self.restored) + len(self.refused) + len(self.missing) + len(self.already)
 
 

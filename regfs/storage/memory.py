@@ -9,16 +9,12 @@ change side refuses any link on the path (:class:`~regfs.storage.base.SymlinkFou
 from __future__ import annotations
 
 import errno
-import stat as stat_mod
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from regfs.storage.base import (
     DIR,
     FILE,
-    OTHER,
     SYMLINK,
     Entry,
     ErrorKind,
@@ -32,155 +28,13 @@ from regfs.storage.base import (
     check_path,
     storage_error,
 )
-
-
-@dataclass
-class _Node:
-    kind: str
-    mtime: float = field(default_factory=time.time)
-    data: bytes = b""
-    target: str = ""  # a link's absolute target
-    children: dict[str, _Node] = field(default_factory=dict)
-
-    def stat(self) -> Stat:
-        mode = {
-            DIR: stat_mod.S_IFDIR | 0o755,
-            FILE: stat_mod.S_IFREG | 0o644,
-            SYMLINK: stat_mod.S_IFLNK | 0o777,
-            OTHER: stat_mod.S_IFIFO | 0o644,
-        }[self.kind]
-        return Stat(mode, len(self.data) if self.kind == FILE else 0, self.mtime)
-
-
-def _err(kind: ErrorKind, path: str, message: str | None = None) -> StorageError:
-    return storage_error(kind, message, path)
-
-
-class MemoryFS:
-    """The tree; paths are absolute (``/store/docker/registry/v2/...``)."""
-
-    def __init__(self) -> None:
-        self.root = _Node(DIR)
-
-    def _walk(self, path: str, *, follow_last: bool, follow_mid: bool = True) -> _Node:
-        return self._resolve(path, follow_last=follow_last, follow_mid=follow_mid)[0]
-
-    def realpath(self, path: str) -> str:
-        """``path`` with every link resolved (as far as it exists)."""
-        try:
-            return "/" + "/".join(self._resolve(path, follow_last=True, follow_mid=True)[1])
-        except StorageError:
-            return path
-
-    def _resolve(
-        self, path: str, *, follow_last: bool, follow_mid: bool
-    ) -> tuple[_Node, list[str]]:
-        parts = [p for p in path.split("/") if p]
-        for _ in range(40):
-            node = self.root
-            restart = None
-            for i, name in enumerate(parts):
-                if node.kind != DIR:
-                    raise _err(ErrorKind.NOT_A_FOLDER, path)
-                child = node.children.get(name)
-                if child is None:
-                    raise _err(ErrorKind.NOT_FOUND, path)
-                last = i == len(parts) - 1
-                if child.kind == SYMLINK and (follow_mid if not last else follow_last):
-                    restart = [p for p in child.target.split("/") if p] + parts[i + 1 :]
-                    break
-                if child.kind == SYMLINK and not last:
-                    raise _err(ErrorKind.SYMLINK, path, "is a symbolic link (never followed)")
-                node = child
-            if restart is None:
-                return node, parts
-            parts = restart
-        raise _err(ErrorKind.SYMLINK, path, "too many levels of symbolic links")
-
-    def node(self, path: str, *, follow: bool = False, strict: bool = False) -> _Node:
-        """The node at ``path``; ``strict``: no link anywhere on the way (change side)."""
-        return self._walk(path, follow_last=follow, follow_mid=not strict)
-
-    def _parent(self, path: str) -> tuple[_Node, str]:
-        head, _, name = path.rstrip("/").rpartition("/")
-        parent = self.node(head or "/", strict=True)
-        if parent.kind != DIR:
-            raise _err(ErrorKind.NOT_A_FOLDER, path)
-        return parent, name
-
-    def put(self, path: str, node: _Node) -> _Node:
-        """Place ``node`` at ``path``, creating folders on the way."""
-        parts = [p for p in path.split("/") if p]
-        cur = self.root
-        for name in parts[:-1]:
-            cur = cur.children.setdefault(name, _Node(DIR))
-            if cur.kind != DIR:
-                raise _err(ErrorKind.NOT_A_FOLDER, path)
-        cur.children[parts[-1]] = node
-        return node
-
-    def write(self, path: str, data: bytes, mtime: float | None = None) -> None:
-        """A regular file."""
-        self.put(path, _Node(FILE, data=data, mtime=time.time() if mtime is None else mtime))
-
-    def mkdir(self, path: str) -> None:
-        """A folder (and its parents)."""
-        parts = [p for p in path.split("/") if p]
-        cur = self.root
-        for name in parts:
-            cur = cur.children.setdefault(name, _Node(DIR))
-
-    def symlink(self, path: str, target: str) -> None:
-        """A symbolic link to the absolute path ``target``."""
-        self.put(path, _Node(SYMLINK, target=target))
-
-    def fifo(self, path: str) -> None:
-        """An entry that is neither a file, a folder nor a link."""
-        self.put(path, _Node(OTHER))
-
-    def remove(self, path: str, *, folder: bool) -> None:
-        """unlink / rmdir with the local backend's errors; no link followed on the way."""
-        parent, name = self._parent(path)
-        child = parent.children.get(name)
-        if child is None:
-            raise _err(ErrorKind.NOT_FOUND, path)
-        if folder and child.kind != DIR:
-            raise _err(ErrorKind.NOT_A_FOLDER, path)
-        if not folder and child.kind == DIR:
-            raise _err(ErrorKind.IS_A_FOLDER, path)
-        if folder and child.children:
-            raise _err(ErrorKind.NOT_EMPTY, path)
-        del parent.children[name]
-
-    def rename(self, src: str, dst: str, *, no_replace: bool = False) -> None:
-        """Move ``src`` to ``dst`` (parents of ``dst`` created); no link followed."""
-        sparent, sname = self._parent(src)
-        if sname not in sparent.children:
-            raise _err(ErrorKind.NOT_FOUND, src)
-        self.makedirs(dst.rstrip("/").rpartition("/")[0])
-        dparent, dname = self._parent(dst)
-        if no_replace and dname in dparent.children:
-            raise _err(ErrorKind.EXISTS, dst, "already exists (never overwritten)")
-        dparent.children[dname] = sparent.children.pop(sname)
-
-    def makedirs(self, path: str) -> None:
-        """``mkdir -p`` that refuses links on the way."""
-        cur = self.root
-        for name in [p for p in path.split("/") if p]:
-            child = cur.children.get(name)
-            if child is None:
-                child = cur.children[name] = _Node(DIR)
-            elif child.kind == SYMLINK:
-                raise _err(ErrorKind.SYMLINK, path, "is a symbolic link (never followed)")
-            elif child.kind != DIR:
-                raise _err(ErrorKind.NOT_A_FOLDER, path)
-            cur = child
+from regfs.storage.memfs import MemoryFS, Node
 
 
 class MemoryStream:
     """An open in-memory file."""
 
-    def __init__(self, node: _Node) -> None:
+    def __init__(self, node: Node) -> None:
         self._node = node
         self._data = node.data
         self._pos = 0
@@ -268,7 +122,7 @@ class MemoryStorage:
                 if e.kind == DIR:
                     stack.append(path)
 
-    def _file(self, rel: str, follow: bool) -> _Node:
+    def _file(self, rel: str, follow: bool) -> Node:
         node = self.fs.node(self.abspath(rel), follow=follow)
         if node.kind == SYMLINK:
             raise storage_error(ErrorKind.SYMLINK, None, rel)
@@ -360,10 +214,10 @@ class MemoryStateStore:
         """Create, or raise Exists."""
         path = self.path(rel)
         self.fs.makedirs(path.rpartition("/")[0])
-        parent, name = self.fs._parent(path)
+        parent, name = self.fs.parent(path)
         if name in parent.children:
             raise storage_error(ErrorKind.EXISTS, None, path)
-        parent.children[name] = _Node(FILE, data=data)
+        parent.children[name] = Node(FILE, data=data)
 
     def read(self, rel: str) -> bytes:
         """The whole file, never through a link."""
@@ -378,15 +232,15 @@ class MemoryStateStore:
         """Replace the file."""
         path = self.path(rel)
         self.fs.makedirs(path.rpartition("/")[0])
-        parent, name = self.fs._parent(path)
-        parent.children[name] = _Node(FILE, data=data)
+        parent, name = self.fs.parent(path)
+        parent.children[name] = Node(FILE, data=data)
 
     def open_append(self, rel: str) -> _MemoryAppender:
         """Append to the file (created if missing)."""
         path = self.path(rel)
         self.fs.makedirs(path.rpartition("/")[0])
-        parent, name = self.fs._parent(path)
-        node = parent.children.setdefault(name, _Node(FILE))
+        parent, name = self.fs.parent(path)
+        node = parent.children.setdefault(name, Node(FILE))
         return _MemoryAppender(node)
 
     def remove(self, rel: str) -> None:
@@ -430,14 +284,14 @@ class MemoryStateStore:
 
     def remove_tree(self, rel: str) -> None:
         """Delete ``rel`` and everything below it."""
-        parent, name = self.fs._parent(self.path(rel))
+        parent, name = self.fs.parent(self.path(rel))
         if name not in parent.children:
             raise storage_error(ErrorKind.NOT_FOUND, None, self.path(rel))
         del parent.children[name]
 
 
 class _MemoryAppender:
-    def __init__(self, node: _Node) -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
 
     def write(self, text: str) -> None:
