@@ -27,6 +27,7 @@ import pytest
 from builder import StoreBuilder
 from gc_helpers import age_tree, assert_whole, rescan
 
+from regfs.errors import RefusedError
 from regfs.gc.execute import Ops
 from regfs.gc.plan import GcOptions
 from regfs.gc.run import collect
@@ -180,7 +181,7 @@ def test_a_trash_folder_swapped_for_a_link_is_refused(tmp_path: Path) -> None:
     assert all(r.status == "skipped" for r in out.executed.results if r.action.step != "folder")
 
 
-def test_a_state_folder_swapped_for_a_link_stops_the_run_before_anything_moves(
+def test_a_state_folder_that_is_a_link_is_refused_before_anything_moves(
     tmp_path: Path,
 ) -> None:
     b = StoreBuilder(tmp_path / "store")
@@ -189,8 +190,9 @@ def test_a_state_folder_swapped_for_a_link_stops_the_run_before_anything_moves(
     outside.mkdir()
     (b.root / ".regfs").symlink_to(outside, target_is_directory=True)
     before = rescan(b)
-    with pytest.raises(OSError, match="symbolic link"):
+    with pytest.raises(RefusedError, match="symbolic link") as info:
         collect(str(b.root), GcOptions(min_age=0), dry_run=False, skip_live_check=True)
+    assert info.value.exit_code == 3
     assert list(outside.iterdir()) == []
     assert rescan(b).blobs.keys() == before.blobs.keys()
 
@@ -254,3 +256,23 @@ def test_strace_shows_no_path_based_change_under_root(tmp_path: Path, trash: boo
     for _name, args in at_calls:
         assert "AT_FDCWD" not in args
         assert all("/" not in p for p in _STRING.findall(args)), args
+
+
+def test_a_journal_folder_that_is_a_link_is_refused_before_anything_moves(
+    tmp_path: Path,
+) -> None:
+    """The lock is taken, then ``runs/`` turns out to be a link: refused (exit 3), nothing
+    written outside, nothing deleted."""
+    b = StoreBuilder(tmp_path / "store")
+    build(b)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (b.root / ".regfs").mkdir()
+    (b.root / ".regfs" / "runs").symlink_to(outside, target_is_directory=True)
+    before = rescan(b)
+    with pytest.raises(RefusedError, match="run journal") as info:
+        collect(str(b.root), GcOptions(min_age=0), dry_run=False, skip_live_check=True)
+    assert info.value.exit_code == 3
+    assert list(outside.iterdir()) == []
+    assert rescan(b).blobs.keys() == before.blobs.keys()
+    assert not (b.root / ".regfs" / "lock").exists()

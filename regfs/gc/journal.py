@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from regfs.errors import RefusedError
 from regfs.gc.plan import Action, GcPlan
 from regfs.storage.base import Appender, StateStore
 from regfs.storage.localstate import LocalStateStore
@@ -40,8 +41,14 @@ class Journal:
             "options": asdict(plan.options),
             "actions": [a.as_dict() for a in plan.actions],
         }
-        self.store.write_atomic(f"{self.rel}/plan.json", json.dumps(doc).encode())
-        self._done = self.store.open_append(f"{self.rel}/done")
+        try:
+            self.store.write_atomic(f"{self.rel}/plan.json", json.dumps(doc).encode())
+            self._done = self.store.open_append(f"{self.rel}/done")
+        except OSError as exc:
+            raise RefusedError(
+                f"cannot write the run journal: {exc.strerror or exc}; nothing deleted",
+                path=self.dir,
+            ) from None
 
     def step(self, index: int, status: str, detail: str = "") -> None:
         """Record a finished step."""

@@ -16,7 +16,7 @@ from types import TracebackType
 
 from regfs.errors import RefusedError
 from regfs.gc.journal import state_store
-from regfs.storage.base import Exists, StateStore
+from regfs.storage.base import Exists, StateStore, StorageError, SymlinkFound
 
 LOCK = "lock"
 
@@ -54,6 +54,8 @@ def read_holder(state: StateStore | str) -> Holder | None:
         return Holder(str(d["host"]), int(d["pid"]), float(d["started"]), str(d["command"]))
     except FileNotFoundError:
         return None
+    except SymlinkFound:
+        return Holder("?", -1, 0.0, "lock file or state folder is a symbolic link")
     except (OSError, ValueError, KeyError, TypeError):
         return Holder("?", -1, 0.0, "unreadable lock file")
 
@@ -94,6 +96,11 @@ class Lock:
                     f"another regfs holds the lock: {holder.describe()}; remove {self.path} "
                     "only if you are sure it is not running",
                     path=self.path,
+                ) from None
+            except StorageError as exc:
+                # A state folder that is a link, not writable, ...: never written through.
+                raise RefusedError(
+                    f"cannot take the lock: {exc.strerror} ({exc.filename})", path=self.path
                 ) from None
             self.held = True
             return
