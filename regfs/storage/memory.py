@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterator
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from regfs.storage.base import (
@@ -74,6 +75,7 @@ class MemoryStorage:
         self.fs = fs or MemoryFS()
         self.top = top.rstrip("/")
         self.base = f"{self.top}/docker/registry/v2"
+        self.v2 = PurePosixPath(self.base)  # what the scan records on its snapshot
         self.fs.mkdir(self.base)
         self.state = MemoryStateStore(self.fs, f"{self.top}/.regfs")
 
