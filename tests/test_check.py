@@ -690,9 +690,11 @@ def test_cli_transfer_progress_bar_on_a_terminal(
 
     from rich.console import Console
 
+    from regfs.cli import console
+
     builder.image("app", tags=["v1"])
     buf = io.StringIO()
-    monkeypatch.setattr(cli, "err", Console(file=buf, force_terminal=True, width=100))
+    monkeypatch.setattr(console, "err", Console(file=buf, force_terminal=True, width=100))
     res = runner.invoke(cli.app, ["check", str(builder.root), "--verify-digests"])
     assert res.exit_code == 0, res.output
     shown = buf.getvalue()

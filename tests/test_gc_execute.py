@@ -157,16 +157,17 @@ def test_failure_exit_code_is_4_through_the_cli(
     from typer.testing import CliRunner
 
     from regfs import cli
+    from regfs.cli import gc as gc_commands
 
     b = StoreBuilder(tmp_path / "t")
     build_tree(b)
-    real = cli.collect
+    real = gc_commands.collect
 
     def failing(*args: Any, **kw: Any) -> Any:
         kw["ops"] = FailingOps(at=3, exc=PermissionError(errno.EACCES, "Permission denied"))
         return real(*args, **kw)
 
-    monkeypatch.setattr(cli, "collect", failing)
+    monkeypatch.setattr(gc_commands, "collect", failing)
     res = CliRunner().invoke(
         cli.app, ["gc", str(b.root), "--yes", "--min-age", "0", "--skip-live-check", "--json"]
     )

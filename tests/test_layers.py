@@ -38,9 +38,35 @@ LAYERS: list[set[str]] = [
     {"gc.plan", "gc.rm", "retain.plan", "retain.created"},  # GC plans (pure)
     {"gc.regconfig", "gc.procs", "gc.probe"},  # the live guard's evidence
     {"gc.journal", "gc.lock", "gc.live", "gc.trash", "gc.relinks", "gc.execute"},  # GC execution
-    {"gc.run", "api", "retain.run"},  # one call per command
-    {"render", "render.retain"},  # rendering
-    {"cli", "cli.retain", "__main__"},  # the CLI
+    {"gc.run", "retain.run"},  # one run per deleting command: lock, scan, plan, guard, execute
+    {"api"},  # the library: Registry
+    {  # rendering: text and JSON from report values
+        "render",
+        "render.base",
+        "render.findings",
+        "render.tables",
+        "render.tree",
+        "render.json_inspect",
+        "render.json_gc",
+        "render.text_inspect",
+        "render.text_gc",
+        "render.text_trash",
+        "render.retain",
+    },
+    {  # the CLI
+        "cli",
+        "cli.app",
+        "cli.completion",
+        "cli.console",
+        "cli.gc",
+        "cli.helpfmt",
+        "cli.inspect",
+        "cli.main",
+        "cli.options",
+        "cli.trash",
+        "cli.retain",
+        "__main__",
+    },
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

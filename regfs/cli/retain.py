@@ -3,32 +3,32 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
-from regfs.cli import (
+from regfs.cli.completion import complete_repo
+from regfs.cli.console import (
     Display,
+    confirmation,
+    echo_text,
+    errors,
+    fail,
+    refused_lines,
+    require_confirmation_channel,
+    text_width,
+    warn,
+)
+from regfs.cli.gc import exit_for_runs
+from regfs.cli.options import (
     JsonOpt,
     RegistryUrlOpt,
     RootArg,
     SkipLiveOpt,
     TrashOpt,
     YesOpt,
-    _Command,
-    _complete_repo,
-    _exit_for_runs,
-    _refused_line,
-    app,
-    ask,
     duration,
-    echo_text,
-    err,
-    errors,
-    fail,
-    require_confirmation_channel,
-    text_width,
-    warn,
 )
 from regfs.errors import EXIT_REFUSED, UsageError
 from regfs.gc.plan import GcPlan
@@ -40,7 +40,6 @@ from regfs.retain.policy import Rule, make_rule, read_policy
 from regfs.retain.run import RetainOutcome, RetainRefused, retain
 
 
-@app.command("retain", cls=_Command)
 def retain_cmd(
     root: RootArg = None,
     repo: Annotated[
@@ -50,7 +49,7 @@ def retain_cmd(
             metavar="GLOB",
             help="Repositories the rule covers (repeatable; * within a segment, ** across). "
             "Default: every repository.",
-            autocompletion=_complete_repo,
+            autocompletion=complete_repo,
         ),
     ] = None,
     tags: Annotated[
@@ -143,20 +142,16 @@ def retain_cmd(
     width = text_width()
 
     with Display(not as_json) as display:
-
-        def confirm(plan: GcPlan) -> bool:
-            if yes:
-                return True
-            display.pause()
-            assert isinstance(plan, RetainPlan)
-            err.print(retain_preview(plan, width=width), markup=False, soft_wrap=True)
-            verb = "Move" if trash else "Delete"
-            where = " into the trash" if trash else ""
-            return ask(
-                display,
-                f"{verb} {plural(len(plan.actions), 'item')} "
-                f"({size(plan.reclaimed_bytes)}){where}?",
-            )
+        confirm: Callable[[GcPlan], bool] = confirmation(
+            display,
+            yes=yes,
+            preview_with_yes=False,
+            preview=_preview(width),
+            question=lambda plan: (
+                f"{'Move' if trash else 'Delete'} {plural(len(plan.actions), 'item')} "
+                f"({size(plan.reclaimed_bytes)}){' into the trash' if trash else ''}?"
+            ),
+        )
 
         with errors(display):
             try:
@@ -174,7 +169,8 @@ def retain_cmd(
                 )
             except RetainRefused as exc:
                 outcome = exc.result
-                _refused_line(display, exc)
+                display.pause()
+                refused_lines(str(exc))
     if as_json:
         echo_text(to_json(retain_dict(outcome)))
     else:
@@ -183,9 +179,19 @@ def retain_cmd(
         warn("the live-registry check was skipped (--skip-live-check)")
     if outcome.run.would_refuse:
         raise typer.Exit(EXIT_REFUSED)
-    _exit_for_runs(outcome.run)
+    exit_for_runs(outcome.run)
     if outcome.selection.refused:
         raise typer.Exit(EXIT_REFUSED)
+
+
+def _preview(width: int) -> Callable[[GcPlan], str]:
+    """The retain plan's preview (per repository) shown before asking."""
+
+    def preview(plan: GcPlan) -> str:
+        assert isinstance(plan, RetainPlan)
+        return retain_preview(plan, width=width)
+
+    return preview
 
 
 def _rules(

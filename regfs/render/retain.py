@@ -8,20 +8,10 @@ from typing import Any
 from regfs.duration import format_duration
 from regfs.gc.plan import Action
 from regfs.model.digest import short
-from regfs.render import (
-    SCHEMA_VERSION,
-    _done_actions,
-    _kept_lines,
-    _q,
-    _skipped_lines,
-    _text,
-    gc_dict,
-    guard_lines,
-    plural,
-    problem_dict,
-    rfc3339,
-    size,
-)
+from regfs.render.base import SCHEMA_VERSION, plural, quote, rfc3339, size, wrapped
+from regfs.render.findings import problem_dict
+from regfs.render.json_gc import done_actions, gc_dict
+from regfs.render.text_gc import guard_lines, kept_lines, skipped_lines
 from regfs.retain.plan import FreedManifest, RetainPlan
 from regfs.retain.run import RetainOutcome
 from regfs.retain.select import RepoSelection, TagDecision
@@ -209,7 +199,7 @@ def retain_preview(plan: RetainPlan, width: int = 80) -> str:
                 lines.extend(_repo_lines(r, plan, freed.get(r.name, [])))
             refused += r.refused is not None
     lines.extend(_totals(plan, plan.actions, refused))
-    return _text(lines, width)
+    return wrapped(lines, width)
 
 
 def retain_text(o: RetainOutcome, width: int = 80) -> str:
@@ -228,15 +218,15 @@ def retain_text(o: RetainOutcome, width: int = 80) -> str:
         lines.append("No repository matches the rules.")
     for r in o.selection.repositories:
         lines.extend(_repo_lines(r, plan, freed.get(r.name, [])))
-    acts = _done_actions(run)
+    acts = done_actions(run)
     verb = "Would remove" if run.dry_run or run.would_refuse else "Removed"
     if plan.options.trash and not run.dry_run and not run.would_refuse:
         verb = "Moved to trash"
     totals = _totals(plan, acts, len(o.selection.refused))
     lines.append(f"{verb}: " + totals[0].removeprefix("Total: "))
     lines.extend(totals[1:])
-    lines.extend(_kept_lines(plan))
-    lines.extend(_skipped_lines(d))
+    lines.extend(kept_lines(plan))
+    lines.extend(skipped_lines(d))
     lines.extend(guard_lines(run))
     if run.executed is not None:
         if run.executed.failed:
@@ -247,10 +237,10 @@ def retain_text(o: RetainOutcome, width: int = 80) -> str:
         if run.executed.interrupted:
             lines.append("Interrupted: stopped between two items. Run regfs retain again.")
         if plan.options.trash and acts:
-            lines.append(f"Undo with: regfs restore {_q(plan.v2)} {plan.run_id}")
+            lines.append(f"Undo with: regfs restore {quote(plan.v2)} {plan.run_id}")
         if acts:
             lines.append(
                 "Now restart the registry (its blob cache still believes in deleted blobs) "
                 "and take it out of read-only mode."
             )
-    return _text(lines, width)
+    return wrapped(lines, width)

@@ -1,0 +1,267 @@
+"""The deleting commands: ``gc`` and ``rm``.
+
+Each parses its options, calls one library function with a confirmation callback and a
+progress callback, renders the outcome, and exits with the code its status maps to (3
+refused, 4 a deletion failed part-way, 130 interrupted).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from regfs import api, render
+from regfs.cli.completion import complete_target
+from regfs.cli.console import (
+    Display,
+    confirmation,
+    echo_text,
+    errors,
+    refused_lines,
+    require_confirmation_channel,
+    text_width,
+    warn,
+)
+from regfs.cli.options import (
+    JsonOpt,
+    RegistryUrlOpt,
+    RootArg,
+    SkipLiveOpt,
+    TrashOpt,
+    YesOpt,
+    duration,
+)
+from regfs.errors import EXIT_PARTIAL, EXIT_REFUSED
+from regfs.gc.plan import GcOptions, GcPlan
+from regfs.gc.run import GcOutcome, GcRefused, RmOutcome, collect, command_line, remove
+
+
+def gc_cmd(
+    root: RootArg = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Build and show the plan; write nothing.")
+    ] = False,
+    delete_untagged: Annotated[
+        bool,
+        typer.Option(
+            "--delete-untagged",
+            help="Also delete manifests no tag reaches (children of live indexes and "
+            "referrers of live manifests stay).",
+        ),
+    ] = False,
+    min_age: Annotated[
+        str,
+        typer.Option(
+            "--min-age", metavar="DURATION", help="Grace period: keep anything younger (0: none)."
+        ),
+    ] = "1h",
+    uploads_older_than: Annotated[
+        str,
+        typer.Option(
+            "--uploads-older-than",
+            metavar="DURATION",
+            help="Delete unfinished uploads started before this (0: no age limit).",
+        ),
+    ] = "168h",
+    trash: TrashOpt = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Proceed despite unreadable items; everything they might use is kept."
+        ),
+    ] = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    registry_url: RegistryUrlOpt = None,
+    skip_live_check: SkipLiveOpt = False,
+) -> None:
+    """Delete what nothing needs: unreferenced blobs (with --delete-untagged also the manifests
+    no tag reaches), dead layer links, stale uploads and the folders left empty.
+
+    A real run shows its plan and asks for confirmation on a terminal; without a terminal it
+    needs --yes. Exit codes: 0 done (or planned); 2 bad input or not confirmed; 3 refused
+    (incomplete graph, live registry, lock held; a dry run exits 3 when a real run would
+    refuse); 4 a deletion failed part-way (fix the cause and run again: gc converges); 130
+    interrupted.
+
+    \b
+    Example:
+      regfs gc /srv/registry --dry-run --delete-untagged
+      regfs gc /srv/registry --trash --registry-url http://127.0.0.1:5000
+    """
+    options = GcOptions(
+        delete_untagged=delete_untagged,
+        min_age=duration(min_age, "--min-age"),
+        uploads_older_than=duration(uploads_older_than, "--uploads-older-than"),
+        force=force,
+        trash=trash,
+    )
+    require_confirmation_channel(dry_run, yes)
+    if skip_live_check:
+        warn("--skip-live-check: not checking whether the registry is live")
+    width = text_width()
+
+    with Display(not as_json) as display:
+        confirm: Callable[[GcPlan], bool] = confirmation(
+            display,
+            yes=yes,
+            preview_with_yes=False,
+            preview=lambda plan: render.gc_preview(plan, width=width),
+            question=lambda plan: (
+                f"{'Move' if trash else 'Delete'} {render.plural(len(plan.actions), 'item')} "
+                f"({render.size(plan.reclaimed_bytes)}){' into the trash' if trash else ''}?"
+            ),
+        )
+
+        with errors(display):
+            try:
+                outcome = collect(
+                    root,
+                    options,
+                    dry_run=dry_run,
+                    registry_url=registry_url,
+                    skip_live_check=skip_live_check,
+                    confirm=confirm,
+                    progress=display.callback,
+                    command=command_line(["regfs", *sys.argv[1:]]),
+                )
+            except GcRefused as exc:
+                assert isinstance(exc.outcome, GcOutcome)
+                outcome = exc.outcome
+                _refused_line(display, exc)
+    if as_json:
+        echo_text(render.to_json(render.gc_dict(outcome)))
+    else:
+        echo_text(render.gc_text(outcome, width=width))
+    if outcome.live_check_skipped and not dry_run:
+        warn("the live-registry check was skipped (--skip-live-check)")
+    if outcome.would_refuse:
+        raise typer.Exit(EXIT_REFUSED)
+    exit_for_runs(outcome)
+
+
+def rm_cmd(
+    args: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="[ROOT] TARGET...",
+            help="REPO:TAG, REPO@DIGEST or REPO; globs (* within a path segment, ** across) "
+            "are expanded against ROOT and previewed. With two or more arguments the first is "
+            "ROOT; a single argument is a TARGET unless it looks like a path (., /..., ./..., "
+            "~..., .../).",
+            show_default=False,
+            autocompletion=complete_target,
+        ),
+    ],
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Show what would go.")] = False,
+    yes: YesOpt = False,
+    trash: TrashOpt = False,
+    run_gc: Annotated[bool, typer.Option("--gc", help="Run `regfs gc` straight after.")] = False,
+    min_age: Annotated[
+        str,
+        typer.Option(
+            "--min-age",
+            metavar="DURATION",
+            help="Grace period of the gc that follows (0: none).",
+        ),
+    ] = "1h",
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Remove even what a tag that stays needs (a child of a tagged index: says "
+            "what breaks), and let the gc proceed despite unreadable items.",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+    registry_url: RegistryUrlOpt = None,
+    skip_live_check: SkipLiveOpt = False,
+) -> None:
+    """Delete tags, manifests or whole repositories offline; the blobs they leave are for gc.
+
+    REPO@DIGEST removes the manifest, every tag on it and its referrers (signatures, SBOMs);
+    DIGEST may be the short form regfs prints (a unique prefix of at least 12 hex digits).
+    REPO removes the repository (its folder too when nothing else lives there; child
+    repositories stay). Everything a target matches is listed before anything is deleted.
+    Exit codes: 0 done; 2 malformed, unknown or ambiguous target, glob matching nothing, not
+    confirmed; 3 refused (the removal breaks a tag that stays, the gc of --gc would refuse,
+    live registry, lock held; a dry run exits 3 when a real run would refuse); 4 a deletion
+    failed part-way.
+
+    \b
+    Example:
+      regfs rm /srv/registry 'library/python:3.*' --dry-run
+      regfs rm /srv/registry team/old --trash --gc
+    """
+    with errors():
+        root, targets = api.split_root(args, "target", forms="REPO:TAG, REPO@DIGEST or REPO")
+    gc_options = GcOptions(min_age=duration(min_age, "--min-age"), trash=trash, force=force)
+    require_confirmation_channel(dry_run, yes)
+    if skip_live_check:
+        warn("--skip-live-check: not checking whether the registry is live")
+    width = text_width()
+
+    with Display(not as_json) as display:
+        confirm: Callable[[GcPlan], bool] = confirmation(
+            display,
+            yes=yes,
+            preview_with_yes=not as_json,
+            preview=lambda plan: render.rm_preview(plan, width=width),
+            question=lambda plan: "Remove these?",
+        )
+
+        with errors(display):
+            outcome = _refusal_or(display, remove)(
+                root,
+                targets,
+                dry_run=dry_run,
+                trash=trash,
+                run_gc=run_gc,
+                gc_options=gc_options,
+                registry_url=registry_url,
+                skip_live_check=skip_live_check,
+                confirm=confirm,
+                progress=display.callback,
+                command=command_line(["regfs", *sys.argv[1:]]),
+            )
+    if as_json:
+        echo_text(render.to_json(render.rm_dict(outcome)))
+    else:
+        echo_text(render.rm_text(outcome, width=width))
+    if outcome.removal.would_refuse or (outcome.gc is not None and outcome.gc.would_refuse):
+        raise typer.Exit(EXIT_REFUSED)
+    exit_for_runs(outcome.removal, outcome.gc)
+
+
+def _refusal_or(display: Display, run: Callable[..., RmOutcome]) -> Callable[..., RmOutcome]:
+    """``run``, whose refusal (GcRefused) becomes its outcome, to be rendered and exit 3."""
+
+    def call(*args: Any, **kwargs: Any) -> RmOutcome:
+        try:
+            return run(*args, **kwargs)
+        except GcRefused as exc:
+            assert isinstance(exc.outcome, RmOutcome)
+            _refused_line(display, exc)
+            return exc.outcome
+
+    return call
+
+
+def _refused_line(display: Display, exc: GcRefused) -> None:
+    """The message on stderr of a refused real run (its reasons go with the output),
+    wrapped to the terminal like every text output."""
+    display.pause()
+    refused_lines(str(exc))
+
+
+def exit_for_runs(*parts: GcOutcome | None) -> None:
+    """Exit 4 when a run's deletion failed part-way, 130 when it was interrupted."""
+    for part in parts:
+        if part is not None and part.executed is not None:
+            if part.executed.failed:
+                raise typer.Exit(EXIT_PARTIAL)
+            if part.executed.interrupted:
+                raise typer.Exit(130)

@@ -1,0 +1,61 @@
+"""The arguments and options several commands share, defined once (help text included)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from regfs.cli.completion import complete_repo, complete_root
+from regfs.cli.console import fail
+from regfs.duration import parse_duration
+
+RootArg = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="ROOT",
+        help="Registry rootdirectory (holding docker/registry/v2) or the v2 folder. "
+        "Default: $REGFS_ROOT, else /var/lib/registry.",
+        show_default=False,
+        autocompletion=complete_root,
+    ),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print JSON (schema: regfs/schemas/, see README).")
+]
+RepoOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--repo",
+        metavar="GLOB",
+        help="Only repositories matching GLOB (* within a path segment, ** across, ?, "
+        "[abc]); matching none is an error (exit 2).",
+        autocompletion=complete_repo,
+    ),
+]
+YesOpt = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed in scripts).")
+]
+TrashOpt = Annotated[
+    bool, typer.Option("--trash", help="Move into ROOT/.regfs/trash/RUN-ID, do not delete.")
+]
+RegistryUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--registry-url",
+        metavar="URL",
+        help="Also ask the registry there whether it is read-only (the probe writes nothing).",
+    ),
+]
+SkipLiveOpt = Annotated[
+    bool, typer.Option("--skip-live-check", help="Skip every live-registry check (dangerous).")
+]
+
+
+def duration(text: str, option: str) -> float:
+    """``text`` as seconds (``90s``, ``1h``, ``7d``, ``0``); a malformed one ends the command
+    with exit 2, naming ``option``."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        fail(f"{option}: {exc}")
