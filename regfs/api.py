@@ -1,4 +1,19 @@
-"""The library functions the CLI calls, one per command."""
+"""The library: a :class:`Registry` over a registry's storage, one method per command.
+
+A script imports this module; the CLI is one client of it::
+
+    from regfs.api import Registry
+    from regfs.gc.plan import GcOptions
+
+    reg = Registry.open("/srv/registry")
+    print(reg.orphans().orphaned_bytes)
+    planned = reg.plan_gc(GcOptions(delete_untagged=True))   # a dry run: nothing written
+    done = reg.execute(planned, confirm=lambda plan: True)    # that plan, under the lock
+
+Every method returns a value (a report, a plan, an outcome) and prints nothing; errors are
+:class:`~regfs.errors.RegfsError` subclasses carrying their exit code. Progress is a callback
+``(phase, done, total)`` passed in by the caller.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +22,11 @@ from collections.abc import Callable
 
 from regfs.errors import UsageError
 from regfs.gc import trash
+from regfs.gc.execute import Ops
 from regfs.gc.lock import Lock
+from regfs.gc.plan import GcOptions, GcPlan
+from regfs.gc.probe import check_url
+from regfs.gc.run import GcOutcome, RmOutcome, collect, execute_planned, remove
 from regfs.gc.trash import PurgeResult, RestoreResult, TrashRun
 from regfs.reports.check import CheckReport
 from regfs.reports.check import check as check_snapshot
@@ -15,9 +34,21 @@ from regfs.reports.du import DuReport, validate_du_options
 from regfs.reports.du import du as disk_usage
 from regfs.reports.orphans import DEFAULT_UPLOAD_AGE, OrphansReport, orphans
 from regfs.reports.treeview import Node, build_tree
+from regfs.retain.policy import Rule
+from regfs.retain.run import RetainOutcome
+from regfs.retain.run import retain as retain_run
 from regfs.scan import Progress, Snapshot, scan
 from regfs.storage.local import DIR, LocalStorage, resolve_root
 from regfs.storage.localstate import LocalStateStore
+
+__all__ = [
+    "Registry",
+    "check_url",
+    "default_workers",
+    "path_like",
+    "split_root",
+    "validate_du_options",
+]
 
 REPOSITORIES = "repositories"
 
@@ -27,13 +58,406 @@ def default_workers() -> int:
     return min(16, 4 * (os.cpu_count() or 1))
 
 
-def open_snapshot(root: str | None, *, progress: Progress | None = None) -> Snapshot:
-    """Resolve ROOT and scan it; raises RootError for an unusable ROOT."""
-    storage = LocalStorage(resolve_root(root))
-    # No threads: the scan is many tiny system calls plus parsing, and threads contending for
-    # the GIL measured slower than one. Forked shards do pay off for this thorough scan
-    # (6.1 s -> 4.3 s on the 2000x10 benchmark tree, 2 cores); see benchmarks/README.md.
-    return scan(storage, workers=1, progress=progress, processes=min(2, os.cpu_count() or 1))
+class Registry:
+    """One registry's storage; the library a script (and the CLI) calls.
+
+    Args:
+        storage: the storage below the registry's ``docker/registry/v2`` folder.
+
+    :meth:`open` resolves ROOT at once; :meth:`at` when first needed, so that a command's
+    malformed arguments are reported before an unusable ROOT (as the CLI does).
+
+    The thorough scan the reading reports share is taken once and kept (:meth:`snapshot`);
+    ``rescan=True`` takes a fresh one. Garbage collection and removal plan from their own
+    fast scan, taken when they are called: the plan must describe the storage as it is when
+    it runs.
+    """
+
+    def __init__(self, storage: LocalStorage | None = None) -> None:
+        self._storage = storage
+        self._root: str | None = None
+        self._snapshot: Snapshot | None = None
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str] | None) -> Registry:
+        """The registry at ROOT: its ``rootdirectory`` or its ``v2`` folder; ``None`` means
+        ``$REGFS_ROOT``, else ``/var/lib/registry``.
+
+        Raises:
+            RootError: ROOT is missing, empty, unreadable or not a registry's storage.
+        """
+        return cls(LocalStorage(resolve_root(root)))
+
+    @classmethod
+    def at(cls, root: str | None) -> Registry:
+        """The registry at ROOT, resolved (and :class:`~regfs.errors.RootError` raised) on
+        first use rather than now."""
+        registry = cls()
+        registry._root = root
+        return registry
+
+    @property
+    def storage(self) -> LocalStorage:
+        """The storage (resolving ROOT on first use).
+
+        Raises:
+            RootError: ROOT is missing, empty, unreadable or not a registry's storage.
+        """
+        if self._storage is None:
+            self._storage = LocalStorage(resolve_root(self._root))
+        return self._storage
+
+    @property
+    def v2(self) -> str:
+        """The absolute path of the ``docker/registry/v2`` folder."""
+        return self.storage.base
+
+    @property
+    def state(self) -> LocalStateStore:
+        """regfs's own state under ROOT (``.regfs``: lock, journals, trash)."""
+        return self.storage.state
+
+    def _where(self) -> str | None:
+        """ROOT for the runs that resolve it themselves, after checking their arguments."""
+        return self._root if self._storage is None else self.v2
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def snapshot(self, *, rescan: bool = False, progress: Progress | None = None) -> Snapshot:
+        """The thorough scan (every folder listed, every link read), taken once and kept.
+
+        Args:
+            rescan: take a fresh scan even when one is kept.
+            progress: called as the scan goes (only when it scans).
+        """
+        if self._snapshot is None or rescan:
+            # No threads: the scan is many tiny system calls plus parsing, and threads
+            # contending for the GIL measured slower than one. Forked shards do pay off for
+            # this thorough scan (6.1 s -> 4.3 s on the 2000x10 benchmark tree, 2 cores); see
+            # benchmarks/README.md.
+            self._snapshot = scan(
+                self.storage,
+                workers=1,
+                progress=progress,
+                processes=min(2, os.cpu_count() or 1),
+            )
+        return self._snapshot
+
+    def tree(self, *, repo_glob: str | None = None, progress: Progress | None = None) -> Node:
+        """``regfs tree``: repositories, tags, manifests, configs and layers as nested nodes.
+
+        Raises:
+            UsageError: ``repo_glob`` matches no repository.
+        """
+        return build_tree(self.snapshot(progress=progress), repo_glob)
+
+    def orphans(
+        self,
+        *,
+        uploads_older_than: float = DEFAULT_UPLOAD_AGE,
+        progress: Progress | None = None,
+    ) -> OrphansReport:
+        """``regfs orphans``: orphaned blobs, untagged manifests, dangling references, stale
+        uploads (started more than ``uploads_older_than`` seconds ago) and problems."""
+        return orphans(self.snapshot(progress=progress), uploads_older_than=uploads_older_than)
+
+    def check(
+        self,
+        *,
+        repo_glob: str | None = None,
+        verify_digests: bool = False,
+        progress: Progress | None = None,
+    ) -> CheckReport:
+        """``regfs check``: everything wrong with the storage, as findings; with
+        ``verify_digests`` every blob is re-hashed.
+
+        Raises:
+            UsageError: ``repo_glob`` matches no repository.
+        """
+        return check_snapshot(
+            self.snapshot(progress=progress),
+            repo_glob=repo_glob,
+            verify_digests=verify_digests,
+            workers=default_workers(),
+            progress=progress,
+        )
+
+    def du(
+        self,
+        *,
+        by: str = "repo",
+        sort: str = "exclusive",
+        top: int | None = None,
+        progress: Progress | None = None,
+    ) -> DuReport:
+        """``regfs du``: bytes per repository (and per tag), shared, exclusive, untagged.
+
+        Raises:
+            UsageError: a bad ``by``, ``sort`` or ``top`` (checked before scanning).
+        """
+        validate_du_options(by=by, sort=sort, top=top)
+        return disk_usage(self.snapshot(progress=progress), by=by, sort=sort, top=top)
+
+    def repository_names(self) -> list[str]:
+        """Repository names from a listing of folders only (no scan): for completion."""
+        out: list[str] = []
+        stack = [""]
+        while stack:
+            prefix = stack.pop()
+            rel = f"{REPOSITORIES}/{prefix}" if prefix else REPOSITORIES
+            try:
+                kinds = self.storage.list_kinds(rel)
+            except OSError:
+                continue
+            names = {name for name, kind in kinds if kind == DIR}
+            if "_manifests" in names:
+                out.append(prefix)
+            stack.extend(f"{prefix}/{n}" if prefix else n for n in names if not n.startswith("_"))
+        return sorted(out)
+
+    def tag_names(self, repo: str) -> list[str]:
+        """The tags of one repository from a folder listing: for completion."""
+        try:
+            kinds = self.storage.list_kinds(f"{REPOSITORIES}/{repo}/_manifests/tags")
+        except OSError:
+            return []
+        return sorted(name for name, kind in kinds if kind == DIR)
+
+    # --- garbage collection and removal ------------------------------------------------------
+
+    def plan_gc(
+        self,
+        options: GcOptions | None = None,
+        *,
+        registry_url: str | None = None,
+        skip_live_check: bool = False,
+        progress: Progress | None = None,
+        now: float | None = None,
+    ) -> GcOutcome:
+        """A dry run of ``regfs gc``: the plan, and every reason a real run would refuse
+        (``would_refuse``), decided by the rules a real run uses. Writes nothing.
+
+        Raises:
+            UsageError: a malformed ``registry_url``.
+        """
+        return collect(
+            self._where(),
+            options or GcOptions(),
+            dry_run=True,
+            registry_url=registry_url,
+            skip_live_check=skip_live_check,
+            progress=progress,
+            now=now,
+        )
+
+    def plan_rm(
+        self,
+        targets: list[str],
+        *,
+        trash: bool = False,
+        run_gc: bool = False,
+        gc_options: GcOptions | None = None,
+        registry_url: str | None = None,
+        skip_live_check: bool = False,
+        progress: Progress | None = None,
+        now: float | None = None,
+    ) -> RmOutcome:
+        """A dry run of ``regfs rm TARGET...``: the removal plan (``.removal``), the gc
+        that would follow (``.gc``) and every reason a real run would refuse. Writes nothing.
+
+        Raises:
+            UsageError: a malformed target, or one that matches nothing.
+        """
+        return remove(
+            self._where(),
+            targets,
+            dry_run=True,
+            trash=trash,
+            run_gc=run_gc,
+            gc_options=gc_options,
+            registry_url=registry_url,
+            skip_live_check=skip_live_check,
+            progress=progress,
+            now=now,
+        )
+
+    def execute(
+        self,
+        planned: GcOutcome,
+        *,
+        confirm: Callable[[GcPlan], bool] | None = None,
+        force: bool | None = None,
+        registry_url: str | None = None,
+        skip_live_check: bool = False,
+        progress: Progress | None = None,
+        ops: Ops | None = None,
+        command: str = "regfs (library)",
+    ) -> GcOutcome:
+        """Execute a plan from :meth:`plan_gc` (or ``plan_rm(...).removal``): that plan
+        object, under the lock, after the safety rules are decided again (see
+        :func:`regfs.gc.run.execute_planned`). The gc after a removal is planned anew
+        (:meth:`plan_gc`): it must see the storage as the removal left it.
+
+        Raises:
+            UsageError: not a dry run's plan, a malformed ``registry_url``, not confirmed.
+            GcRefused: refused for safety (its ``outcome`` holds every reason); nothing
+                deleted.
+        """
+        if planned.plan.v2 != self.v2:
+            raise UsageError(f"the plan is for {planned.plan.v2}, not {self.v2}")
+        return execute_planned(
+            planned,
+            self.storage,
+            force=force,
+            registry_url=registry_url,
+            skip_live_check=skip_live_check,
+            confirm=confirm,
+            progress=progress,
+            ops=ops,
+            command=command,
+        )
+
+    def gc(
+        self,
+        options: GcOptions,
+        *,
+        dry_run: bool,
+        registry_url: str | None = None,
+        skip_live_check: bool = False,
+        confirm: Callable[[GcPlan], bool] | None = None,
+        progress: Progress | None = None,
+        ops: Ops | None = None,
+        command: str = "regfs gc",
+    ) -> GcOutcome:
+        """``regfs gc``: plan and (unless ``dry_run``) execute in one run, the scan taken
+        under the lock (:func:`regfs.gc.run.collect`).
+
+        Raises:
+            UsageError: a malformed ``registry_url``, or not confirmed.
+            GcRefused: a real run refused for safety; nothing deleted.
+        """
+        return collect(
+            self._where(),
+            options,
+            dry_run=dry_run,
+            registry_url=registry_url,
+            skip_live_check=skip_live_check,
+            confirm=confirm,
+            progress=progress,
+            ops=ops,
+            command=command,
+        )
+
+    def rm(
+        self,
+        targets: list[str],
+        *,
+        dry_run: bool,
+        trash: bool = False,
+        run_gc: bool = False,
+        gc_options: GcOptions | None = None,
+        registry_url: str | None = None,
+        skip_live_check: bool = False,
+        confirm: Callable[[GcPlan], bool] | None = None,
+        progress: Progress | None = None,
+        ops: Ops | None = None,
+        command: str = "regfs rm",
+    ) -> RmOutcome:
+        """``regfs rm``: remove tags, manifests or repositories, then report (or with
+        ``run_gc`` run) the gc after it (:func:`regfs.gc.run.remove`).
+
+        Raises:
+            UsageError: a malformed or unknown target, or not confirmed.
+            GcRefused: refused for safety; its ``outcome`` is the :class:`RmOutcome`.
+        """
+        return remove(
+            self._where(),
+            targets,
+            dry_run=dry_run,
+            trash=trash,
+            run_gc=run_gc,
+            gc_options=gc_options,
+            registry_url=registry_url,
+            skip_live_check=skip_live_check,
+            confirm=confirm,
+            progress=progress,
+            ops=ops,
+            command=command,
+        )
+
+    def retain(
+        self,
+        rules: list[Rule],
+        *,
+        dry_run: bool,
+        trash: bool = False,
+        min_age: float = 3600.0,
+        registry_url: str | None = None,
+        skip_live_check: bool = False,
+        confirm: Callable[[GcPlan], bool] | None = None,
+        progress: Progress | None = None,
+        ops: Ops | None = None,
+        command: str = "regfs retain",
+    ) -> RetainOutcome:
+        """``regfs retain``: remove the tags retention ``rules`` let go (and what only they
+        kept), or with ``dry_run`` only plan it (:func:`regfs.retain.run.retain`).
+
+        Raises:
+            UsageError: a malformed ``registry_url``, or not confirmed.
+            RetainRefused: refused for safety; its ``result`` holds the plan and reasons.
+        """
+        return retain_run(
+            self._where(),
+            rules,
+            dry_run=dry_run,
+            trash=trash,
+            min_age=min_age,
+            registry_url=registry_url,
+            skip_live_check=skip_live_check,
+            confirm=confirm,
+            progress=progress,
+            ops=ops,
+            command=command,
+        )
+
+    # --- the trash -------------------------------------------------------------------------
+
+    def restore(self, run_id: str) -> RestoreResult:
+        """Put a trash run back, under the same lock gc takes; never overwrites.
+
+        Raises:
+            UsageError: no such run.
+            RefusedError: another regfs holds the lock.
+        """
+        with Lock(self.state, f"regfs restore {run_id}"):
+            return trash.restore(self.state, self.storage, run_id)
+
+    def trash_runs(self) -> list[TrashRun]:
+        """The runs in the trash, oldest first."""
+        return trash.list_trash(self.state)
+
+    def purge_trash(
+        self,
+        older_than: float,
+        *,
+        dry_run: bool = False,
+        confirm: Callable[[list[TrashRun]], bool] | None = None,
+        now: float | None = None,
+    ) -> PurgeResult:
+        """Purge trash runs older than ``older_than`` seconds (0: all): under the lock,
+        after ``confirm``.
+
+        Raises:
+            UsageError: not confirmed (nothing deleted).
+            RefusedError: another regfs holds the lock.
+        """
+        if dry_run:
+            return PurgeResult(trash.purgeable(self.state, older_than, now), dry_run=True)
+        with Lock(self.state, "regfs trash purge"):
+            runs = trash.purgeable(self.state, older_than, now)
+            if runs and confirm is not None and not confirm(runs):
+                raise UsageError("not confirmed; nothing deleted")
+            return PurgeResult(trash.purge(self.state, runs), dry_run=False)
 
 
 def path_like(arg: str) -> bool:
@@ -73,123 +497,3 @@ def split_root(
     if single and len(rest) > 1:
         raise UsageError(f"one {what} expected after ROOT, got {len(rest)}: {' '.join(rest)}")
     return root, rest
-
-
-def tree(
-    root: str | None, *, repo_glob: str | None = None, progress: Progress | None = None
-) -> Node:
-    return build_tree(open_snapshot(root, progress=progress), repo_glob)
-
-
-def find_orphans(
-    root: str | None,
-    *,
-    uploads_older_than: float = DEFAULT_UPLOAD_AGE,
-    progress: Progress | None = None,
-) -> OrphansReport:
-    snap = open_snapshot(root, progress=progress)
-    return orphans(snap, uploads_older_than=uploads_older_than)
-
-
-def _storage(root: str | None) -> LocalStorage:
-    return LocalStorage(resolve_root(root))
-
-
-def _state(root: str | None) -> LocalStateStore:
-    return _storage(root).state
-
-
-def restore(root: str | None, run_id: str) -> RestoreResult:
-    """Put a trash run back, under the same lock gc takes."""
-    storage = _storage(root)
-    with Lock(storage.state, f"regfs restore {run_id}"):
-        return trash.restore(storage.state, storage, run_id)
-
-
-def trash_runs(root: str | None) -> list[TrashRun]:
-    """The runs in the trash."""
-    return trash.list_trash(_state(root))
-
-
-def purge_trash(
-    root: str | None,
-    older_than: float,
-    *,
-    dry_run: bool = False,
-    confirm: Callable[[list[TrashRun]], bool] | None = None,
-    now: float | None = None,
-) -> PurgeResult:
-    """Purge trash runs older than ``older_than`` (0: all): under the lock, after ``confirm``.
-
-    Raises:
-        UsageError: not confirmed (nothing deleted).
-        RefusedError: another regfs holds the lock.
-    """
-    state = _state(root)
-    if dry_run:
-        return PurgeResult(trash.purgeable(state, older_than, now), dry_run=True)
-    with Lock(state, "regfs trash purge"):
-        runs = trash.purgeable(state, older_than, now)
-        if runs and confirm is not None and not confirm(runs):
-            raise UsageError("not confirmed; nothing deleted")
-        return PurgeResult(trash.purge(state, runs), dry_run=False)
-
-
-def repository_names(root: str | None) -> list[str]:
-    """Repository names under ROOT from a listing of folders only (no scan): for completion."""
-    storage = LocalStorage(resolve_root(root))
-    out: list[str] = []
-    stack = [""]
-    while stack:
-        prefix = stack.pop()
-        rel = f"{REPOSITORIES}/{prefix}" if prefix else REPOSITORIES
-        try:
-            kinds = storage.list_kinds(rel)
-        except OSError:
-            continue
-        names = {name for name, kind in kinds if kind == DIR}
-        if "_manifests" in names:
-            out.append(prefix)
-        stack.extend(f"{prefix}/{n}" if prefix else n for n in names if not n.startswith("_"))
-    return sorted(out)
-
-
-def tag_names(root: str | None, repo: str) -> list[str]:
-    """The tags of one repository from a folder listing: for completion."""
-    storage = LocalStorage(resolve_root(root))
-    try:
-        kinds = storage.list_kinds(f"{REPOSITORIES}/{repo}/_manifests/tags")
-    except OSError:
-        return []
-    return sorted(name for name, kind in kinds if kind == DIR)
-
-
-def check(
-    root: str | None,
-    *,
-    repo_glob: str | None = None,
-    verify_digests: bool = False,
-    progress: Progress | None = None,
-) -> CheckReport:
-    """`regfs check`: everything wrong with the storage, as findings."""
-    snap = open_snapshot(root, progress=progress)
-    return check_snapshot(
-        snap,
-        repo_glob=repo_glob,
-        verify_digests=verify_digests,
-        workers=default_workers(),
-        progress=progress,
-    )
-
-
-def du(
-    root: str | None,
-    *,
-    by: str = "repo",
-    sort: str = "exclusive",
-    top: int | None = None,
-    progress: Progress | None = None,
-) -> DuReport:
-    """`regfs du`: bytes per repository (and per tag), shared, exclusive, untagged."""
-    validate_du_options(by=by, sort=sort, top=top)
-    return disk_usage(open_snapshot(root, progress=progress), by=by, sort=sort, top=top)

@@ -7,6 +7,7 @@ Exit codes (documented in the README and in ``regfs --help``):
 * 2: bad input: unusable ROOT, malformed argument, unknown target, refused confirmation.
 * 3: refused for safety: graph incomplete (fail closed), live registry, lock held.
 * 4: a deletion step failed part-way (permission denied, disk full); the journal says where.
+* 130: interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_REFUSED = 3
 EXIT_PARTIAL = 4
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C (128 + SIGINT)
 
 
 class RegfsError(Exception):

@@ -156,18 +156,17 @@ def test_failure_exit_code_is_4_through_the_cli(
 ) -> None:
     from typer.testing import CliRunner
 
-    from regfs import cli
-    from regfs.cli import gc as gc_commands
+    from regfs import api, cli
 
     b = StoreBuilder(tmp_path / "t")
     build_tree(b)
-    real = gc_commands.collect
+    real = api.collect
 
     def failing(*args: Any, **kw: Any) -> Any:
         kw["ops"] = FailingOps(at=3, exc=PermissionError(errno.EACCES, "Permission denied"))
         return real(*args, **kw)
 
-    monkeypatch.setattr(gc_commands, "collect", failing)
+    monkeypatch.setattr(api, "collect", failing)
     res = CliRunner().invoke(
         cli.app, ["gc", str(b.root), "--yes", "--min-age", "0", "--skip-live-check", "--json"]
     )

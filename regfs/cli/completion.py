@@ -1,8 +1,8 @@
 """Shell completion: ROOT as a folder, ``--repo`` and rm's targets from a folder listing.
 
 Completion never scans: repository and tag names come from listing folders
-(:func:`regfs.api.repository_names`, :func:`regfs.api.tag_names`), and any error means no
-suggestions.
+(:meth:`regfs.api.Registry.repository_names`, :meth:`~regfs.api.Registry.tag_names`), and
+any error means no suggestions.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _root_of(args: list[str]) -> str | None:
 def complete_repo(ctx: Context, incomplete: str) -> list[str]:
     """Repository names under ROOT (a listing of folders only, no scan)."""
     try:
-        names = api.repository_names(_root_of(_typed(ctx)))
+        names = api.Registry.at(_root_of(_typed(ctx))).repository_names()
     except (RegfsError, OSError):
         return []
     return [n for n in names if n.startswith(incomplete)]
@@ -92,12 +92,12 @@ def complete_repo(ctx: Context, incomplete: str) -> list[str]:
 
 def complete_target(ctx: Context, incomplete: str) -> list[str]:
     """``REPO`` and, after a colon, ``REPO:TAG`` under ROOT."""
-    root = _root_of(_typed(ctx))
+    registry = api.Registry.at(_root_of(_typed(ctx)))
     try:
         if ":" in incomplete:
             repo, _, prefix = incomplete.partition(":")
-            return [f"{repo}:{t}" for t in api.tag_names(root, repo) if t.startswith(prefix)]
-        return [n for n in api.repository_names(root) if n.startswith(incomplete)]
+            return [f"{repo}:{t}" for t in registry.tag_names(repo) if t.startswith(prefix)]
+        return [n for n in registry.repository_names() if n.startswith(incomplete)]
     except (RegfsError, OSError):
         return []
 

@@ -31,7 +31,7 @@ from rich.progress import (
 from rich.text import Text
 
 from regfs import render
-from regfs.errors import EXIT_USAGE, RefusedError, RegfsError
+from regfs.errors import EXIT_INTERRUPTED, EXIT_USAGE, RefusedError, RegfsError
 
 # stderr: warnings, errors, progress and questions (tests swap it for a captured console).
 err = Console(stderr=True, highlight=False)
@@ -229,4 +229,4 @@ class errors:  # lower case: read as ``with errors(display):``
         if isinstance(exc, RegfsError):
             fail(str(exc), exc.exit_code)
         if isinstance(exc, KeyboardInterrupt):
-            fail("interrupted", 130)
+            fail("interrupted", EXIT_INTERRUPTED)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -34,9 +34,9 @@ from regfs.cli.options import (
     YesOpt,
     duration,
 )
-from regfs.errors import EXIT_PARTIAL, EXIT_REFUSED
+from regfs.errors import EXIT_INTERRUPTED, EXIT_PARTIAL, EXIT_REFUSED
 from regfs.gc.plan import GcOptions, GcPlan
-from regfs.gc.run import GcOutcome, GcRefused, RmOutcome, collect, command_line, remove
+from regfs.gc.run import GcOutcome, GcRefused, RmOutcome, RunStatus, command_line
 
 
 def gc_cmd(
@@ -117,9 +117,10 @@ def gc_cmd(
         )
 
         with errors(display):
-            try:
-                outcome = collect(
-                    root,
+            outcome = _outcome_of_refusal(
+                display,
+                GcOutcome,
+                lambda: api.Registry.at(root).gc(
                     options,
                     dry_run=dry_run,
                     registry_url=registry_url,
@@ -127,20 +128,15 @@ def gc_cmd(
                     confirm=confirm,
                     progress=display.callback,
                     command=command_line(["regfs", *sys.argv[1:]]),
-                )
-            except GcRefused as exc:
-                assert isinstance(exc.outcome, GcOutcome)
-                outcome = exc.outcome
-                _refused_line(display, exc)
+                ),
+            )
     if as_json:
         echo_text(render.to_json(render.gc_dict(outcome)))
     else:
         echo_text(render.gc_text(outcome, width=width))
     if outcome.live_check_skipped and not dry_run:
         warn("the live-registry check was skipped (--skip-live-check)")
-    if outcome.would_refuse:
-        raise typer.Exit(EXIT_REFUSED)
-    exit_for_runs(outcome)
+    exit_for(outcome)
 
 
 def rm_cmd(
@@ -214,54 +210,57 @@ def rm_cmd(
         )
 
         with errors(display):
-            outcome = _refusal_or(display, remove)(
-                root,
-                targets,
-                dry_run=dry_run,
-                trash=trash,
-                run_gc=run_gc,
-                gc_options=gc_options,
-                registry_url=registry_url,
-                skip_live_check=skip_live_check,
-                confirm=confirm,
-                progress=display.callback,
-                command=command_line(["regfs", *sys.argv[1:]]),
+            outcome = _outcome_of_refusal(
+                display,
+                RmOutcome,
+                lambda: api.Registry.at(root).rm(
+                    targets,
+                    dry_run=dry_run,
+                    trash=trash,
+                    run_gc=run_gc,
+                    gc_options=gc_options,
+                    registry_url=registry_url,
+                    skip_live_check=skip_live_check,
+                    confirm=confirm,
+                    progress=display.callback,
+                    command=command_line(["regfs", *sys.argv[1:]]),
+                ),
             )
     if as_json:
         echo_text(render.to_json(render.rm_dict(outcome)))
     else:
         echo_text(render.rm_text(outcome, width=width))
-    if outcome.removal.would_refuse or (outcome.gc is not None and outcome.gc.would_refuse):
-        raise typer.Exit(EXIT_REFUSED)
-    exit_for_runs(outcome.removal, outcome.gc)
+    exit_for(outcome)
 
 
-def _refusal_or(display: Display, run: Callable[..., RmOutcome]) -> Callable[..., RmOutcome]:
-    """``run``, whose refusal (GcRefused) becomes its outcome, to be rendered and exit 3."""
-
-    def call(*args: Any, **kwargs: Any) -> RmOutcome:
-        try:
-            return run(*args, **kwargs)
-        except GcRefused as exc:
-            assert isinstance(exc.outcome, RmOutcome)
-            _refused_line(display, exc)
-            return exc.outcome
-
-    return call
+Outcome = TypeVar("Outcome", GcOutcome, RmOutcome)
 
 
-def _refused_line(display: Display, exc: GcRefused) -> None:
-    """The message on stderr of a refused real run (its reasons go with the output),
-    wrapped to the terminal like every text output."""
-    display.pause()
-    refused_lines(str(exc))
+def _outcome_of_refusal(
+    display: Display, kind: type[Outcome], run: Callable[[], Outcome]
+) -> Outcome:
+    """``run()``; a real run's refusal (GcRefused) becomes its outcome, to be rendered
+    (with every reason) and exit 3, after ``regfs: refused: ...`` on stderr."""
+    try:
+        return run()
+    except GcRefused as exc:
+        assert isinstance(exc.outcome, kind)
+        display.pause()
+        refused_lines(str(exc))
+        return exc.outcome
 
 
-def exit_for_runs(*parts: GcOutcome | None) -> None:
-    """Exit 4 when a run's deletion failed part-way, 130 when it was interrupted."""
-    for part in parts:
-        if part is not None and part.executed is not None:
-            if part.executed.failed:
-                raise typer.Exit(EXIT_PARTIAL)
-            if part.executed.interrupted:
-                raise typer.Exit(130)
+# The exit code of each way a run can end that is not success.
+EXIT_FOR_STATUS = {
+    RunStatus.REFUSED: EXIT_REFUSED,
+    RunStatus.FAILED: EXIT_PARTIAL,
+    RunStatus.INTERRUPTED: EXIT_INTERRUPTED,
+}
+
+
+def exit_for(outcome: GcOutcome | RmOutcome) -> None:
+    """Exit 3 when refused (a dry run: a real run would be), 4 when a deletion failed
+    part-way, 130 when interrupted; return (exit 0) otherwise."""
+    code = EXIT_FOR_STATUS.get(outcome.status)
+    if code is not None:
+        raise typer.Exit(code)

@@ -29,7 +29,7 @@ def tree_cmd(root: RootArg = None, repo: RepoOpt = None, as_json: JsonOpt = Fals
       regfs tree /srv/registry --repo 'library/**'
     """
     with Display(not as_json) as display, errors(display):
-        data = api.tree(root, repo_glob=repo, progress=display.callback)
+        data = api.Registry.at(root).tree(repo_glob=repo, progress=display.callback)
     echo_text(render.tree_json(data) if as_json else render.tree_text(data))
 
 
@@ -56,7 +56,7 @@ def orphans_cmd(
     """
     age = duration(uploads_older_than, "--uploads-older-than")
     with Display(not as_json) as display, errors(display):
-        report = api.find_orphans(root, uploads_older_than=age, progress=display.callback)
+        report = api.Registry.at(root).orphans(uploads_older_than=age, progress=display.callback)
     if as_json:
         echo_text(render.to_json(render.orphans_dict(report)))
     else:
@@ -86,8 +86,8 @@ def check_cmd(
       regfs check /srv/registry --verify-digests
     """
     with Display(True, (VERIFY_PHASE,)) as display, errors(display):
-        report = api.check(
-            root, repo_glob=repo, verify_digests=verify_digests, progress=display.callback
+        report = api.Registry.at(root).check(
+            repo_glob=repo, verify_digests=verify_digests, progress=display.callback
         )
     if as_json:
         echo_text(render.to_json(render.check_dict(report)))
@@ -134,7 +134,7 @@ def du_cmd(
         except ValueError:
             fail(f"--top must be a positive number, not {top!r}")
     with Display(not as_json) as display, errors(display):
-        report = api.du(root, by=by, sort=sort, top=limit, progress=display.callback)
+        report = api.Registry.at(root).du(by=by, sort=sort, top=limit, progress=display.callback)
     if as_json:
         echo_text(render.to_json(render.du_dict(report)))
     else:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from regfs import api
 from regfs.cli.completion import complete_repo
 from regfs.cli.console import (
     Display,
@@ -20,7 +21,7 @@ from regfs.cli.console import (
     text_width,
     warn,
 )
-from regfs.cli.gc import exit_for_runs
+from regfs.cli.gc import exit_for
 from regfs.cli.options import (
     JsonOpt,
     RegistryUrlOpt,
@@ -37,7 +38,7 @@ from regfs.render import plural, size, to_json
 from regfs.render.retain import retain_dict, retain_preview, retain_text
 from regfs.retain.plan import RetainPlan
 from regfs.retain.policy import Rule, make_rule, read_policy
-from regfs.retain.run import RetainOutcome, RetainRefused, retain
+from regfs.retain.run import RetainOutcome, RetainRefused
 
 
 def retain_cmd(
@@ -155,8 +156,7 @@ def retain_cmd(
 
         with errors(display):
             try:
-                outcome: RetainOutcome = retain(
-                    root,
+                outcome: RetainOutcome = api.Registry.at(root).retain(
                     rules,
                     dry_run=dry_run,
                     trash=trash,
@@ -177,9 +177,7 @@ def retain_cmd(
         echo_text(retain_text(outcome, width=width))
     if outcome.run.live_check_skipped and not dry_run:
         warn("the live-registry check was skipped (--skip-live-check)")
-    if outcome.run.would_refuse:
-        raise typer.Exit(EXIT_REFUSED)
-    exit_for_runs(outcome.run)
+    exit_for(outcome.run)
     if outcome.selection.refused:
         raise typer.Exit(EXIT_REFUSED)
 

@@ -45,7 +45,7 @@ def restore_cmd(
     with errors():
         root, rest = api.split_root(args, "RUN-ID", single=True)
     with errors():
-        res = api.restore(root, rest[0])
+        res = api.Registry.at(root).restore(rest[0])
     if as_json:
         echo_text(render.to_json(render.restore_dict(res)))
     else:
@@ -63,7 +63,7 @@ def trash_list_cmd(root: RootArg = None, as_json: JsonOpt = False) -> None:
       regfs trash list /srv/registry
     """
     with errors():
-        runs = api.trash_runs(root)
+        runs = api.Registry.at(root).trash_runs()
     if as_json:
         echo_text(render.to_json(render.trash_list_dict(runs)))
     else:
@@ -112,7 +112,7 @@ def trash_purge_cmd(
     )
 
     with errors():
-        res = api.purge_trash(root, age, dry_run=dry_run, confirm=confirm)
+        res = api.Registry.at(root).purge_trash(age, dry_run=dry_run, confirm=confirm)
     if as_json:
         echo_text(render.to_json(render.trash_purge_dict(res)))
     else:

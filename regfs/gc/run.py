@@ -9,6 +9,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from regfs.errors import RefusedError, UsageError
 from regfs.gc.execute import ExecResult, Executor, Ops
@@ -18,7 +19,7 @@ from regfs.gc.lock import LOCK, Lock, pid_alive, read_holder
 from regfs.gc.plan import GcOptions, GcPlan, build_plan
 from regfs.gc.probe import check_url
 from regfs.gc.relinks import pushed_since, relinked_digests
-from regfs.gc.rm import Selection, build_rm_plan, gc_notes, parse_target, select, without
+from regfs.gc.rm import RmPlan, Selection, build_rm_plan, gc_notes, parse_target, select, without
 from regfs.scan import Progress, Refresher, ScanMode, Snapshot, scan
 from regfs.storage.base import StateStore
 from regfs.storage.local import LocalStorage, resolve_root
@@ -27,8 +28,20 @@ from regfs.storage.local import LocalStorage, resolve_root
 RECHECK_AFTER = 1.0
 
 
+class RunStatus(StrEnum):
+    """Where a gc or rm run ended (the ``status`` of its --json document)."""
+
+    PLANNED = "planned"  # a dry run, or a plan not (yet) executed
+    REFUSED = "refused"  # refused for safety (a dry run: a real run would refuse)
+    DONE = "done"  # executed to the end
+    FAILED = "failed"  # a deletion step failed; the run stopped there
+    INTERRUPTED = "interrupted"  # stopped between two steps (Ctrl-C)
+
+
 @dataclass(slots=True)
 class GcOutcome:
+    """One gc (or one removal of rm): its plan, what the safety rules said, what was done."""
+
     plan: GcPlan
     snapshot: Snapshot
     dry_run: bool
@@ -38,6 +51,15 @@ class GcOutcome:
     # What the live-registry guard looked at and let pass, one line each.
     guard: list[Reason] = field(default_factory=list)
     live_check_skipped: bool = False
+
+    @property
+    def status(self) -> RunStatus:
+        """How the run ended; the one place it is decided (JSON and exit code read it)."""
+        if self.dry_run or self.executed is None:
+            return RunStatus.REFUSED if self.would_refuse else RunStatus.PLANNED
+        if self.executed.failed:
+            return RunStatus.FAILED
+        return RunStatus.INTERRUPTED if self.executed.interrupted else RunStatus.DONE
 
 
 class GcRefused(RefusedError):
@@ -211,6 +233,70 @@ def collect(
         )
 
 
+def execute_planned(
+    planned: GcOutcome,
+    storage: LocalStorage,
+    *,
+    force: bool | None = None,
+    registry_url: str | None = None,
+    skip_live_check: bool = False,
+    confirm: Callable[[GcPlan], bool] | None = None,
+    progress: Progress | None = None,
+    ops: Ops | None = None,
+    command: str = "regfs gc",
+) -> GcOutcome:
+    """Execute the plan of a dry run (:func:`collect`, or the removal of :func:`remove`):
+    that plan object, under the lock, after the safety rules have been decided again now,
+    on ``storage`` (the storage the plan was made from).
+
+    The plan may have been made a while ago: the executor re-checks every item before it
+    touches it (changed, re-linked or pushed again since the scan: kept), as in any run.
+    ``force`` defaults to the plan's own option; for a removal plan it only lets a removal
+    that breaks tags that stay proceed (scan problems always refuse a removal, as in rm).
+
+    Raises:
+        UsageError: a malformed ``registry_url``, a plan that is not a dry run's, or the
+            run was not confirmed.
+        GcRefused: something may write to ROOT, another regfs holds the lock, the graph is
+            incomplete (without ``force``) or the removal breaks a tag that stays. Nothing
+            is deleted.
+    """
+    if not planned.dry_run or planned.executed is not None:
+        raise UsageError("only a dry run's plan can be executed (and only once)")
+    url = check_url(registry_url) if registry_url else None
+    plan = planned.plan
+    removal = isinstance(plan, RmPlan)
+    forced = plan.options.force if force is None else force
+    outcome = GcOutcome(plan, planned.snapshot, False, live_check_skipped=skip_live_check)
+
+    def rules(lock: Reason | None) -> tuple[list[Reason], list[Reason]]:
+        refusals, notes = assess(
+            plan,
+            force=forced and not removal,
+            lock=lock,
+            registry_url=url,
+            skip_live_check=skip_live_check,
+        )
+        if isinstance(plan, RmPlan) and not forced:
+            refusals += [Reason("breaks_tag", b.describe()) for b in plan.breaks]
+        return refusals, notes
+
+    with _locked(storage.state, command, False) as lock:
+        refusals, outcome.guard = rules(lock)
+        outcome.would_refuse = refusals or None
+        if refusals:
+            raise GcRefused(outcome, refusals)
+        return _execute(
+            outcome,
+            storage,
+            confirm=confirm,
+            progress=progress,
+            ops=ops,
+            command=command,
+            recheck=lambda: rules(None)[0],
+        )
+
+
 def expected_revisions(plan: GcPlan, snap: Snapshot) -> Callable[[str], dict[str, set[str]]]:
     """``step -> {repository: revisions}``: the revision links a run expects to find when
     ``step`` starts. Until the revisions step, what the scan saw; from then on, minus those the
@@ -292,12 +378,28 @@ def _execute(
 
 @dataclass(slots=True)
 class RmOutcome:
+    """One ``regfs rm``: what the targets selected, the removal, and the gc after it."""
+
     selection: Selection
     removal: GcOutcome
     # `regfs gc` after the removal: the plan (dry run or no --gc) or the run (with --gc).
     gc: GcOutcome | None = None
     # Why that gc reclaims nothing the removal let go, or would refuse (for the operator).
     gc_notes: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> RunStatus:
+        """How the whole command ended: refused when the removal or its gc is (or would
+        be); else the removal's failure or interruption, else the gc's; else the removal's
+        status (``rm --json``'s ``status`` is the removal's alone)."""
+        parts = [self.removal] + ([self.gc] if self.gc is not None else [])
+        statuses = [p.status for p in parts]
+        if RunStatus.REFUSED in statuses:
+            return RunStatus.REFUSED
+        for status in statuses:
+            if status in (RunStatus.FAILED, RunStatus.INTERRUPTED):
+                return status
+        return statuses[0]
 
 
 def remove(

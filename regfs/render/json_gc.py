@@ -36,7 +36,6 @@ def gc_dict(o: GcOutcome) -> dict[str, Any]:
     if o.dry_run or o.executed is None:
         skipped: list[dict[str, Any]] = []
         reclaimed = plan.reclaimed_bytes
-        status = "refused" if o.would_refuse else "planned"
     else:
         ex = o.executed
         skipped = [
@@ -51,7 +50,7 @@ def gc_dict(o: GcOutcome) -> dict[str, Any]:
             if r.status in ("skipped", "gone", "failed")
         ]
         reclaimed = ex.reclaimed_bytes
-        status = "failed" if ex.failed else ("interrupted" if ex.interrupted else "done")
+    status = str(o.status)
     by: dict[str, list[Any]] = {s: [] for s in STEP_TITLES}
     for a in done_actions(o):
         by[a.step].append(a)
