@@ -450,7 +450,7 @@ class StoreBuilder:
         for ly in layers:
             if self._stored(ly.digest):
                 self.link_layer(repo, ly.digest)
-        doc = schema1_doc(name or repo, (tags and next(iter(tags))) or "latest", layers)
+        doc = schema1_doc(name or repo, next(iter(tags), "") or "latest", layers)
         data = json.dumps(doc, indent=3).encode()
         d = self.push_manifest(repo, data, list(tags))
         return Pushed(

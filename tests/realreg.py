@@ -399,7 +399,7 @@ class Registry:
             return ""
         self._logfile.flush()
         self._logfile.seek(0)
-        return self._logfile.read().decode("utf-8", "replace")
+        return str(self._logfile.read().decode("utf-8", "replace"))
 
     def _wait_ready(self) -> tuple[bool, str]:
         assert self.proc is not None
@@ -859,7 +859,8 @@ def fixture_path(name: str) -> Path:
 
 def load_fixture_meta(name: str) -> dict[str, Any]:
     with open(FIXTURES_DIR / f"{name}.json", encoding="utf-8") as f:
-        return json.load(f)
+        meta: dict[str, Any] = json.load(f)
+    return meta
 
 
 def refresh_uploads(root: str | os.PathLike[str], meta: dict[str, Any]) -> None:

@@ -126,7 +126,7 @@ def test_untagged_index_and_its_children_and_referrers(builder: StoreBuilder) ->
         sig.digest: "artifact",
     }
     assert freed == sum(
-        builder.scan().blobs[d].size
+        builder.scan().blobs[d].known_size
         for d in a.blob_digests | b.blob_digests | idx.blob_digests | sig.blob_digests
     )
 
@@ -261,7 +261,7 @@ def test_orphans_report(builder: StoreBuilder) -> None:
     assert [b.digest for b in report.orphaned_blobs] == [loose.digest]
     assert report.orphaned_bytes == 5
     assert [u.digest for u in report.untagged_manifests] == [dead.digest]
-    assert report.untagged_bytes == sum(snap.blobs[d].size for d in dead.blob_digests)
+    assert report.untagged_bytes == sum(snap.blobs[d].known_size for d in dead.blob_digests)
     assert report.dangling == [
         Dangling(
             "broken", "config", broken.config.digest, blob_data(broken.config.digest), broken.digest

@@ -74,7 +74,7 @@ def test_healthy_store_is_healthy_with_and_without_digests(builder: StoreBuilder
     v = run(builder, verify_digests=True)
     assert v.healthy, v.problems
     assert v.verified and v.verified_blobs == len(builder.scan().blobs)
-    assert v.verified_bytes == sum(b.size for b in builder.scan().blobs.values())
+    assert v.verified_bytes == sum(b.known_size for b in builder.scan().blobs.values())
 
 
 def test_missing_layer_data_is_dangling_and_breaks_the_tag(builder: StoreBuilder) -> None:
@@ -652,7 +652,7 @@ def test_cli_check_healthy_and_verified(builder: StoreBuilder) -> None:
     out = json.loads(res.stdout)
     assert out["healthy"] is True and out["problems"] == []
     assert out["verified_blobs"] == len(builder.scan().blobs)
-    assert out["verified_bytes"] == sum(b.size for b in builder.scan().blobs.values())
+    assert out["verified_bytes"] == sum(b.known_size for b in builder.scan().blobs.values())
     assert isinstance(out["verified_bytes"], int)
     text = runner.invoke(cli.app, ["check", str(builder.root), "--verify-digests"])
     assert text.exit_code == 0

@@ -272,7 +272,8 @@ def test_orphans_exit_1_on_dangling(store: StoreBuilder) -> None:
 
 
 def test_orphans_exit_1_on_problems(store: StoreBuilder) -> None:
-    rel = store.revision_link("app", store.dead.digest)  # type: ignore[attr-defined]
+    dead = store.dead  # type: ignore[attr-defined]
+    rel = store.revision_link("app", dead.digest)
     store.write(rel, b"")
     r = invoke("orphans", str(store.root), "--json")
     assert r.exit_code == 1
@@ -282,10 +283,10 @@ def test_orphans_exit_1_on_problems(store: StoreBuilder) -> None:
             "kind": "empty_link",
             "path": rel,
             "message": "empty link file (a crash during a write leaves these)",
-            "digest": store.dead.digest,
+            "digest": dead.digest,
             "repository": "app",
             "blocks_gc": True,
-        }  # type: ignore[attr-defined]
+        }
     ]
     assert data["totals"]["problems"] == 1
 

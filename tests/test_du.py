@@ -131,7 +131,7 @@ def test_referrers_and_index_children_count_for_their_repository(builder: StoreB
     row = rows(r)["multi"]
     expected = {idx.digest, sig.digest} | amd.blob_digests | arm.blob_digests | sig.blob_digests
     snap = builder.scan()
-    assert row.total_bytes == sum(snap.blobs[d].size for d in expected)
+    assert row.total_bytes == sum(snap.blobs[d].known_size for d in expected)
     assert row.exclusive_bytes == row.total_bytes and row.untagged_bytes == 0
     assert row.tag_usage is not None
     (v1,) = row.tag_usage

@@ -157,10 +157,11 @@ def test_failure_exit_code_is_4_through_the_cli(
     from typer.testing import CliRunner
 
     from regfs import api, cli
+    from regfs.gc.run import collect
 
     b = StoreBuilder(tmp_path / "t")
     build_tree(b)
-    real = api.collect
+    real = collect
 
     def failing(*args: Any, **kw: Any) -> Any:
         kw["ops"] = FailingOps(at=3, exc=PermissionError(errno.EACCES, "Permission denied"))

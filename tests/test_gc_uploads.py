@@ -50,7 +50,7 @@ def tree(root: Path) -> list[str]:
 
 
 def upload_dir(root: Path, up: dict[str, Any]) -> Path:
-    return root / "docker/registry/v2/repositories" / up["repo"] / "_uploads" / up["uuid"]
+    return Path(root, "docker/registry/v2/repositories", up["repo"], "_uploads", up["uuid"])
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ repo_names = (
 )
 tags = st.from_regex(re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,40}"), fullmatch=True)
 uuids = st.uuids().map(str) | st.text(
-    st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)), min_size=1
+    st.characters(exclude_characters="/\x00", exclude_categories=["Cs"]), min_size=1
 )
 
 specs: st.SearchStrategy[PathSpec] = st.one_of(

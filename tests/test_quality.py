@@ -1,4 +1,4 @@
-"""The engineering standards, enforced: ruff clean, formatted, mypy strict on regfs/."""
+"""The engineering standards, enforced: ruff clean, formatted, mypy strict on regfs/ and tests/."""
 
 from __future__ import annotations
 
@@ -21,5 +21,6 @@ def test_ruff_check_and_format() -> None:
 
 
 def test_mypy_strict() -> None:
+    # pyproject.toml [tool.mypy]: strict, files = regfs and tests.
     res = _run(sys.executable, "-m", "mypy")
     assert res.returncode == 0, res.stdout + res.stderr

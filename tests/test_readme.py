@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _tool():  # type: ignore[no-untyped-def]
+def _tool() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "readme_examples", REPO / "tools" / "readme_examples.py"
     )

@@ -187,9 +187,9 @@ def test_properties(tags: list[TagInfo], rs: list[Rule], min_age: float) -> None
             if r.older_than is not None:
                 assert t.pushed_at < NOW - r.older_than  # and older than its limit
     # Nothing removed that every rule would keep, and a tag every covering rule lets go goes.
-    for t in sel.kept:
-        if t.reason == "selected by no rule":
-            assert not any(r.is_candidate(t.tag) for r in rs)
+    for d in sel.kept:
+        if d.reason == "selected by no rule":
+            assert not any(r.is_candidate(d.tag) for r in rs)
     # The order of the input does not matter.
     again = run(list(reversed(tags)), *rs, min_age=min_age)
     assert again == sel

@@ -155,7 +155,8 @@ def test_root_from_environment(store: StoreBuilder, monkeypatch: pytest.MonkeyPa
 def _gc_bytes(root: Path) -> int:
     res = invoke("gc", str(root), "--yes", "--min-age", "0", "--json", "--skip-live-check")
     assert res.exit_code == 0, res.stderr
-    return int(as_json(res)["reclaimed_bytes"]) - sum(u["size"] for u in as_json(res)["uploads"])
+    uploads = sum(int(u["size"]) for u in as_json(res)["uploads"])
+    return int(as_json(res)["reclaimed_bytes"]) - uploads
 
 
 @pytest.mark.parametrize("name", FIXTURES)
@@ -497,7 +498,7 @@ def test_real_registry_signed_image_goes_with_its_referrers(tmp_path: Path) -> N
         assert "1.0" not in reg.tags("signed/app")
     # Every other image still pulls, the cosign-style .sig tag (no subject) included.
     assert (
-        _pull_all(root, meta, skip={("signed/app", "1.0")})
+        _pull_all(root, meta, skip=frozenset({("signed/app", "1.0")}))
         == sum(len(t) for t in meta["tags"].values()) - 1
     )
 

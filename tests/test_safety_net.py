@@ -276,7 +276,7 @@ def test_a_manifest_pushed_again_after_the_plan_keeps_its_blob(tmp_path: Path) -
         ("skipped", "linked again since the scan"),
     }
     assert blob_data(root, SHARED_DELETED).is_file()
-    assert out.executed.failed is None
+    assert out.executed is not None and out.executed.failed is None
     with rr.Registry(root) as reg:
         body, _mt, dcd = reg.get_manifest("org/team/app", "old")
         assert dcd == SHARED_DELETED and rr.sha256_digest(body) == SHARED_DELETED
@@ -321,7 +321,7 @@ def test_a_new_manifest_pushed_after_the_plan_keeps_what_it_references(tmp_path:
     out = collect(
         str(root), GcOptions(min_age=0), dry_run=False, skip_live_check=True, confirm=push_new
     )
-    assert out.executed.failed is None
+    assert out.executed is not None and out.executed.failed is None
     assert not blob_data(root, SHARED_DELETED).exists()  # nothing new references it
     with rr.Registry(root) as reg:
         verified = reg.pull("org/team/app", "new")
@@ -355,7 +355,7 @@ def test_an_untagged_manifest_tagged_again_after_the_plan_still_pulls(tmp_path: 
         skip_live_check=True,
         confirm=tag_again,
     )
-    assert out.executed.failed is None
+    assert out.executed is not None and out.executed.failed is None
     revision = [r for r in out.executed.results if r.action.step == "revision"]
     assert [r.status for r in revision if r.action.digest == old["digest"]] == ["skipped"]
     with rr.Registry(root) as reg:
@@ -406,7 +406,7 @@ def test_an_index_pushed_after_the_plan_keeps_its_untagged_children(tmp_path: Pa
         skip_live_check=True,
         confirm=push_index,
     )
-    assert out.executed.failed is None
+    assert out.executed is not None and out.executed.failed is None
     skipped = {
         r.action.digest
         for r in out.executed.results
@@ -635,7 +635,7 @@ def test_a_blob_whose_size_changed_but_not_its_mtime_is_skipped(tmp_path: Path) 
     assert status[grown.digest] == ("skipped", "changed since the scan (size)")
     assert data.read_bytes() == b"will grow, and did"
     assert status[plain.digest] == ("done", "")
-    assert out.executed.failed is None
+    assert out.executed is not None and out.executed.failed is None
 
 
 def test_a_tag_history_link_whose_content_changed_is_skipped(tmp_path: Path) -> None:
@@ -664,7 +664,7 @@ def test_a_tag_history_link_whose_content_changed_is_skipped(tmp_path: Path) -> 
     path = f"repositories/app/_manifests/tags/v1/index/sha256/{hexof(old.digest)}"
     assert status[path] == ("skipped", "link content changed since the scan")
     assert entry.read_bytes() == other.digest.encode()
-    assert out.executed.failed is None
+    assert out.executed is not None and out.executed.failed is None
     assert b.path("repositories/app/_manifests/tags/v1/current/link").read_bytes() == (
         new.digest.encode()
     )

@@ -488,12 +488,9 @@ def test_files_named_like_repository_parts_do_not_make_a_repository(
 # --- symlinks -------------------------------------------------------------------------------------
 
 
-FAST = {"mode": ScanMode.LAZY}
-
-
-@pytest.mark.parametrize("how", [{}, FAST], ids=["thorough", "fast"])
+@pytest.mark.parametrize("mode", [ScanMode.FULL, ScanMode.LAZY], ids=["thorough", "fast"])
 def test_symlinked_repository_is_read_through(
-    builder: StoreBuilder, tmp_path: Path, how: dict[str, ScanMode]
+    builder: StoreBuilder, tmp_path: Path, mode: ScanMode
 ) -> None:
     """The registry follows symbolic links and serves what is behind them: so does the scan,
     for marking, and reports each link (it blocks gc; nothing at or below it is deleted)."""
@@ -508,7 +505,7 @@ def test_symlinked_repository_is_read_through(
     # A folder outside the tree that holds a _manifests folder, and one holding a repository.
     os.symlink(outside.path("repositories/evil"), builder.path("repositories/evil"))
     os.symlink(outside.path("repositories/org"), builder.path("repositories/org"))
-    snap = scan(LocalStorage(builder.v2), **how)
+    snap = scan(LocalStorage(builder.v2), mode=mode)
     assert list(snap.repositories) == ["app", "evil", "org/inner"]
     assert evil.digest in snap.manifests and inner.digest in snap.manifests
     assert snap.repositories["evil"].tags["v1"].current is not None
@@ -578,15 +575,15 @@ def test_symlinks_inside_a_repository(app: StoreBuilder, tmp_path: Path) -> None
     assert all(f.blocks_gc for f in snap.findings if f.kind is Kind.SYMLINK)
 
 
-@pytest.mark.parametrize("how", [{}, FAST], ids=["thorough", "fast"])
+@pytest.mark.parametrize("mode", [ScanMode.FULL, ScanMode.LAZY], ids=["thorough", "fast"])
 def test_symlinked_blob_data_is_a_stored_blob(
-    builder: StoreBuilder, tmp_path: Path, how: dict[str, ScanMode]
+    builder: StoreBuilder, tmp_path: Path, mode: ScanMode
 ) -> None:
     img = builder.image("app", tags=["v1"])
     folder = builder.path(f"blobs/sha256/{hexof(img.digest)[:2]}/{hexof(img.digest)}")
     shutil.move(folder / "data", tmp_path / "elsewhere")
     os.symlink(tmp_path / "elsewhere", folder / "data")
-    snap = scan(LocalStorage(builder.v2), **how)
+    snap = scan(LocalStorage(builder.v2), mode=mode)
     assert img.digest in snap.manifests  # read through the link
     assert kinds(snap).count((Kind.SYMLINK, f"{folder.relative_to(builder.v2)}/data")) == 1
     assert Kind.MISSING_DATA not in {k for k, _ in kinds(snap)}

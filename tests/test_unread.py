@@ -35,24 +35,25 @@ def store(builder: StoreBuilder) -> StoreBuilder:
     and a deleted one (orphans); other: a tagged image and a linked orphan."""
     b = builder
     base = b.layer("base")
-    b.tagged = b.image("app", tags=["v1"], layers=[base, b.layer("app")])  # type: ignore[attr-defined]
-    b.sig = b.referrer("app", subject=b.tagged)  # type: ignore[attr-defined]
+    tagged = b.image("app", tags=["v1"], layers=[base, b.layer("app")])
+    sig = b.referrer("app", subject=tagged)
     c1 = b.image("app", layers=[b.layer("c1")], platform="linux/amd64")
     c2 = b.image("app", layers=[b.layer("c2")], platform="linux/arm64")
-    b.idx = b.index("app", children=[c1, c2], tags=["multi"])  # type: ignore[attr-defined]
+    idx = b.index("app", children=[c1, c2], tags=["multi"])
     b.untagged = b.image("app", layers=[b.layer("old")])  # type: ignore[attr-defined]
     gone = b.image("app", layers=[b.layer("gone")])
     b.delete_manifest("app", gone.digest)
-    b.gone = gone  # type: ignore[attr-defined]
-    b.other = b.image("other", tags=["1"], layers=[base])  # type: ignore[attr-defined]
+    other = b.image("other", tags=["1"], layers=[base])
     b.loose = b.orphan_blob(b"loose", repo="other")  # type: ignore[attr-defined]
+    b.tagged, b.sig, b.idx = tagged, sig, idx  # type: ignore[attr-defined]
+    b.gone, b.other = gone, other  # type: ignore[attr-defined]
     b.live = (  # type: ignore[attr-defined]
-        b.tagged.blob_digests
-        | b.sig.blob_digests
-        | b.idx.blob_digests
+        tagged.blob_digests
+        | sig.blob_digests
+        | idx.blob_digests
         | c1.blob_digests
         | c2.blob_digests
-        | b.other.blob_digests
+        | other.blob_digests
     )
     return b
 
