@@ -125,6 +125,7 @@ def test_a_folder_swapped_for_a_link_after_the_recheck_leads_nowhere_outside(
     opts = GcOptions(min_age=0, delete_untagged=True, trash=trash)
     out = collect(str(b.root), opts, dry_run=False, skip_live_check=True, ops=ops)
     assert ops.swapped is not None, "the plan had no such step"
+    assert out.executed is not None
     # Nothing outside ROOT changed after the attacker's move (the state right after it: the
     # attacker's copy is the registry's own data, now outside): no file, folder or mtime.
     assert tree_state(outside) == ops.outside_then
@@ -177,7 +178,7 @@ def test_a_trash_folder_swapped_for_a_link_is_refused(tmp_path: Path) -> None:
     opts = GcOptions(min_age=0, trash=True)
     out = collect(str(b.root), opts, dry_run=False, skip_live_check=True, ops=SwapTrash())
     assert list(outside.iterdir()) == []
-    assert out.executed.results
+    assert out.executed is not None and out.executed.results
     assert all(r.status == "skipped" for r in out.executed.results if r.action.step != "folder")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,11 +193,12 @@ def test_no_change_goes_through_a_link_anywhere_on_the_path(bed: Bed, where: str
     target = {"blobs": "blobs/data", "blobs/sha256": "blobs/sha256/data"}.get(
         where, "blobs/sha256/ab/data"
     )
-    for change in (
+    changes: list[Callable[[], object]] = [
         lambda: st.unlink(target),
         lambda: st.rmdir(target.rsplit("/", 1)[0] + "/link"),
         lambda: st.move_to_trash(target, "r1"),
-    ):
+    ]
+    for change in changes:
         with pytest.raises((SymlinkFound, NotAFolder)):
             change()
     assert bed.outside() == before
