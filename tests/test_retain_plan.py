@@ -10,7 +10,7 @@ import pytest
 from builder import COSIGN_SIG, Pushed, StoreBuilder
 from gc_helpers import age_tree, assert_whole, fingerprint, rescan
 
-from regfs.api import restore
+from regfs.api import Registry
 from regfs.layout import blob_dir
 from regfs.retain.plan import build_retain_plan
 from regfs.retain.policy import Rule, make_rule
@@ -137,11 +137,11 @@ def test_blob_used_by_another_repository_stays(tmp_path: Path) -> None:
 
 def test_young_blob_kept(three) -> None:  # type: ignore[no-untyped-def]
     b, imgs, _base = three
-    own = b.path(blob_dir(imgs[0].config.digest) + "/data")  # type: ignore[attr-defined]
+    own = b.path(blob_dir(imgs[0].config.digest) + "/data")
     os.utime(own, (NOW, NOW))
     plan = plan_for(b, make_rule(keep_last=2), min_age=3600)
     kept = {k.digest: k.reason for k in plan.kept}
-    assert kept[imgs[0].config.digest] == "younger than --min-age"  # type: ignore[attr-defined]
+    assert kept[imgs[0].config.digest] == "younger than --min-age"
 
 
 def test_real_run_then_restore(three) -> None:  # type: ignore[no-untyped-def]
@@ -160,7 +160,7 @@ def test_real_run_then_restore(three) -> None:  # type: ignore[no-untyped-def]
     snap = rescan(b)
     assert_whole(snap)
     assert blobs_on_disk(b) == imgs[2].blob_digests
-    restore(str(b.root), out.plan.run_id)
+    Registry.open(str(b.root)).restore(out.plan.run_id)
     assert fingerprint(b.root) == before
 
 

@@ -86,6 +86,7 @@ class _AmountColumn(ProgressColumn):
         self._count = MofNCompleteColumn()
 
     def render(self, task: Task) -> Text:
+        """The amount column of one task: bytes and speed, or done/total."""
         if task.fields.get("bytes"):
             return Text.assemble(self._bytes.render(task), "  ", self._speed.render(task))
         return self._count.render(task)
