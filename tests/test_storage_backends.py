@@ -35,7 +35,8 @@ from regfs.storage.base import (
     SymlinkFound,
 )
 from regfs.storage.local import LocalStorage
-from regfs.storage.memory import MemoryFS, MemoryStorage
+from regfs.storage.memfs import MemoryFS
+from regfs.storage.memory import MemoryStorage
 
 
 @dataclass

@@ -14,7 +14,8 @@ from regfs.gc.execute import Executor
 from regfs.gc.plan import GcOptions, build_plan
 from regfs.scan import Refresher, ScanMode, scan
 from regfs.storage.local import LocalStorage
-from regfs.storage.memory import MemoryFS, MemoryStorage
+from regfs.storage.memfs import MemoryFS
+from regfs.storage.memory import MemoryStorage
 
 NOW = 2_000_000_000.0
 
@@ -51,8 +52,8 @@ def to_memory(v2: Path) -> MemoryStorage:
     return mem
 
 
-def files_of(storage: Any) -> set[str]:
-    out = set()
+def files_of(storage: Any) -> set[tuple[str, str, int]]:
+    out: set[tuple[str, str, int]] = set()
     for o in storage.list_prefix(""):
         assert not hasattr(o, "error"), o
         out.add((o.path, o.kind, o.size))
