@@ -114,6 +114,16 @@ def s3_root(weed: s3bed.Weed) -> Iterator[str]:
     s3bed.delete_prefix(weed.client(), weed.bucket, prefix + "/")
 
 
+@pytest.fixture(scope="session")
+def scenarios(weed: s3bed.Weed) -> s3bed.Scenarios:
+    """The fixture scenarios written to S3 by the real registry (built on first use, shared by
+    the session: read them, never change them)."""
+    import realreg
+
+    realreg.require_binaries()
+    return s3bed.Scenarios(weed)
+
+
 # The terminal's stderr, kept before pytest captures fd 2 around each test (as pytest's own
 # faulthandler plugin does): the backstop's stacks must reach the log, not a capture file.
 _REAL_STDERR: list[int] = [2]

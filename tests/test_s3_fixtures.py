@@ -3,7 +3,6 @@ registry content as its filesystem fixture, and the reference GC says the same a
 
 from __future__ import annotations
 
-import collections.abc
 from typing import Any
 
 import pytest
@@ -11,12 +10,6 @@ import realreg as rr
 import s3bed
 
 pytestmark = pytest.mark.registry
-
-
-@pytest.fixture(scope="session")
-def scenarios(weed: s3bed.Weed) -> collections.abc.Iterator[s3bed.Scenarios]:
-    rr.require_binaries()
-    yield s3bed.Scenarios(weed)
 
 
 def _same_gc(s3: dict[str, Any], fs: dict[str, Any]) -> None:

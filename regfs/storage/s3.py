@@ -1,0 +1,731 @@
+"""A registry store in an S3 bucket (distribution's ``s3`` driver layout), through boto3.
+
+Keys are ``<rootdirectory>/docker/registry/v2/<path>`` (the root's slashes trimmed, as the
+driver does); there are no folder objects: a folder is a key prefix. Everything here implements
+:class:`regfs.storage.base.Storage` with paths relative to v2, plus what only an object store
+has (:meth:`S3Storage.delete_many`, :meth:`S3Storage.multipart_uploads`,
+:meth:`S3Storage.abort_multipart`, :func:`proves_revision_link`).
+
+How it stays fast and correct on a big bucket:
+
+* **List, do not walk.** :meth:`S3Storage.list_prefix` splits the prefix into shards with a few
+  delimiter listings (``blobs/sha256/00/`` … ``ff/``, each repository namespace), then lists
+  every shard flat with ``ListObjectsV2`` on a bounded thread pool (boto3's low-level client is
+  thread-safe). Objects found at a level that was split are kept: no key is missed.
+* **Retries with backoff** (:class:`Retry`) on throttling (``SlowDown``, 503), server errors
+  (500, ``InternalError``, ``RequestTimeout``) and network errors (refused, reset, timed out),
+  full jitter, bounded; then :class:`regfs.storage.base.Unavailable`. botocore's own retries
+  are off so that every attempt is counted (:attr:`S3Storage.stats`).
+* **Errors as values** where the protocol says so: a shard that cannot be listed is a
+  ``ListError`` and the walk goes on.
+* **ETags prove links**: a plain ``PutObject``'s ETag is the MD5 of its body, and a revision
+  link must hold ``sha256:<its folder>``: :func:`proves_revision_link` needs no GET.
+* **Batched deletes** (``DeleteObjects``, 1,000 keys a call, per-key errors kept as values).
+
+Needs the optional extra ``regfs[s3]`` (boto3); this module imports it only when a client is
+made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import stat as stat_mod
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, TypeVar
+
+from regfs.storage.base import (
+    DIR,
+    FILE,
+    Entry,
+    ErrorKind,
+    Exists,
+    IsAFolder,
+    ListError,
+    Listing,
+    NotEmpty,
+    NotFound,
+    ObjectInfo,
+    Stat,
+    StorageError,
+    check_path,
+    storage_error,
+)
+
+T = TypeVar("T")
+
+V2 = "docker/registry/v2"
+DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
+_FILE_MODE = stat_mod.S_IFREG | 0o644
+_DIR_MODE = stat_mod.S_IFDIR | 0o755
+
+# Error codes worth another attempt (S3 and S3-compatible servers).
+RETRYABLE_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequests",
+        "ServiceUnavailable",
+        "InternalError",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "503",
+        "500",
+        "502",
+        "504",
+    }
+)
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchBucket", "NoSuchUpload"})
+_DENIED_CODES = frozenset({"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
+_EXISTS_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
+
+
+@dataclass
+class Retry:
+    """How failed requests are retried: up to ``attempts`` tries, sleeping a random time in
+    ``[0, min(cap, base * 2**n)]`` before try ``n + 1`` (exponential backoff, full jitter)."""
+
+    attempts: int = 8
+    base: float = 0.05
+    cap: float = 5.0
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, n: int) -> float:
+        return self.rng.uniform(0.0, min(self.cap, self.base * (2**n)))
+
+
+@dataclass
+class Stats:
+    """Requests sent (every attempt) and retries, per operation; thread-safe."""
+
+    requests: dict[str, int] = field(default_factory=dict)
+    retries: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, op: str, *, retry: bool) -> None:
+        with self._lock:
+            self.requests[op] = self.requests.get(op, 0) + 1
+            if retry:
+                self.retries[op] = self.retries.get(op, 0) + 1
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.requests.values())
+
+
+class MultipartUpload(NamedTuple):
+    """An open multipart upload (an unfinished blob upload's ``data``): ``path`` relative to
+    v2, its id, and when it was started (seconds since the epoch)."""
+
+    path: str
+    upload_id: str
+    initiated: float
+
+
+class DeleteResult(NamedTuple):
+    """What :meth:`S3Storage.delete_many` did with one path: ``error`` None when deleted (or
+    already absent: S3 does not tell)."""
+
+    path: str
+    error: StorageError | None
+
+
+def proves_revision_link(info: ObjectInfo) -> bool:
+    """Whether a listing entry alone proves a revision link: ``.../_manifests/revisions/
+    <alg>/<hex>/link`` whose ETag is the MD5 of ``<alg>:<hex>``, the only content such a link
+    may hold. False (read it) for anything else: another ETag, a multipart or encrypted
+    object's ETag, no ETag."""
+    parts = info.path.split("/")
+    if len(parts) < 5 or parts[-1] != "link" or parts[-4] != "revisions":
+        return False
+    if parts[-5] != "_manifests" or info.etag is None:
+        return False
+    expected = hashlib.md5(f"{parts[-3]}:{parts[-2]}".encode(), usedforsecurity=False)
+    return info.etag.lower() == expected.hexdigest() and info.size == len(parts[-3]) + 1 + len(
+        parts[-2]
+    )
+
+
+def _code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        err = response.get("Error") or {}
+        code = str(err.get("Code") or "")
+        if code:
+            return code
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        if status:
+            return str(status)
+    return ""
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    try:
+        from botocore.exceptions import (
+            ConnectionClosedError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            ReadTimeoutError,
+        )
+        from urllib3.exceptions import ProtocolError
+    except ImportError:  # pragma: no cover - boto3 is there whenever a client is
+        return isinstance(exc, OSError)
+    network = (
+        ConnectionClosedError,
+        EndpointConnectionError,
+        ConnectTimeoutError,
+        ReadTimeoutError,
+        ProtocolError,
+        ConnectionError,
+    )
+    return isinstance(exc, network)
+
+
+def _storage_error(exc: BaseException, path: str) -> StorageError:
+    if isinstance(exc, StorageError):
+        return exc
+    code = _code(exc)
+    message = f"{code or type(exc).__name__}: {exc}"
+    if code in _NOT_FOUND_CODES:
+        return storage_error(ErrorKind.NOT_FOUND, message, path)
+    if code in _DENIED_CODES:
+        return storage_error(ErrorKind.DENIED, message, path)
+    if code in _EXISTS_CODES:
+        return storage_error(ErrorKind.EXISTS, message, path)
+    if code in RETRYABLE_CODES or _is_network_error(exc):
+        return storage_error(ErrorKind.UNAVAILABLE, message, path)
+    return storage_error(ErrorKind.OTHER, message, path)
+
+
+def make_client(
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    session_token: str | None = None,
+    path_style: bool = True,
+    verify: bool = True,
+    pool: int = 32,
+    timeout: float = 60.0,
+) -> Any:
+    """A boto3 S3 client for regfs: its own retries off (see :class:`Retry`), a connection pool
+    as large as the thread pool, checksums only where required (S3-compatible servers choke on
+    botocore's default trailers). Credentials: the ones given, else boto3's usual chain
+    (environment, profile, instance role). Proxies from the environment are not used."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        s3={"addressing_style": "path" if path_style else "auto"},
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        max_pool_connections=pool,
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        proxies={},
+    )
+    session = boto3.session.Session(
+        aws_access_key_id=access_key or None,
+        aws_secret_access_key=secret_key or None,
+        aws_session_token=session_token or None,
+        region_name=region or None,
+    )
+    return session.client("s3", endpoint_url=endpoint_url, config=config, verify=verify)
+
+
+class S3Storage:
+    """The ``docker/registry/v2`` part of a bucket, below ``prefix`` (the registry's
+    ``rootdirectory``). Implements :class:`regfs.storage.base.Storage`."""
+
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        prefix: str = "",
+        *,
+        workers: int = 16,
+        retry: Retry | None = None,
+        shard_target: int = 64,
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.root_prefix = prefix.strip("/")
+        self.v2_prefix = f"{self.root_prefix}/{V2}" if self.root_prefix else V2
+        self.state_prefix = f"{self.root_prefix}/.regfs" if self.root_prefix else ".regfs"
+        self.workers = max(1, workers)
+        self.retry = retry or Retry()
+        self.shard_target = shard_target
+        self.stats = Stats()
+
+    # --- keys --------------------------------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{self.v2_prefix}"
+
+    def abspath(self, rel: str) -> str:
+        return f"{self.location}/{rel}" if rel else self.location
+
+    def key(self, rel: str) -> str:
+        check_path(rel)
+        return f"{self.v2_prefix}/{rel}" if rel else self.v2_prefix
+
+    def _folder_key(self, rel: str) -> str:
+        return self.key(rel) + "/"
+
+    def _rel(self, key: str) -> str:
+        return key[len(self.v2_prefix) + 1 :]
+
+    def trash_key(self, run_id: str, rel: str) -> str:
+        check_path(run_id)
+        check_path(rel)
+        return f"{self.state_prefix}/trash/{run_id}/{rel}"
+
+    # --- requests ----------------------------------------------------------------------------
+
+    def call(self, op: str, path: str, fn: Callable[[], T]) -> T:
+        """``fn()`` (one S3 request) with retries; raises a :class:`StorageError`."""
+        n = 0
+        while True:
+            self.stats.count(op, retry=n > 0)
+            try:
+                return fn()
+            except Exception as exc:
+                retryable = _code(exc) in RETRYABLE_CODES or _is_network_error(exc)
+                if not retryable or n + 1 >= self.retry.attempts:
+                    raise _storage_error(exc, self.abspath(path)) from exc
+                self.retry.sleep(self.retry.delay(n))
+                n += 1
+
+    def _pages(self, op_path: str, prefix: str, delimiter: str | None) -> Iterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            kw: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": 1000}
+            if delimiter:
+                kw["Delimiter"] = delimiter
+            if token:
+                kw["ContinuationToken"] = token
+            page: dict[str, Any] = self.call(
+                "ListObjectsV2", op_path, self._bound("list_objects_v2", kw)
+            )
+            yield page
+            if not page.get("IsTruncated"):
+                return
+            token = page.get("NextContinuationToken")
+            if not token:
+                return
+
+    def _bound(self, method: str, kw: dict[str, Any]) -> Callable[[], Any]:
+        """``client.<method>(**kw)`` with ``kw`` as it is now, for :meth:`call`."""
+        fn = getattr(self.client, method)
+        args = dict(kw)
+        return lambda: fn(**args)
+
+    def _info(self, obj: dict[str, Any]) -> ObjectInfo:
+        etag = obj.get("ETag")
+        return ObjectInfo(
+            self._rel(obj["Key"]),
+            FILE,
+            int(obj.get("Size") or 0),
+            obj["LastModified"].timestamp(),
+            etag.strip('"') if isinstance(etag, str) else None,
+        )
+
+    # --- read side ---------------------------------------------------------------------------
+
+    def list_dir(self, rel: str) -> list[Entry]:
+        """The "folder"'s direct entries: common prefixes as DIR, objects as FILE. A prefix with
+        nothing under it raises :class:`NotFound` (S3 cannot tell it from a missing folder)."""
+        prefix = self._folder_key(rel) if rel else self.v2_prefix + "/"
+        out: list[Entry] = []
+        for page in self._pages(rel, prefix, "/"):
+            for cp in page.get("CommonPrefixes") or []:
+                name = cp["Prefix"][len(prefix) :].rstrip("/")
+                if name:
+                    out.append(Entry(name, DIR, 0, 0.0))
+            for obj in page.get("Contents") or []:
+                name = obj["Key"][len(prefix) :]
+                if name:
+                    out.append(
+                        Entry(
+                            name, FILE, int(obj.get("Size") or 0), obj["LastModified"].timestamp()
+                        )
+                    )
+        if not out:
+            raise storage_error(ErrorKind.NOT_FOUND, "no such prefix", self.abspath(rel))
+        return out
+
+    def list_kinds(self, rel: str) -> list[tuple[str, str]]:
+        return [(e.name, e.kind) for e in self.list_dir(rel)]
+
+    def list_folder(self, rel: str) -> Listing:
+        try:
+            return Listing(rel, self.list_dir(rel))
+        except StorageError as exc:
+            return Listing(rel, [], exc)
+
+    def shards(self, rel: str) -> tuple[list[str], list[ObjectInfo | ListError]]:
+        """Split ``rel`` into prefixes to list in parallel: delimiter listings, level by level
+        and in parallel, until there are ``shard_target`` of them or four levels were split.
+        Returns the shard prefixes (relative, ending in ``/``) and what the split levels held
+        directly (objects, or the error of a level that could not be listed)."""
+        start = self._folder_key(rel) if rel else self.v2_prefix + "/"
+        shards = [start]
+        direct: list[ObjectInfo | ListError] = []
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            for _level in range(4):
+                if len(shards) >= self.shard_target:
+                    break
+                results = list(pool.map(self._split_one, shards))
+                nxt: list[str] = []
+                for prefixes, found in results:
+                    nxt.extend(prefixes)
+                    direct.extend(found)
+                if not nxt:
+                    shards = []
+                    break
+                shards = nxt
+        return shards, direct
+
+    def _split_one(self, prefix: str) -> tuple[list[str], list[ObjectInfo | ListError]]:
+        rel = self._rel(prefix.rstrip("/")) if prefix != self.v2_prefix + "/" else ""
+        prefixes: list[str] = []
+        found: list[ObjectInfo | ListError] = []
+        try:
+            for page in self._pages(rel, prefix, "/"):
+                prefixes.extend(cp["Prefix"] for cp in page.get("CommonPrefixes") or [])
+                found.extend(self._info(o) for o in page.get("Contents") or [])
+        except StorageError as exc:
+            found.append(ListError(rel, exc))
+        return prefixes, found
+
+    def _list_flat(self, prefix: str) -> list[ObjectInfo | ListError]:
+        rel = self._rel(prefix.rstrip("/"))
+        out: list[ObjectInfo | ListError] = []
+        try:
+            for page in self._pages(rel, prefix, None):
+                out.extend(self._info(o) for o in page.get("Contents") or [])
+        except StorageError as exc:
+            out.append(ListError(rel, exc))
+        return out
+
+    def list_prefix(self, rel: str) -> Iterator[ObjectInfo | ListError]:
+        """Every object below ``rel`` (files only: a bucket has no folders), listed in parallel
+        shards (:meth:`shards`); a shard that cannot be listed is a :class:`ListError` and
+        the others are still listed. Order unspecified."""
+        shards, direct = self.shards(rel)
+        yield from direct
+        if not shards:
+            return
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            for result in pool.map(self._list_flat, shards):
+                yield from result
+
+    def _head(self, rel: str) -> dict[str, Any]:
+        key = self.key(rel)
+        out: dict[str, Any] = self.call(
+            "HeadObject", rel, lambda: self.client.head_object(Bucket=self.bucket, Key=key)
+        )
+        return out
+
+    def _is_prefix(self, rel: str) -> bool:
+        prefix = self._folder_key(rel) if rel else self.v2_prefix + "/"
+        page: dict[str, Any] = self.call(
+            "ListObjectsV2",
+            rel,
+            lambda: self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1),
+        )
+        return bool(page.get("Contents"))
+
+    def lstat(self, rel: str) -> Stat:
+        """HEAD of the object: size, LastModified, ETag (the re-check before a delete). A
+        prefix holding objects is a folder; anything else raises :class:`NotFound`."""
+        try:
+            head = self._head(rel)
+        except NotFound:
+            if self._is_prefix(rel):
+                return Stat(_DIR_MODE, 0, 0.0, None)
+            raise
+        etag = head.get("ETag")
+        return Stat(
+            _FILE_MODE,
+            int(head.get("ContentLength") or 0),
+            head["LastModified"].timestamp(),
+            etag.strip('"') if isinstance(etag, str) else None,
+        )
+
+    def stat(self, rel: str) -> Stat:
+        return self.lstat(rel)  # no links in a bucket
+
+    def exists(self, rel: str) -> bool:
+        try:
+            self.lstat(rel)
+        except NotFound:
+            return False
+        return True
+
+    def realpath(self, rel: str) -> str:
+        return self.abspath(rel)
+
+    def read_file(self, rel: str, limit: int, *, follow: bool = False) -> tuple[bytes, int, float]:
+        """At most ``limit`` bytes (one ranged GET): ``(data, size, mtime)``. A prefix raises
+        :class:`IsAFolder`, a missing key :class:`NotFound`."""
+        key = self.key(rel)
+        kw: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if limit > 0:
+            kw["Range"] = f"bytes=0-{limit - 1}"
+
+        def get() -> tuple[bytes, int, float]:
+            try:
+                resp = self.client.get_object(**kw)
+            except Exception as exc:
+                if _code(exc) == "InvalidRange":  # an empty object asked for a range
+                    resp = self.client.get_object(Bucket=self.bucket, Key=key)
+                else:
+                    raise
+            body = resp["Body"]
+            try:
+                data = body.read()
+            finally:
+                body.close()
+            size = int(resp.get("ContentLength") or 0)
+            content_range = resp.get("ContentRange")
+            if isinstance(content_range, str) and "/" in content_range:
+                size = int(content_range.rsplit("/", 1)[1])
+            return (
+                bytes(data[: limit if limit > 0 else None]),
+                size,
+                resp["LastModified"].timestamp(),
+            )
+
+        if limit == 0:
+            st = self.lstat(rel)
+            if stat_mod.S_ISDIR(st.st_mode):
+                raise IsAFolder(21, "a prefix, not an object", self.abspath(rel))
+            return b"", st.st_size, st.st_mtime
+        try:
+            return self.call("GetObject", rel, get)
+        except NotFound:
+            if self._is_prefix(rel):
+                raise IsAFolder(21, "a prefix, not an object", self.abspath(rel)) from None
+            raise
+
+    def open_stream(self, rel: str) -> S3Stream:
+        """The object opened for streaming reads (one GET; reads are not retried mid-way: a
+        broken stream raises :class:`regfs.storage.base.Unavailable`)."""
+        key = self.key(rel)
+        try:
+            resp = self.call(
+                "GetObject", rel, lambda: self.client.get_object(Bucket=self.bucket, Key=key)
+            )
+        except NotFound:
+            if self._is_prefix(rel):
+                raise IsAFolder(21, "a prefix, not an object", self.abspath(rel)) from None
+            raise
+        return S3Stream(resp["Body"], int(resp.get("ContentLength") or 0), self.abspath(rel))
+
+    # --- change side -------------------------------------------------------------------------
+
+    def unlink(self, rel: str) -> None:
+        """Delete one object (S3 answers the same whether it was there or not)."""
+        key = self.key(rel)
+        self.call(
+            "DeleteObject", rel, lambda: self.client.delete_object(Bucket=self.bucket, Key=key)
+        )
+
+    def delete_many(self, rels: Iterable[str]) -> list[DeleteResult]:
+        """Delete objects with ``DeleteObjects``, 1,000 keys a request, batches in parallel.
+        Each path's outcome is a value: a key the server refused keeps its error; a batch that
+        failed after retries gives every one of its keys that error. A retried batch is safe:
+        deleting an absent key succeeds."""
+        paths = list(rels)
+        keys = {self.key(p): p for p in paths}
+        batches = [paths[i : i + DELETE_BATCH] for i in range(0, len(paths), DELETE_BATCH)]
+
+        def one(batch: list[str]) -> list[DeleteResult]:
+            objects = [{"Key": self.key(p)} for p in batch]
+            try:
+                resp = self.call(
+                    "DeleteObjects",
+                    batch[0],
+                    lambda: self.client.delete_objects(
+                        Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
+                    ),
+                )
+            except StorageError as exc:
+                return [DeleteResult(p, exc) for p in batch]
+            failed: dict[str, StorageError] = {}
+            for err in resp.get("Errors") or []:
+                path = keys.get(err.get("Key", ""), "")
+                code = str(err.get("Code") or "")
+                fake = _FakeClientError(code, str(err.get("Message") or code))
+                failed[path] = _storage_error(fake, self.abspath(path))
+            return [DeleteResult(p, failed.get(p)) for p in batch]
+
+        out: list[DeleteResult] = []
+        with ThreadPoolExecutor(max_workers=min(self.workers, max(1, len(batches)))) as pool:
+            for result in pool.map(one, batches):
+                out.extend(result)
+        return out
+
+    def rmdir(self, rel: str) -> None:
+        """A prefix has nothing to remove: :class:`NotEmpty` when objects are still under it,
+        else nothing happens."""
+        if self._is_prefix(rel):
+            raise NotEmpty(39, "objects remain under this prefix", self.abspath(rel))
+
+    def make_folders(self, rel: str) -> None:
+        """Nothing to do: a bucket has no folders."""
+        check_path(rel)
+
+    def _objects_at(self, rel: str) -> list[ObjectInfo]:
+        """The object ``rel`` itself, or every object below the prefix ``rel``."""
+        found: list[ObjectInfo] = []
+        for item in self.list_prefix(rel):
+            if isinstance(item, ListError):
+                raise item.error
+            found.append(item)
+        if not found:
+            try:
+                st = self.lstat(rel)
+            except NotFound:
+                raise
+            found.append(ObjectInfo(rel, FILE, st.st_size, st.st_mtime, st.etag))
+        return found
+
+    def _copy(self, src_key: str, dst_key: str, rel: str) -> None:
+        self.call(
+            "CopyObject",
+            rel,
+            lambda: self.client.copy({"Bucket": self.bucket, "Key": src_key}, self.bucket, dst_key),
+        )
+
+    def move_to_trash(self, rel: str, run_id: str) -> None:
+        """Copy ``rel`` (an object, or everything below a prefix) to the trash prefix, then
+        delete the originals: not atomic (S3 has no rename). A copy that fails deletes
+        nothing."""
+        objects = self._objects_at(rel)
+        for obj in objects:
+            self._copy(self.key(obj.path), self.trash_key(run_id, obj.path), obj.path)
+        errors = [r for r in self.delete_many(o.path for o in objects) if r.error is not None]
+        if errors:
+            raise errors[0].error  # type: ignore[misc]
+
+    def restore_from_trash(self, run_id: str, rel: str) -> None:
+        """Copy ``trash/<run_id>/<rel>`` back and delete the trash copy; :class:`Exists` when
+        ``rel`` is taken."""
+        if self.exists(rel):
+            raise Exists(17, "already exists", self.abspath(rel))
+        tkey = self.trash_key(run_id, rel)
+        self._copy(tkey, self.key(rel), rel)
+        self.call(
+            "DeleteObject", rel, lambda: self.client.delete_object(Bucket=self.bucket, Key=tkey)
+        )
+
+    def in_trash(self, run_id: str, rel: str) -> bool:
+        tkey = self.trash_key(run_id, rel)
+        try:
+            self.call(
+                "HeadObject", rel, lambda: self.client.head_object(Bucket=self.bucket, Key=tkey)
+            )
+        except NotFound:
+            return False
+        return True
+
+    # --- multipart uploads -------------------------------------------------------------------
+
+    def multipart_uploads(self, rel: str = "repositories") -> list[MultipartUpload]:
+        """Open multipart uploads below ``rel`` (unfinished blob uploads' ``data``: invisible
+        to listings, billed until aborted)."""
+        prefix = self._folder_key(rel) if rel else self.v2_prefix + "/"
+        out: list[MultipartUpload] = []
+        kw: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        while True:
+            page: dict[str, Any] = self.call(
+                "ListMultipartUploads", rel, self._bound("list_multipart_uploads", kw)
+            )
+            for up in page.get("Uploads") or []:
+                out.append(
+                    MultipartUpload(
+                        self._rel(up["Key"]), str(up["UploadId"]), up["Initiated"].timestamp()
+                    )
+                )
+            if not page.get("IsTruncated"):
+                return out
+            kw["KeyMarker"] = page.get("NextKeyMarker", "")
+            kw["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+
+    def multipart_size(self, upload: MultipartUpload) -> int:
+        """Bytes held by the upload's parts (``ListParts``)."""
+        total = 0
+        kw: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self.key(upload.path),
+            "UploadId": upload.upload_id,
+        }
+        while True:
+            page: dict[str, Any] = self.call(
+                "ListParts", upload.path, self._bound("list_parts", kw)
+            )
+            total += sum(int(p.get("Size") or 0) for p in page.get("Parts") or [])
+            if not page.get("IsTruncated"):
+                return total
+            kw["PartNumberMarker"] = page.get("NextPartNumberMarker", 0)
+
+    def abort_multipart(self, upload: MultipartUpload) -> None:
+        key = self.key(upload.path)
+        self.call(
+            "AbortMultipartUpload",
+            upload.path,
+            lambda: self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload.upload_id
+            ),
+        )
+
+
+class _FakeClientError(Exception):
+    """A per-key DeleteObjects error, shaped like botocore's ClientError for :func:`_code`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.response = {"Error": {"Code": code, "Message": message}}
+
+
+class S3Stream:
+    """An object's body opened for reading (:meth:`S3Storage.open_stream`)."""
+
+    def __init__(self, body: Any, size: int, shown: str) -> None:
+        self._body = body
+        self.size = size
+        self._shown = shown
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data = self._body.read() if n < 0 else self._body.read(n)
+        except Exception as exc:
+            raise _storage_error(exc, self._shown) from exc
+        return bytes(data)
+
+    def readinto(self, buf: memoryview) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._body.close()
+
+    def __enter__(self) -> S3Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
