@@ -119,6 +119,19 @@ def free_port_pairs(n: int, rng: random.Random | None = None) -> list[int]:
     raise RuntimeError("no free loopback ports for weed")
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the process that started it dies (Linux
+    ``PR_SET_PDEATHSIG``), so a test run killed hard (timeout backstop, ``os._exit``) leaves
+    no server behind."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux: stop() still ends it
+        pass
+
+
 def weed_env() -> dict[str, str]:
     """The environment ``weed`` runs with: no proxies, no AWS or S3 settings."""
     env = {
@@ -218,6 +231,7 @@ class Weed:
                 env=weed_env(),
                 cwd=self.workdir,
                 start_new_session=True,  # its own process group: stop() ends every child
+                preexec_fn=_die_with_parent,
             )
             ok, last = self._wait_ready()
             if ok:
