@@ -260,3 +260,63 @@ def test_trash_moves_and_restores(weed: s3bed.Weed, s3_root: str) -> None:
     with pytest.raises(FileExistsError):
         storage.restore_from_trash("run2", "blobs/sha256/ab/abc/data")
     assert storage.read_file("blobs/sha256/ab/abc/data", 10)[0] == b"new"
+
+
+# ---------------------------------------------------------------------------------------------
+# regfs's own state in the bucket (regfs.storage.s3state)
+
+
+def test_state_store_lock_is_exclusive_across_clients(weed: s3bed.Weed, s3_root: str) -> None:
+    from regfs.storage.base import StateStore
+    from regfs.storage.s3state import S3StateStore
+
+    one = S3StateStore(_storage(weed, s3_root))
+    two = S3StateStore(_storage(weed, s3_root))  # another host: another client
+    assert isinstance(one, StateStore)
+    one.create_exclusive("lock", b"run-1 host-a")
+    with pytest.raises(FileExistsError):
+        two.create_exclusive("lock", b"run-2 host-b")
+    assert two.read("lock") == b"run-1 host-a"
+    assert f"{s3_root}/.regfs/lock" in s3bed.list_keys(weed.client(), weed.bucket, s3_root)
+    one.remove("lock")
+    two.create_exclusive("lock", b"run-2 host-b")
+    with pytest.raises(NotFound):
+        one.remove("nothing")
+
+
+def test_state_store_create_whose_answer_was_lost_is_ours(
+    weed: s3bed.Weed, s3_root: str, proxy: faultproxy.FaultProxy
+) -> None:
+    from regfs.storage.s3state import S3StateStore
+
+    store = S3StateStore(_storage(weed, s3_root, proxy.url))
+    proxy.inject("drop", op="PutObject", times=1, after_forward=True)
+    store.create_exclusive("lock", b"run-3 host-c")  # retried: meets itself, and knows it
+    assert [s.fault for s in proxy.seen()][:1] == ["drop"]
+    assert store.read("lock") == b"run-3 host-c"
+
+
+def test_state_store_journal_and_trees(weed: s3bed.Weed, s3_root: str) -> None:
+    from regfs.storage.s3state import S3StateStore
+
+    store = S3StateStore(_storage(weed, s3_root))
+    app = store.open_append("runs/r1/journal.jsonl")
+    app.write('{"a": 1}\n')
+    app.sync()
+    app.write('{"b": 2}\n')
+    assert store.read("runs/r1/journal.jsonl") == b'{"a": 1}\n'  # durable as of the last sync
+    app.close()
+    assert store.read("runs/r1/journal.jsonl") == b'{"a": 1}\n{"b": 2}\n'
+    again = store.open_append("runs/r1/journal.jsonl")
+    again.write('{"c": 3}\n')
+    again.close()
+    assert store.read("runs/r1/journal.jsonl").count(b"\n") == 3
+    store.write_atomic("runs/r1/plan.json", b"{}")
+    assert store.is_folder("runs") and store.is_folder("runs/r1")
+    assert not store.is_folder("runs/r1/plan.json")
+    assert {e.name for e in store.list_dir("runs/r1")} == {"journal.jsonl", "plan.json"}
+    assert store.lstat("runs/r1/plan.json").st_size == 2
+    assert store.tree_size("runs") == (2, 2 + len(store.read("runs/r1/journal.jsonl")))
+    store.remove_tree("runs")
+    assert store.tree_size("runs") == (0, 0)
+    assert not store.is_folder("runs")
