@@ -41,7 +41,8 @@ import realreg as rr  # noqa: E402
 import s3bed  # noqa: E402
 
 from regfs.storage.base import ListError  # noqa: E402
-from regfs.storage.s3 import Retry, S3Storage, make_client, proves_revision_link  # noqa: E402
+from regfs.storage.s3 import S3Storage, proves_revision_link  # noqa: E402
+from regfs.storage.s3client import Retry, make_client  # noqa: E402
 
 
 def upload_tree(weed: s3bed.Weed, root: Path, prefix: str) -> int:

@@ -21,7 +21,8 @@ from regfs.storage.base import (
     Storage,
     Unavailable,
 )
-from regfs.storage.s3 import Retry, S3Storage, make_client, proves_revision_link
+from regfs.storage.s3 import S3Storage, proves_revision_link
+from regfs.storage.s3client import Retry, make_client
 
 pytestmark = pytest.mark.registry
 

@@ -29,13 +29,9 @@ made.
 from __future__ import annotations
 
 import hashlib
-import random
 import stat as stat_mod
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 from regfs.storage.base import (
@@ -55,6 +51,15 @@ from regfs.storage.base import (
     check_path,
     storage_error,
 )
+from regfs.storage.s3client import (
+    RETRYABLE_CODES,
+    FakeClientError,
+    Retry,
+    Stats,
+    error_code,
+    is_network_error,
+    to_storage_error,
+)
 
 T = TypeVar("T")
 
@@ -62,63 +67,6 @@ V2 = "docker/registry/v2"
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
 _FILE_MODE = stat_mod.S_IFREG | 0o644
 _DIR_MODE = stat_mod.S_IFDIR | 0o755
-
-# Error codes worth another attempt (S3 and S3-compatible servers).
-RETRYABLE_CODES = frozenset(
-    {
-        "SlowDown",
-        "Throttling",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "TooManyRequests",
-        "ServiceUnavailable",
-        "InternalError",
-        "RequestTimeout",
-        "RequestTimeTooSkewed",
-        "503",
-        "500",
-        "502",
-        "504",
-    }
-)
-_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchBucket", "NoSuchUpload"})
-_DENIED_CODES = frozenset({"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
-_EXISTS_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
-
-
-@dataclass
-class Retry:
-    """How failed requests are retried: up to ``attempts`` tries, sleeping a random time in
-    ``[0, min(cap, base * 2**n)]`` before try ``n + 1`` (exponential backoff, full jitter)."""
-
-    attempts: int = 8
-    base: float = 0.05
-    cap: float = 5.0
-    sleep: Callable[[float], None] = time.sleep
-    rng: random.Random = field(default_factory=random.Random)
-
-    def delay(self, n: int) -> float:
-        return self.rng.uniform(0.0, min(self.cap, self.base * (2**n)))
-
-
-@dataclass
-class Stats:
-    """Requests sent (every attempt) and retries, per operation; thread-safe."""
-
-    requests: dict[str, int] = field(default_factory=dict)
-    retries: dict[str, int] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def count(self, op: str, *, retry: bool) -> None:
-        with self._lock:
-            self.requests[op] = self.requests.get(op, 0) + 1
-            if retry:
-                self.retries[op] = self.retries.get(op, 0) + 1
-
-    @property
-    def total(self) -> int:
-        with self._lock:
-            return sum(self.requests.values())
 
 
 class MultipartUpload(NamedTuple):
@@ -152,95 +100,6 @@ def proves_revision_link(info: ObjectInfo) -> bool:
     return info.etag.lower() == expected.hexdigest() and info.size == len(parts[-3]) + 1 + len(
         parts[-2]
     )
-
-
-def _code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        err = response.get("Error") or {}
-        code = str(err.get("Code") or "")
-        if code:
-            return code
-        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-        if status:
-            return str(status)
-    return ""
-
-
-def _is_network_error(exc: BaseException) -> bool:
-    try:
-        from botocore.exceptions import (
-            ConnectionClosedError,
-            ConnectTimeoutError,
-            EndpointConnectionError,
-            ReadTimeoutError,
-        )
-        from urllib3.exceptions import ProtocolError
-    except ImportError:  # pragma: no cover - boto3 is there whenever a client is
-        return isinstance(exc, OSError)
-    network = (
-        ConnectionClosedError,
-        EndpointConnectionError,
-        ConnectTimeoutError,
-        ReadTimeoutError,
-        ProtocolError,
-        ConnectionError,
-    )
-    return isinstance(exc, network)
-
-
-def _storage_error(exc: BaseException, path: str) -> StorageError:
-    if isinstance(exc, StorageError):
-        return exc
-    code = _code(exc)
-    message = f"{code or type(exc).__name__}: {exc}"
-    if code in _NOT_FOUND_CODES:
-        return storage_error(ErrorKind.NOT_FOUND, message, path)
-    if code in _DENIED_CODES:
-        return storage_error(ErrorKind.DENIED, message, path)
-    if code in _EXISTS_CODES:
-        return storage_error(ErrorKind.EXISTS, message, path)
-    if code in RETRYABLE_CODES or _is_network_error(exc):
-        return storage_error(ErrorKind.UNAVAILABLE, message, path)
-    return storage_error(ErrorKind.OTHER, message, path)
-
-
-def make_client(
-    *,
-    endpoint_url: str | None = None,
-    region: str | None = None,
-    access_key: str | None = None,
-    secret_key: str | None = None,
-    session_token: str | None = None,
-    path_style: bool = True,
-    verify: bool = True,
-    pool: int = 32,
-    timeout: float = 60.0,
-) -> Any:
-    """A boto3 S3 client for regfs: its own retries off (see :class:`Retry`), a connection pool
-    as large as the thread pool, checksums only where required (S3-compatible servers choke on
-    botocore's default trailers). Credentials: the ones given, else boto3's usual chain
-    (environment, profile, instance role). Proxies from the environment are not used."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        s3={"addressing_style": "path" if path_style else "auto"},
-        retries={"total_max_attempts": 1, "mode": "standard"},
-        max_pool_connections=pool,
-        connect_timeout=timeout,
-        read_timeout=timeout,
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-        proxies={},
-    )
-    session = boto3.session.Session(
-        aws_access_key_id=access_key or None,
-        aws_secret_access_key=secret_key or None,
-        aws_session_token=session_token or None,
-        region_name=region or None,
-    )
-    return session.client("s3", endpoint_url=endpoint_url, config=config, verify=verify)
 
 
 class S3Storage:
@@ -301,9 +160,9 @@ class S3Storage:
             try:
                 return fn()
             except Exception as exc:
-                retryable = _code(exc) in RETRYABLE_CODES or _is_network_error(exc)
+                retryable = error_code(exc) in RETRYABLE_CODES or is_network_error(exc)
                 if not retryable or n + 1 >= self.retry.attempts:
-                    raise _storage_error(exc, self.abspath(path)) from exc
+                    raise to_storage_error(exc, self.abspath(path)) from exc
                 self.retry.sleep(self.retry.delay(n))
                 n += 1
 
@@ -489,7 +348,7 @@ class S3Storage:
             try:
                 resp = self.client.get_object(**kw)
             except Exception as exc:
-                if _code(exc) == "InvalidRange":  # an empty object asked for a range
+                if error_code(exc) == "InvalidRange":  # an empty object asked for a range
                     resp = self.client.get_object(Bucket=self.bucket, Key=key)
                 else:
                     raise
@@ -568,8 +427,8 @@ class S3Storage:
             for err in resp.get("Errors") or []:
                 path = keys.get(err.get("Key", ""), "")
                 code = str(err.get("Code") or "")
-                fake = _FakeClientError(code, str(err.get("Message") or code))
-                failed[path] = _storage_error(fake, self.abspath(path))
+                fake = FakeClientError(code, str(err.get("Message") or code))
+                failed[path] = to_storage_error(fake, self.abspath(path))
             return [DeleteResult(p, failed.get(p)) for p in batch]
 
         out: list[DeleteResult] = []
@@ -693,14 +552,6 @@ class S3Storage:
         )
 
 
-class _FakeClientError(Exception):
-    """A per-key DeleteObjects error, shaped like botocore's ClientError for :func:`_code`."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.response = {"Error": {"Code": code, "Message": message}}
-
-
 class S3Stream:
     """An object's body opened for reading (:meth:`S3Storage.open_stream`)."""
 
@@ -713,7 +564,7 @@ class S3Stream:
         try:
             data = self._body.read() if n < 0 else self._body.read(n)
         except Exception as exc:
-            raise _storage_error(exc, self._shown) from exc
+            raise to_storage_error(exc, self._shown) from exc
         return bytes(data)
 
     def readinto(self, buf: memoryview) -> int:
