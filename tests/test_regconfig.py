@@ -212,3 +212,29 @@ def test_the_registry_writes_where_the_description_says(
     hexd = digest.split(":")[1]
     assert f"{desc.s3.prefix}/docker/registry/v2/blobs/sha256/{hexd[:2]}/{hexd}/data" in keys
     assert not os.path.exists(tmp_path / "docker")
+
+
+@pytest.mark.registry
+def test_a_config_opens_the_bucket_the_registry_wrote(
+    weed: s3bed.Weed, scenarios: s3bed.Scenarios, tmp_path: Path
+) -> None:
+    """--config end to end: the registry's own config file (here with the bucket and root set
+    by environment overrides) opens the store the registry wrote, and regfs lists it all."""
+    from regfs.gc.regconfig import open_s3
+    from regfs.storage.base import ListError
+
+    tree = scenarios.get("demo")
+    wrong = {**tree.s3.storage, "bucket": "elsewhere", "rootdirectory": "/nope"}
+    cfg = rr.write_config(None, 5000, s3=wrong, path=tmp_path / "config.yml")
+    env = {
+        "REGISTRY_STORAGE_S3_BUCKET": weed.bucket,
+        "REGISTRY_STORAGE_S3_ROOTDIRECTORY": "/" + tree.s3.prefix,
+    }
+    desc = describe_storage(Path(cfg).read_text(), env)
+    assert desc.s3 is not None
+    storage = open_s3(desc.s3, workers=4)
+    listed = {i.path for i in storage.list_prefix("") if not isinstance(i, ListError)}
+    truth = s3bed.list_keys(weed.client(), weed.bucket, tree.s3.prefix + "/docker/registry/v2/")
+    assert listed == {k.split("/docker/registry/v2/", 1)[1] for k in truth}
+    hexd = next(iter(tree.meta["blobs"])).split(":")[1]
+    assert storage.exists(f"blobs/sha256/{hexd[:2]}/{hexd}/data")

@@ -26,9 +26,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from regfs.storage.s3 import S3Storage
 
 DEFAULT_ROOTDIRECTORY = "/var/lib/registry"
 NOT_DRIVERS = frozenset({"maintenance", "cache", "delete", "redirect", "tag"})
@@ -462,3 +465,28 @@ def _s3_bool(name: str, value: Any, default: bool) -> bool:
     raise ConfigError(
         f"storage.s3.{name} is {value!r}, not a boolean (the registry does not start)"
     )
+
+
+def open_s3(settings: S3Settings, *, workers: int = 16) -> S3Storage:
+    """The registry's bucket as a :class:`regfs.storage.s3.S3Storage`, reached the way its
+    driver reaches it: ``regionendpoint`` (else AWS for ``region``), path-style requests when
+    ``forcepathstyle`` is set or an endpoint is given (what S3-compatible servers expect), TLS
+    verification unless ``skipverify``; the config's keys, else boto3's usual credential chain
+    (environment, profile, instance role), as the driver falls back to the SDK's.
+
+    Needs the extra ``regfs[s3]`` (boto3).
+    """
+    from regfs.storage.s3 import S3Storage
+    from regfs.storage.s3client import make_client
+
+    client = make_client(
+        endpoint_url=settings.endpoint_url,
+        region=settings.region,
+        access_key=settings.accesskey or None,
+        secret_key=settings.secretkey or None,
+        session_token=settings.sessiontoken or None,
+        path_style=settings.forcepathstyle or bool(settings.regionendpoint),
+        verify=not settings.skipverify,
+        pool=max(32, workers * 2),
+    )
+    return S3Storage(client, settings.bucket, settings.prefix, workers=workers)
