@@ -128,6 +128,7 @@ def test_read_stat_and_stream(weed: s3bed.Weed, scenarios: s3bed.Scenarios) -> N
     assert st.st_size == size and st.st_mtime == mtime and st.etag
     with storage.open_stream(data_path) as stream:
         assert stream.size == size
+        assert (stream.stat().st_size, stream.stat().st_mtime) == (size, mtime)
         buf = bytearray(size)
         n = stream.readinto(memoryview(buf))
         assert bytes(buf[:n]) + stream.read() == data

@@ -391,7 +391,20 @@ class S3Storage:
             if self._is_prefix(rel):
                 raise IsAFolder(21, "a prefix, not an object", self.abspath(rel)) from None
             raise
-        return S3Stream(resp["Body"], int(resp.get("ContentLength") or 0), self.abspath(rel))
+        etag = resp.get("ETag")
+        return S3Stream(
+            resp["Body"],
+            Stat(
+                _FILE_MODE,
+                int(resp.get("ContentLength") or 0),
+                resp["LastModified"].timestamp(),
+                etag.strip('"') if isinstance(etag, str) else None,
+            ),
+            self.abspath(rel),
+        )
+
+    def close_streams(self) -> None:
+        """Nothing is kept between streams (the client's connection pool is boto3's)."""
 
     # --- change side -------------------------------------------------------------------------
 
@@ -555,10 +568,15 @@ class S3Storage:
 class S3Stream:
     """An object's body opened for reading (:meth:`S3Storage.open_stream`)."""
 
-    def __init__(self, body: Any, size: int, shown: str) -> None:
+    def __init__(self, body: Any, st: Stat, shown: str) -> None:
         self._body = body
-        self.size = size
+        self._stat = st
+        self.size = st.st_size
         self._shown = shown
+
+    def stat(self) -> Stat:
+        """Size, LastModified and ETag of the object, as the GET answered them."""
+        return self._stat
 
     def read(self, n: int = -1) -> bytes:
         try:
