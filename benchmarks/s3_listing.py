@@ -180,15 +180,15 @@ def main(argv: list[str] | None = None) -> int:
                 proxy.latency = ms / 1000
                 ours = regfs_read(weed, proxy, prefix, args.workers)
                 ref = reference(weed, proxy, prefix, td)
-                out["runs"].append(
-                    {
-                        "latency_ms": ms,
-                        "regfs_read": ours,
-                        "reference_dry_run": ref,
-                        "request_ratio": round(ours["requests"] / max(1, ref["requests"]), 4),
-                        "wall_ratio": round(ours["wall_s"] / max(1e-9, ref["wall_s"]), 4),
-                    }
-                )
+                run = {
+                    "latency_ms": ms,
+                    "regfs_read": ours,
+                    "reference_dry_run": ref,
+                    "request_ratio": round(ours["requests"] / max(1, ref["requests"]), 4),
+                    "wall_ratio": round(ours["wall_s"] / max(1e-9, ref["wall_s"]), 4),
+                }
+                out["runs"].append(run)
+                print(json.dumps(run), file=sys.stderr, flush=True)  # progress: one line a run
     json.dump(out, sys.stdout, indent=2)
     print()
     return 0
