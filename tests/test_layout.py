@@ -12,7 +12,10 @@ from hypothesis import strategies as st
 from regfs.layout import (
     REPO_NAME_MAX,
     BlobData,
+    Folder,
     LayerLink,
+    LayoutError,
+    Level,
     PathSpec,
     RevisionLink,
     TagCurrentLink,
@@ -20,11 +23,16 @@ from regfs.layout import (
     UploadDir,
     blob_data,
     blob_dir,
+    check_rel,
+    check_run_id,
+    folder_path,
     layer_dir,
+    parse_folder,
     parse_path,
     path_of,
     repo_dir,
     revision_dir,
+    safe_name,
     tag_dir,
     tag_index_dir,
     upload_dir,
@@ -56,7 +64,7 @@ repo_names = (
 tags = st.from_regex(re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,40}"), fullmatch=True)
 uuids = st.uuids().map(str) | st.text(
     st.characters(exclude_characters="/\x00", exclude_categories=["Cs"]), min_size=1
-)
+).filter(lambda u: u not in (".", ".."))
 
 specs: st.SearchStrategy[PathSpec] = st.one_of(
     st.builds(BlobData, digests()),
@@ -149,6 +157,8 @@ def test_parse_path_accepts_only_paths_it_would_write(path: str) -> None:
         f"repositories/app/_manifests/tags/v1/index/sha256/{H}",
         "repositories/app/_uploads",
         "repositories/app/_uploads/",
+        "repositories/app/_uploads/..",
+        "repositories/app/_uploads/.",
         "repositories/app/_uploads/u/data",
         "repositories/app/_other/x/y",
         "repositories/app",
@@ -308,3 +318,136 @@ def test_upload_id_time_rejects(text: str) -> None:
 def test_upload_id_time_of_the_rfc_9562_example() -> None:
     # RFC 9562, appendix A.6: 2022-02-22T14:22:22.00-05:00.
     assert upload_id_time("017F22E2-79B0-7CC3-98C4-DC0C0C07398F") == 1645557742.0
+
+
+# --- folders, both ways, and what is read back from disk -------------------------------------
+
+# What the registry's folders may be named (the scan reads names the registry would refuse).
+loose_names = st.text(
+    st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)), min_size=1
+).filter(lambda n: n not in (".", ".."))
+loose_repos = st.lists(loose_names.filter(lambda n: not n.startswith("_")), min_size=1, max_size=3)
+
+
+@st.composite
+def folders(draw: st.DrawFn) -> Folder:
+    d = draw(digests())
+    alg = d.split(":", 1)[0]
+    repo = "/".join(draw(loose_repos | repo_names.map(lambda n: [n])))
+    tag = draw(loose_names | tags)
+    level = draw(st.sampled_from(list(Level)))
+    hexpart = d.split(":", 1)[1]
+    kw: dict[str, str] = {}
+    if level in (Level.BLOB_ALG, Level.BLOB_PREFIX, Level.BLOB):
+        kw["alg"] = alg
+    if level is Level.BLOB_PREFIX:
+        kw["prefix"] = hexpart[:2]
+    if level in (Level.BLOB, Level.LAYER, Level.REVISION, Level.TAG_INDEX):
+        kw["digest"] = d
+        kw["alg"] = alg
+    if level in (Level.LAYER_ALG, Level.REVISION_ALG, Level.TAG_INDEX_ALG):
+        kw["alg"] = alg
+    blob_levels = (Level.BLOBS, Level.BLOB_ALG, Level.BLOB_PREFIX, Level.BLOB)
+    if level not in blob_levels and level is not Level.REPOSITORIES:
+        kw["repo"] = repo
+    if level in (
+        Level.TAG,
+        Level.TAG_CURRENT,
+        Level.TAG_HISTORY,
+        Level.TAG_INDEX_ALG,
+        Level.TAG_INDEX,
+    ):
+        kw["tag"] = tag
+    if level in (Level.UPLOAD, Level.UPLOAD_PART):
+        kw["upload"] = draw(loose_names)
+    if level is Level.UPLOAD_PART:
+        kw["part"] = "/".join(draw(st.lists(loose_names, min_size=1, max_size=3)))
+    return Folder(level, **kw)
+
+
+@given(folders())
+def test_parse_folder_inverts_folder_path(f: Folder) -> None:
+    path = folder_path(f)
+    assert not path.startswith("/") and "//" not in path
+    assert parse_folder(path) == f
+    assert check_rel(path) == path
+
+
+@given(_path_alphabet() | st.text(max_size=60))
+@example("repositories/app/_uploads/u/..")
+@example("blobs/sha256/../..")
+def test_parse_folder_accepts_only_folders_it_would_build(path: str) -> None:
+    f = parse_folder(path)
+    if f is not None:
+        assert folder_path(f) == path
+        assert all(safe_name(p) for p in path.split("/"))
+
+
+@given(specs)
+def test_every_file_path_is_below_layout_folders(spec: PathSpec) -> None:
+    """Each folder above a file the layout builds is a layout folder (what gc may remove)."""
+    parts = path_of(spec).split("/")
+    for k in range(1, len(parts)):
+        assert parse_folder("/".join(parts[:k])) is not None, parts[:k]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "",
+        "/blobs",
+        "blobs/",
+        "blobs/md5",
+        "blobs/sha256/a",
+        "blobs/sha256/AB",
+        f"blobs/sha256/cd/{H}",
+        f"blobs/sha256/ab/{H}/x",
+        "repositories/_layers",
+        "repositories/app/_other",
+        "repositories/app/../../etc",
+        "repositories/./_layers",
+        "repositories/app/_layers/md5",
+        f"repositories/app/_layers/sha256/{H}/x",
+        "repositories/app/_manifests/other",
+        "repositories/app/_manifests/tags/..",
+        "repositories/app/_manifests/tags/v1/other",
+        "repositories/app/_uploads/..",
+        "repositories/app/_uploads/u/../../..",
+        "repositories//app",
+        "repositories/a\x00b",
+        "etc/passwd",
+        ".regfs/runs",
+    ],
+)
+def test_parse_folder_rejects_junk(path: str) -> None:
+    assert parse_folder(path) is None
+    with pytest.raises(LayoutError):
+        check_rel(path)
+
+
+def test_parse_folder_examples() -> None:
+    assert parse_folder(f"blobs/sha256/ab/{H}") == Folder(Level.BLOB, alg="sha256", digest=D)
+    assert parse_folder("repositories/org/app") == Folder(Level.NAMESPACE, repo="org/app")
+    assert parse_folder("repositories/org/app/_uploads/u1/hashstates/sha256") == Folder(
+        Level.UPLOAD_PART, repo="org/app", upload="u1", part="hashstates/sha256"
+    )
+    assert parse_folder("repositories/app/_manifests/tags/v1/index/sha256") == Folder(
+        Level.TAG_INDEX_ALG, repo="app", tag="v1", alg="sha256"
+    )
+
+
+def test_run_ids() -> None:
+    from regfs.gc.plan import new_run_id
+
+    rid = new_run_id(1_700_000_000.0)
+    assert check_run_id(rid) == rid
+    for bad in [
+        "",
+        "..",
+        "../x",
+        "20261129T033956Z-45e037c",
+        "20261129T033956Z-45e037c4/..",
+        rid + "\n",
+    ]:
+        with pytest.raises(LayoutError):
+            check_run_id(bad)
