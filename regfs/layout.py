@@ -134,6 +134,12 @@ def blob_dir(digest: str) -> str:
     return f"{BLOBS}/{alg}/{hexpart[:2]}/{hexpart}"
 
 
+def blob_prefix_of(digest: str) -> str:
+    """The prefix folder a digest's blob folder is in: ``blobs/<alg>/<hex[:2]>``."""
+    alg, hexpart = split_digest(digest)
+    return blob_prefix_dir(alg, hexpart[:2])
+
+
 def blob_data(digest: str) -> str:
     """A blob's ``data`` file."""
     return data_file(blob_dir(digest))

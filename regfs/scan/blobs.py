@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat as stat_mod
 
+from regfs.layout import DATA, blob_prefix_dir, data_file, join
 from regfs.model.digest import is_hex_for, make_digest
 from regfs.model.findings import Kind
 from regfs.model.snapshot import LAZY_BLOB, Blob, ScanMode
@@ -21,14 +22,14 @@ def scan_blob_prefix(storage: LocalStorage, alg: str, prefix: str, mode: ScanMod
     out = Out()
     blobs: dict[str, Blob] = {}
     missing: set[str] = set()
-    prel = f"blobs/{alg}/{prefix}"
+    prel = blob_prefix_dir(alg, prefix)
     entries = list_entries(storage, prel, out)
     if entries is None:
         return blobs, missing, out, False
     complete = True
     lazy, thorough = mode.lazy, mode.thorough
     for h in entries:
-        hrel = f"{prel}/{h.name}"
+        hrel = join(prel, h.name)
         hkind = kind_of(storage, hrel, h.kind, out)
         if not hkind:
             continue
@@ -41,12 +42,12 @@ def scan_blob_prefix(storage: LocalStorage, alg: str, prefix: str, mode: ScanMod
             continue
         if not thorough:
             try:
-                st = storage.lstat(f"{hrel}/data")
+                st = storage.lstat(data_file(hrel))
             except OSError:
                 pass  # look inside, below
             else:
                 if stat_mod.S_ISREG(st.st_mode):
-                    blobs[d] = blob_of(d, st.st_size, st.st_mtime, f"{hrel}/data", out)
+                    blobs[d] = blob_of(d, st.st_size, st.st_mtime, data_file(hrel), out)
                     continue
         inner = list_entries(storage, hrel, out, blocks=True)
         if inner is None:
@@ -54,22 +55,22 @@ def scan_blob_prefix(storage: LocalStorage, alg: str, prefix: str, mode: ScanMod
             continue
         found = False
         for e in inner:
-            if e.name == "data" and e.kind == SYMLINK:
+            if e.name == DATA and e.kind == SYMLINK:
                 # The registry serves what it points to: a blob that is present (the link is
                 # never deleted: gc keeps every blob folder holding a symbolic link).
-                if follow(storage, f"{hrel}/data", out) == FILE:
-                    st = storage.stat(f"{hrel}/data")
+                if follow(storage, data_file(hrel), out) == FILE:
+                    st = storage.stat(data_file(hrel))
                     found = True
                     blobs[d] = Blob(st.st_size, st.st_mtime)
-            elif e.name == "data" and e.kind == FILE:
+            elif e.name == DATA and e.kind == FILE:
                 found = True
-                blobs[d] = blob_of(d, e.size, e.mtime, f"{hrel}/data", out)
+                blobs[d] = blob_of(d, e.size, e.mtime, data_file(hrel), out)
             elif e.kind == SYMLINK:
-                symlink(out, f"{hrel}/{e.name}")
+                symlink(out, join(hrel, e.name))
             else:
                 out.add(
                     Kind.UNKNOWN_ENTRY,
-                    f"{hrel}/{e.name}",
+                    join(hrel, e.name),
                     "unknown entry in a blob folder",
                     digest=d,
                 )

@@ -10,6 +10,7 @@ import errno
 import stat as stat_mod
 from enum import Enum
 
+from regfs.layout import LINK, join, link_file
 from regfs.model.digest import ALGORITHMS, is_hex_for, make_digest
 from regfs.model.findings import Kind
 from regfs.model.snapshot import Link, not_read
@@ -147,7 +148,7 @@ def digest_links(
     if algs is None:
         return links, False
     for a in algs:
-        arel = f"{rel}/{a.name}"
+        arel = join(rel, a.name)
         akind = kind_of(storage, arel, a.kind, out, repo)
         if not akind:
             continue
@@ -162,7 +163,7 @@ def digest_links(
             complete = False
             continue
         for h in hexes:
-            hrel = f"{arel}/{h.name}"
+            hrel = join(arel, h.name)
             hkind = kind_of(storage, hrel, h.kind, out, repo)
             if not hkind:
                 continue
@@ -177,11 +178,11 @@ def digest_links(
             ub = unreadable_blocks
             if how is LinkRead.READ:
                 link = read_link(
-                    storage, f"{hrel}/link", d, out, repo=repo, blocks=blocks, unreadable_blocks=ub
+                    storage, link_file(hrel), d, out, repo=repo, blocks=blocks, unreadable_blocks=ub
                 )
             elif how is LinkRead.STAT:
                 link = stat_link(
-                    storage, f"{hrel}/link", d, out, repo=repo, blocks=blocks, unreadable_blocks=ub
+                    storage, link_file(hrel), d, out, repo=repo, blocks=blocks, unreadable_blocks=ub
                 )
             if link is None:
                 # Thorough mode, or no link file where one was expected: look inside.
@@ -210,14 +211,14 @@ def leaf_folder(
         return False, Link(None, 0.0)
     has_link = False
     for name, kind in inner:
-        if name == "link" and kind in (FILE, SYMLINK):
+        if name == LINK and kind in (FILE, SYMLINK):
             has_link = True  # a symbolic link is read through (and reported) by read_link
         elif kind == SYMLINK:
-            symlink(out, f"{hrel}/{name}", repo)
+            symlink(out, join(hrel, name), repo)
         else:
             out.add(
                 Kind.UNKNOWN_ENTRY,
-                f"{hrel}/{name}",
+                join(hrel, name),
                 "unknown entry next to a link",
                 digest=d,
                 repo=repo,
@@ -232,7 +233,7 @@ def leaf_folder(
         return True, None
     return True, read_link(
         storage,
-        f"{hrel}/link",
+        link_file(hrel),
         d,
         out,
         repo=repo,

@@ -10,7 +10,7 @@ import errno
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from regfs.layout import blob_data
+from regfs.layout import BLOBS, blob_data, blob_dir, blob_prefix_of
 from regfs.model.findings import Finding, Kind
 from regfs.model.manifest import Manifest
 from regfs.model.snapshot import Blob, Repository
@@ -39,15 +39,13 @@ def unlisted_blobs(findings: list[Finding], nothing_known: bool) -> Callable[[st
     areas = {
         f.path
         for f in findings
-        if f.kind is Kind.UNREADABLE and f.path.startswith("blobs/") and f.path.count("/") >= 2
+        if f.kind is Kind.UNREADABLE and f.path.startswith(BLOBS + "/") and f.path.count("/") >= 2
     }
     if not areas:
         return lambda _d: False
 
     def unlisted(d: str) -> bool:
-        data = blob_data(d)
-        folder = data.rsplit("/", 1)[0]
-        return data in areas or folder in areas or folder.rsplit("/", 1)[0] in areas
+        return blob_data(d) in areas or blob_dir(d) in areas or blob_prefix_of(d) in areas
 
     return unlisted
 

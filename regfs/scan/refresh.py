@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat as stat_mod
 from collections.abc import Iterable
 
-from regfs.layout import blob_data
+from regfs.layout import blob_data, blob_dir, layer_dir, link_file
 from regfs.model.findings import Kind
 from regfs.model.snapshot import Blob, Snapshot
 from regfs.scan.links import stat_link
@@ -40,7 +40,7 @@ class Refresher:
             except FileNotFoundError:
                 del self.snap.blobs[d]
                 self.snap.blobs_without_data.add(d)
-                folder = rel.rsplit("/", 1)[0]
+                folder = blob_dir(d)
                 out.add(Kind.MISSING_DATA, folder, "blob folder without data", digest=d)
                 list_entries(self.storage, folder, out)  # records it when empty (interrupted gc)
                 self.snap.empty_dirs.extend(out.empty)
@@ -70,13 +70,12 @@ class Refresher:
             link = repo.layers.get(d)
             if link is None or not link.not_read:
                 continue
-            alg, hexpart = d.split(":", 1)
-            rel = f"repositories/{repo_name}/_layers/{alg}/{hexpart}/link"
+            rel = link_file(layer_dir(repo_name, d))
             fresh = stat_link(self.storage, rel, d, out, repo=repo_name, blocks=False)
             if fresh is None or fresh.digest is None:
                 del repo.layers[d]  # no usable link: nothing to act on
                 if fresh is None:
-                    self.snap.empty_dirs.append(rel.rsplit("/", 1)[0])
+                    self.snap.empty_dirs.append(layer_dir(repo_name, d))
                 continue
             repo.layers[d] = fresh
         self.snap.findings.extend(out.findings)

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from regfs.layout import valid_tag
+from regfs.layout import (
+    LAYERS,
+    LINK,
+    MANIFESTS,
+    UPLOADS,
+    join,
+    layers_dir,
+    link_file,
+    manifests_dir,
+    tag_current_link,
+    tag_dir,
+    tag_history_dir,
+    valid_tag,
+)
 from regfs.model.digest import ALGORITHMS, is_hex_for, make_digest
 from regfs.model.findings import Kind
 from regfs.model.snapshot import Link, Repository, ScanMode, Tag, not_read
@@ -18,13 +31,12 @@ def scan_repository(
 ) -> tuple[Repository, Out]:
     """Scan one repository (``parts``: which of its three reserved folders exist)."""
     out = Out()
-    repo = Repository(name, "_manifests" in parts, "_layers" in parts, "_uploads" in parts)
-    base = f"repositories/{name}"
+    repo = Repository(name, MANIFESTS in parts, LAYERS in parts, UPLOADS in parts)
     if repo.has_layers:
         # Garbage in a layer link breaks pulls, not the graph: reported, not blocking. A part
         # that cannot be read at all blocks (see regfs.graph.unread for what --force keeps).
         how = LinkRead.LIST if mode.thorough else (LinkRead.NAMES if mode.lazy else LinkRead.STAT)
-        repo.layers, ok = digest_links(storage, f"{base}/_layers", name, out, blocks=False, how=how)
+        repo.layers, ok = digest_links(storage, layers_dir(name), name, out, blocks=False, how=how)
         repo.incomplete |= not ok
     if repo.has_manifests:
         ok = _manifests_folder(storage, repo, out, mode)
@@ -35,13 +47,13 @@ def scan_repository(
 
 
 def _manifests_folder(storage: LocalStorage, repo: Repository, out: Out, mode: ScanMode) -> bool:
-    base = f"repositories/{repo.name}/_manifests"
+    base = manifests_dir(repo.name)
     entries = list_entries(storage, base, out, repo=repo.name)
     if entries is None:
         return False
     complete = True
     for e in entries:
-        rel = f"{base}/{e.name}"
+        rel = join(base, e.name)
         kind = kind_of(storage, rel, e.kind, out, repo.name)
         if not kind:
             continue
@@ -75,7 +87,7 @@ def _history_names(storage: LocalStorage, rel: str, repo: str, out: Out) -> dict
     if not algs:
         out.empty.append(rel)
     for alg, kind in algs:
-        arel = f"{rel}/{alg}"
+        arel = join(rel, alg)
         kind = kind_of(storage, arel, kind, out, repo)
         if not kind:
             continue
@@ -91,12 +103,12 @@ def _history_names(storage: LocalStorage, rel: str, repo: str, out: Out) -> dict
             out.empty.append(arel)
         for h, hkind in names:
             if hkind == SYMLINK:
-                hkind = kind_of(storage, f"{arel}/{h}", hkind, out, repo)
+                hkind = kind_of(storage, join(arel, h), hkind, out, repo)
             if hkind == DIR and is_hex_for(alg, h):
                 d = make_digest(alg, h)
                 links[d] = not_read(d)
             else:
-                out.add(Kind.BAD_NAME, f"{arel}/{h}", f"not a {alg} digest folder", repo=repo)
+                out.add(Kind.BAD_NAME, join(arel, h), f"not a {alg} digest folder", repo=repo)
     return links
 
 
@@ -106,7 +118,7 @@ def _tags(storage: LocalStorage, repo: Repository, base: str, out: Out, mode: Sc
         return False
     complete = True
     for t in tags:
-        trel = f"{base}/{t.name}"
+        trel = tag_dir(repo.name, t.name)
         tkind = kind_of(storage, trel, t.kind, out, repo.name)
         if not tkind:
             continue
@@ -124,10 +136,12 @@ def _tags(storage: LocalStorage, repo: Repository, base: str, out: Out, mode: Sc
         if not mode.thorough:
             # Fast path: read current/link and list the history without listing every folder.
             tag.current = read_link(
-                storage, f"{trel}/current/link", None, out, repo=repo.name, blocks=True
+                storage, tag_current_link(repo.name, t.name), None, out, repo=repo.name, blocks=True
             )
             if tag.current is not None:
-                tag.index = _history_names(storage, f"{trel}/index", repo.name, out)
+                tag.index = _history_names(
+                    storage, tag_history_dir(repo.name, t.name), repo.name, out
+                )
                 repo.tags[t.name] = tag
                 continue
         listed = _tag_folder(storage, repo, tag, trel, out, mode)
@@ -139,7 +153,7 @@ def _tags(storage: LocalStorage, repo: Repository, base: str, out: Out, mode: Sc
         if tag.current is None:
             out.add(
                 Kind.MISSING_LINK,
-                f"{trel}/current/link",
+                tag_current_link(repo.name, t.name),
                 "tag without a current link: the registry cannot resolve it",
                 repo=repo.name,
             )
@@ -157,7 +171,7 @@ def _tag_folder(
         return None
     complete = True
     for e in inner:
-        rel = f"{trel}/{e.name}"
+        rel = join(trel, e.name)
         ekind = kind_of(storage, rel, e.kind, out, repo.name)
         if not ekind:
             continue
@@ -168,17 +182,17 @@ def _tag_folder(
                 tag.current = Link(None, 0.0)
                 continue
             for c in cur:
-                if c.name == "link" and c.kind in (FILE, SYMLINK):
+                if c.name == LINK and c.kind in (FILE, SYMLINK):
                     # A symbolic link is read through (and reported) by read_link.
                     tag.current = read_link(
-                        storage, f"{rel}/link", None, out, repo=repo.name, blocks=True
+                        storage, link_file(rel), None, out, repo=repo.name, blocks=True
                     )
                 elif c.kind == SYMLINK:
-                    symlink(out, f"{rel}/{c.name}", repo.name)
+                    symlink(out, join(rel, c.name), repo.name)
                 else:
                     out.add(
                         Kind.UNKNOWN_ENTRY,
-                        f"{rel}/{c.name}",
+                        join(rel, c.name),
                         "unknown entry next to a link",
                         repo=repo.name,
                     )

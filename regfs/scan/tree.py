@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from regfs.layout import valid_repo_name
+from regfs.layout import (
+    BLOBS,
+    REPO_PARTS,
+    REPOSITORIES,
+    blob_alg_dir,
+    join,
+    repo_dir,
+    valid_repo_name,
+)
 from regfs.model.digest import ALGORITHMS, is_hex_for
 from regfs.model.findings import Kind
 from regfs.scan.out import Out
 from regfs.scan.walk import follow, is_symlink, kind_of, list_entries
 from regfs.storage.local import DIR, FILE, SYMLINK, LocalStorage
 
-REPO_PARTS = ("_manifests", "_layers", "_uploads")
-
 # What the registry writes directly under v2 (and regfs's own state folder, which lives there
 # when ROOT is a bare v2 folder: regfs.gc.plan.state_dir).
-_V2_ENTRIES = {"blobs", "repositories", ".regfs"}
+_V2_ENTRIES = {BLOBS, REPOSITORIES, ".regfs"}
 
 
 def top_level(storage: LocalStorage, out: Out) -> None:
@@ -34,14 +40,14 @@ def discover_repositories(storage: LocalStorage, out: Out) -> list[tuple[str, se
 
     Returns (name, the reserved folders it holds), sorted by name."""
     found: list[tuple[str, set[str]]] = []
-    if not storage.exists("repositories"):
+    if not storage.exists(REPOSITORIES):
         return found
-    if is_symlink(storage, "repositories") and follow(storage, "repositories", out) != DIR:
+    if is_symlink(storage, REPOSITORIES) and follow(storage, REPOSITORIES, out) != DIR:
         return found
     stack = [""]
     while stack:
         name = stack.pop()
-        rel = f"repositories/{name}" if name else "repositories"
+        rel = repo_dir(name)
         listed = list_entries(storage, rel, out)
         if listed is None:
             continue
@@ -60,8 +66,8 @@ def discover_repositories(storage: LocalStorage, out: Out) -> list[tuple[str, se
                 )
             found.append((name, parts))
         for e in entries:
-            child = f"{name}/{e.name}" if name else e.name
-            crel = f"{rel}/{e.name}"
+            child = join(name, e.name)
+            crel = join(rel, e.name)
             if e.kind == "":
                 continue  # a symbolic link to nothing, or one that cannot be followed
             if e.kind == DIR and e.name.startswith("_"):
@@ -78,7 +84,7 @@ def discover_repositories(storage: LocalStorage, out: Out) -> list[tuple[str, se
 def _linked_dir(storage: LocalStorage, rel: str, name: str, out: Out) -> str:
     """The kind a symbolic link among repositories points to; a link back to a folder above
     it (a loop the registry's walk would never leave) is reported unreadable and skipped."""
-    crel = f"{rel}/{name}"
+    crel = join(rel, name)
     kind = kind_of(storage, crel, SYMLINK, out)
     if kind == DIR:
         target, here = storage.realpath(crel), storage.realpath(rel)
@@ -96,16 +102,16 @@ def _linked_dir(storage: LocalStorage, rel: str, name: str, out: Out) -> str:
 def blob_prefixes(storage: LocalStorage, out: Out) -> list[tuple[str, str]] | None:
     """Every ``blobs/<alg>/<two hex digits>`` folder as (alg, prefix); None when ``blobs`` or
     one of its algorithm folders cannot be listed (which blobs exist is then not known)."""
-    if not storage.exists("blobs"):
+    if not storage.exists(BLOBS):
         return []
-    if is_symlink(storage, "blobs") and follow(storage, "blobs", out) != DIR:
+    if is_symlink(storage, BLOBS) and follow(storage, BLOBS, out) != DIR:
         return None
-    algs = list_entries(storage, "blobs", out)
+    algs = list_entries(storage, BLOBS, out)
     if algs is None:
         return None
     prefixes: list[tuple[str, str]] = []
     for a in algs:
-        arel = f"blobs/{a.name}"
+        arel = blob_alg_dir(a.name)
         akind = kind_of(storage, arel, a.kind, out)
         if not akind:
             continue
@@ -116,7 +122,7 @@ def blob_prefixes(storage: LocalStorage, out: Out) -> list[tuple[str, str]] | No
         if entries is None:
             return None
         for p in entries:
-            prel = f"{arel}/{p.name}"
+            prel = join(arel, p.name)
             pkind = kind_of(storage, prel, p.kind, out)
             if not pkind:
                 continue

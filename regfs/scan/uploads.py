@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from regfs.layout import STARTEDAT, data_file, join, uploads_dir
 from regfs.model.findings import Kind
 from regfs.model.snapshot import Repository, Upload
 from regfs.scan.out import Out
@@ -35,12 +36,12 @@ def scan_uploads(storage: LocalStorage, repo: Repository, out: Out) -> None:
     what an interrupted removal leaves (the registry never leaves one, and answers 404 for
     its id): its folders are reported empty, and gc removes them as such.
     """
-    base = f"repositories/{repo.name}/_uploads"
+    base = uploads_dir(repo.name)
     entries = list_entries(storage, base, out, repo=repo.name, blocks=False)
     if entries is None:
         return
     for e in entries:
-        rel = f"{base}/{e.name}"
+        rel = join(base, e.name)
         if e.kind == SYMLINK:
             symlink(out, rel, repo.name)
             continue
@@ -58,16 +59,17 @@ def scan_uploads(storage: LocalStorage, repo: Repository, out: Out) -> None:
         size, mtime, started = 0, 0.0, None
         for frel, entry in files:
             mtime = max(mtime, entry.mtime)
-            if frel == f"{rel}/data":
+            if frel == data_file(rel):
                 size = entry.size
-        if any(frel == f"{rel}/startedat" for frel, _ in files):
+        started_file = join(rel, STARTEDAT)
+        if any(frel == started_file for frel, _ in files):
             try:
-                raw, _, _ = storage.read_file(f"{rel}/startedat", 256)
+                raw, _, _ = storage.read_file(started_file, 256)
                 started = parse_started_at(raw.decode("ascii"))
             except (OSError, UnicodeDecodeError, ValueError) as exc:
                 out.add(
                     Kind.BAD_UPLOAD,
-                    f"{rel}/startedat",
+                    started_file,
                     f"unreadable start time ({exc}); aged as an upload without one",
                     repo=repo.name,
                 )
@@ -82,7 +84,7 @@ def _walk_upload(storage: LocalStorage, rel: str, out: Out, repo: str) -> list[t
         cur = stack.pop()
         entries = list_entries(storage, cur, out, repo=repo, blocks=False)
         for e in entries or ():
-            erel = f"{cur}/{e.name}"
+            erel = join(cur, e.name)
             if e.kind == DIR:
                 stack.append(erel)
             elif e.kind == SYMLINK:
