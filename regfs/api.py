@@ -28,6 +28,7 @@ from regfs.gc.plan import GcOptions, GcPlan
 from regfs.gc.probe import check_url
 from regfs.gc.run import GcOutcome, RmOutcome, collect, execute_planned, remove
 from regfs.gc.trash import PurgeResult, RestoreResult, TrashRun
+from regfs.layout import LayoutError, check_run_id, join, repo_dir, tags_dir
 from regfs.reports.check import CheckReport
 from regfs.reports.check import check as check_snapshot
 from regfs.reports.du import DuReport, validate_du_options
@@ -49,8 +50,6 @@ __all__ = [
     "split_root",
     "validate_du_options",
 ]
-
-REPOSITORIES = "repositories"
 
 
 def default_workers() -> int:
@@ -204,7 +203,7 @@ class Registry:
         stack = [""]
         while stack:
             prefix = stack.pop()
-            rel = f"{REPOSITORIES}/{prefix}" if prefix else REPOSITORIES
+            rel = repo_dir(prefix)
             try:
                 kinds = self.storage.list_kinds(rel)
             except OSError:
@@ -212,13 +211,13 @@ class Registry:
             names = {name for name, kind in kinds if kind == DIR}
             if "_manifests" in names:
                 out.append(prefix)
-            stack.extend(f"{prefix}/{n}" if prefix else n for n in names if not n.startswith("_"))
+            stack.extend(join(prefix, n) for n in names if not n.startswith("_"))
         return sorted(out)
 
     def tag_names(self, repo: str) -> list[str]:
         """The tags of one repository from a folder listing: for completion."""
         try:
-            kinds = self.storage.list_kinds(f"{REPOSITORIES}/{repo}/_manifests/tags")
+            kinds = self.storage.list_kinds(tags_dir(repo))
         except OSError:
             return []
         return sorted(name for name, kind in kinds if kind == DIR)
@@ -425,10 +424,17 @@ class Registry:
     def restore(self, run_id: str) -> RestoreResult:
         """Put a trash run back, under the same lock gc takes; never overwrites.
 
+        ``run_id`` is checked through the layout before it names anything on disk: what is
+        not a run id regfs writes (``../..``, a path) is no run, and nothing is joined to it.
+
         Raises:
             UsageError: no such run.
             RefusedError: another regfs holds the lock.
         """
+        try:
+            check_run_id(run_id)
+        except LayoutError:
+            raise UsageError(f"no run {run_id!r} in {self.state.path('runs')}") from None
         with Lock(self.state, f"regfs restore {run_id}"):
             return trash.restore(self.state, self.storage, run_id)
 

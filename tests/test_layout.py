@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid as uuid_mod
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given
@@ -451,3 +452,41 @@ def test_run_ids() -> None:
     ]:
         with pytest.raises(LayoutError):
             check_run_id(bad)
+
+
+@pytest.mark.parametrize("untagged", [False, True], ids=["default", "untagged"])
+def test_every_path_a_plan_holds_is_a_layout_path(tmp_path: Path, untagged: bool) -> None:
+    """What a plan (and so a journal) holds passes check_rel: the planner can validate what
+    it reads back with it, on every fixture, including the damaged ones."""
+    import realreg as rr
+
+    from regfs.gc.plan import GcOptions, build_plan
+    from regfs.scan import Refresher, ScanMode, scan
+    from regfs.storage.local import LocalStorage, resolve_root
+
+    for name in rr.ALL_FIXTURES:
+        storage = LocalStorage(resolve_root(rr.extract_fixture(name, tmp_path / name)))
+        mode = ScanMode.LAZY if untagged else ScanMode.TAG_NAMES
+        snap = scan(storage, workers=1, mode=mode)
+        opts = GcOptions(delete_untagged=untagged, min_age=0, force=True)
+        plan = build_plan(snap, opts, refresh=Refresher(storage, snap))
+        for a in plan.actions:
+            assert check_rel(a.path) == a.path, (name, a)
+        for p in snap.empty_dirs:
+            assert parse_folder(p) is not None, (name, p)
+
+
+def test_restore_takes_only_run_ids(tmp_path: Path) -> None:
+    """A run id that is a path is no run: nothing is joined to it (exit 2, same message)."""
+    import realreg as rr
+    from typer.testing import CliRunner
+
+    from regfs.cli import app
+
+    root = rr.extract_fixture("demo", tmp_path / "r")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for bad in ["../../outside", "..", str(outside), "20261129T033956Z-45e037c4/../x"]:
+        r = CliRunner().invoke(app, ["restore", str(root), bad])
+        assert r.exit_code == 2, r.output
+        assert f"no run {bad!r}" in r.stderr

@@ -30,7 +30,23 @@ from regfs.duration import cutoff as age_cutoff
 from regfs.graph.mark import Marks, Mode, mark
 from regfs.graph.unread import Unknowns, unknowns
 from regfs.heap import without_collector
-from regfs.layout import blob_dir, layer_dir, repo_dir, revision_dir, tag_index_dir, upload_dir
+from regfs.layout import (
+    BLOBS,
+    REPOSITORIES,
+    blob_alg_dir,
+    blob_dir,
+    layer_dir,
+    layers_dir,
+    link_file,
+    repo_dir,
+    revision_dir,
+    revisions_dir,
+    tag_current_link,
+    tag_index_dir,
+    tags_dir,
+    upload_dir,
+    uploads_dir,
+)
 from regfs.model.digest import ALGORITHMS
 from regfs.model.findings import Finding
 from regfs.reports.orphans import DEFAULT_UPLOAD_AGE, manifest_closure, upload_is_stale
@@ -416,7 +432,7 @@ def _link_leaves(folders: Iterable[str], removed: set[str], candidates: set[str]
     for p in folders:
         if p in removed:
             continue
-        out.add(p + "/link" if p in candidates else p[: p.rfind("/")])
+        out.add(link_file(p) if p in candidates else p[: p.rfind("/")])
     return out
 
 
@@ -426,30 +442,29 @@ def _repo_leaves(
     """One repository's files and uploads as leaf paths; a section (``_layers``,
     ``_manifests/revisions``, ``_manifests/tags``, ``_uploads``) holding no candidate folder
     counts as a single leaf when it has content."""
-    base = repo_dir(repo.name)
     if "_layers" in sections:
         yield from _link_leaves((layer_dir(repo.name, d) for d in repo.layers), removed, candidates)
     elif repo.layers:
-        yield f"{base}/_layers"
+        yield layers_dir(repo.name)
     if "_manifests/revisions" in sections:
         yield from _link_leaves(
             (revision_dir(repo.name, d) for d in repo.revisions), removed, candidates
         )
     elif repo.revisions:
-        yield f"{base}/_manifests/revisions"
+        yield revisions_dir(repo.name)
     if "_manifests/tags" in sections:
         for name, tag in repo.tags.items():
             if tag.current is not None:
-                yield f"{base}/_manifests/tags/{name}/current/link"
+                yield tag_current_link(repo.name, name)
             for d in tag.index:
-                yield tag_index_dir(repo.name, name, d) + "/link"
+                yield link_file(tag_index_dir(repo.name, name, d))
     elif repo.tags:
-        yield f"{base}/_manifests/tags"
+        yield tags_dir(repo.name)
     if "_uploads" in sections:
         for u in repo.uploads:
             yield upload_dir(repo.name, u)
     elif repo.uploads:
-        yield f"{base}/_uploads"
+        yield uploads_dir(repo.name)
 
 
 _SECTIONS = ("_layers", "_manifests/revisions", "_manifests/tags", "_uploads")
@@ -529,7 +544,7 @@ def plan_folders(snap: Snapshot, plan: GcPlan, scope: Iterable[str] | None = Non
         # Only the targets' own leftovers (``regfs rm``): never tidy up elsewhere.
         bases = tuple(repo_dir(name) + "/" for name in scope)
         empty = {p for p in empty if p.startswith(bases)}
-    stop = {"", "blobs", "repositories"} | {f"blobs/{alg}" for alg in ALGORITHMS}
+    stop = {"", BLOBS, REPOSITORIES} | {blob_alg_dir(alg) for alg in ALGORITHMS}
     walked: set[str] = set()
     for p in removed | empty:
         for anc in _ancestors(p):

@@ -20,6 +20,7 @@ from regfs.gc.plan import GcOptions, GcPlan, build_plan
 from regfs.gc.probe import check_url
 from regfs.gc.relinks import pushed_since, relinked_digests
 from regfs.gc.rm import RmPlan, Selection, build_rm_plan, gc_notes, parse_target, select, without
+from regfs.layout import parse_folder
 from regfs.scan import Progress, Refresher, ScanMode, Snapshot, scan
 from regfs.storage.base import StateStore
 from regfs.storage.local import LocalStorage, resolve_root
@@ -313,8 +314,9 @@ def expected_revisions(plan: GcPlan, snap: Snapshot) -> Callable[[str], dict[str
             after = {name: set(revs) for name, revs in seen.items()}
             for a in plan.by_step("revision"):
                 # The folder names the revision (``.../revisions/<alg>/<hex>``).
-                alg, hexpart = a.path.rsplit("/", 2)[1:]
-                after.get(a.repository or "", set()).discard(f"{alg}:{hexpart}")
+                folder = parse_folder(a.path)
+                if folder is not None and folder.digest:
+                    after.get(a.repository or "", set()).discard(folder.digest)
         return after
 
     return expected

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from regfs.graph.unread import Unknowns, Unread, unknowns
-from regfs.layout import blob_data, revision_dir, tag_dir
+from regfs.layout import blob_data, link_file, revision_dir, tag_current_link
 from regfs.scan import Repository, Snapshot
 
 
@@ -148,7 +148,7 @@ def _roots(
             roots.append((d, "revision", "revision", None))
             if link.digest and link.digest != d:
                 roots.append(
-                    (link.digest, "revision", "revision", revision_dir(repo.name, d) + "/link")
+                    (link.digest, "revision", "revision", link_file(revision_dir(repo.name, d)))
                 )
     else:
         for name, tag in sorted(repo.tags.items()):
@@ -164,11 +164,11 @@ def _roots(
                     tag.current.digest,
                     f"tag {name}",
                     "tag",
-                    tag_dir(repo.name, name) + "/current/link",
+                    tag_current_link(repo.name, name),
                 )
             )
         for d in sorted(_unknowable(snap, repo)):
-            roots.append((d, "kept: unreadable", "revision", revision_dir(repo.name, d) + "/link"))
+            roots.append((d, "kept: unreadable", "revision", link_file(revision_dir(repo.name, d))))
         if unknown_tag or repo.incomplete or unknown.roots_all_revisions(repo.name):
             # A tag we cannot read may point at any revision, a manifest we cannot read may
             # list any of them as children: keep them all.
@@ -178,7 +178,7 @@ def _roots(
                 else "kept: unreadable part of the repository"
             )
             for d in sorted(repo.revision_digests()):
-                roots.append((d, why, "revision", revision_dir(repo.name, d) + "/link"))
+                roots.append((d, why, "revision", link_file(revision_dir(repo.name, d))))
     return roots
 
 
@@ -211,7 +211,7 @@ def _mark_repository(
         m = manifests.get(d)
         if m is None:
             if d not in blobs and d not in snap.unparseable and not unknown.blob_unknown(d):
-                where = path if path is not None else revision_dir(repo.name, d) + "/link"
+                where = path if path is not None else link_file(revision_dir(repo.name, d))
                 marks.dangling.append(Dangling(repo.name, kind, d, where, referrer))
             continue
         cfg = m.config

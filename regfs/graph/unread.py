@@ -43,7 +43,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from regfs.layout import blob_data, repo_dir
+from regfs.layout import blob_data, blob_dir, blob_prefix_of, repo_dir
 from regfs.model.findings import Finding, Kind
 from regfs.model.snapshot import Snapshot
 
@@ -137,10 +137,12 @@ class Unknowns:
             return True
         if not self.blob_areas:
             return False
-        data = blob_data(digest)
-        folder = data.rsplit("/", 1)[0]
         areas = self.blob_areas
-        return data in areas or folder in areas or folder.rsplit("/", 1)[0] in areas
+        return (
+            blob_data(digest) in areas
+            or blob_dir(digest) in areas
+            or blob_prefix_of(digest) in areas
+        )
 
     def untouchable(self, path: str) -> str | None:
         """The symbolic link that forbids deleting ``path`` (at, below or inside it)."""

@@ -8,6 +8,7 @@ from regfs.gc.plan import Action
 from regfs.gc.rm import RmPlan
 from regfs.gc.run import GcOutcome, RmOutcome
 from regfs.gc.trash import PurgeResult, RestoreResult, TrashRun
+from regfs.layout import parse_folder
 from regfs.render.base import SCHEMA_VERSION, rfc3339
 from regfs.render.findings import problem_dict
 
@@ -110,8 +111,9 @@ def refusal_dict(reason: Any) -> dict[str, Any]:
 
 
 def tag_of(a: Action) -> str:
-    """The tag a tag step removes (the last part of its folder)."""
-    return a.path.rsplit("/", 1)[1]
+    """The tag a ``tag`` step removes, read from its folder through the layout."""
+    folder = parse_folder(a.path)
+    return folder.tag if folder is not None and folder.tag else a.path.rsplit("/", 1)[1]
 
 
 def rm_dict(o: RmOutcome) -> dict[str, Any]:

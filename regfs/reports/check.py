@@ -33,7 +33,14 @@ from dataclasses import dataclass, field
 
 from regfs.graph.mark import Mode, mark
 from regfs.graph.servable import absent_children, tag_report
-from regfs.layout import blob_data, layer_dir, revision_dir, tag_dir
+from regfs.layout import (
+    REPOSITORIES,
+    blob_data,
+    layer_dir,
+    link_file,
+    revision_dir,
+    tag_current_link,
+)
 from regfs.manifests import schema1_payload
 from regfs.model.findings import Finding, Kind
 from regfs.pattern import matches, select
@@ -183,7 +190,7 @@ def _in_scope(f: Finding, glob: str, selected: set[str], scope: set[str]) -> boo
         return f.repository in selected or _match(f.repository, glob)
     if f.digest is not None and f.digest in scope:
         return True
-    if f.path.startswith("repositories/"):
+    if f.path.startswith(REPOSITORIES + "/"):
         parts = f.path.split("/")[1:]
         return any(_match("/".join(parts[:i]), glob) for i in range(1, len(parts) + 1))
     return False
@@ -207,7 +214,7 @@ def _unlinked(snap: Snapshot, repo: Repository, live: Iterable[str]) -> list[Fin
         for desc in refs:
             if desc.foreign or desc.digest in repo.layers:
                 continue
-            path = layer_dir(repo.name, desc.digest) + "/link"
+            path = link_file(layer_dir(repo.name, desc.digest))
             if path not in out:
                 role = "config" if desc is m.config else "layer"
                 out[path] = Finding(
@@ -222,7 +229,7 @@ def _unlinked(snap: Snapshot, repo: Repository, live: Iterable[str]) -> list[Fin
         target = tag.target
         if target is None or target in revisions:
             continue
-        path = revision_dir(repo.name, target) + "/link"
+        path = link_file(revision_dir(repo.name, target))
         if path not in out:
             out[path] = Finding(
                 Kind.UNLINKED_BLOB,
@@ -239,7 +246,7 @@ def _broken_tags(snap: Snapshot, repo: Repository, corrupt: dict[str, str]) -> l
     out = []
     memo: dict[str, list[str]] = {}  # many tags often name one manifest
     for name, tag in sorted(repo.tags.items()):
-        path = tag_dir(repo.name, name) + "/current/link"
+        path = tag_current_link(repo.name, name)
         target = tag.target
         if target is not None and target in memo:
             issues = memo[target]
@@ -286,7 +293,7 @@ def _partial_indexes(snap: Snapshot, repo: Repository, broken: set[str]) -> list
         out.append(
             Finding(
                 Kind.PARTIAL_INDEX,
-                revision_dir(repo.name, d) + "/link",
+                link_file(revision_dir(repo.name, d)),
                 f"index {d}{on}: {len(absent)} of its {len(m.children)} platforms {verb} not "
                 f"in {repo.name}: {names}{tail}",
                 d,
