@@ -49,6 +49,7 @@ class Finding:
     blocks_gc: bool = False
 
     def as_dict(self) -> dict[str, object]:
+        """The finding as its ``--json`` object (keys in their documented order)."""
         out: dict[str, object] = {
             "kind": str(self.kind),
             "path": self.path,

@@ -20,6 +20,8 @@ IMAGE_CONFIG_TYPES = frozenset({OCI_CONFIG, DOCKER_CONFIG})
 
 
 class ManifestKind(StrEnum):
+    """The manifest formats the registry stores (the values are stable JSON strings)."""
+
     SCHEMA1 = "schema1"
     DOCKER_V2 = "docker-v2"
     DOCKER_LIST = "docker-list"
@@ -51,6 +53,8 @@ class Descriptor(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
+    """A parsed manifest: what it references (config, layers, index children, subject)."""
+
     kind: ManifestKind
     media_type: str
     config: Descriptor | None
@@ -61,6 +65,7 @@ class Manifest:
 
     @property
     def is_index(self) -> bool:
+        """A manifest list or OCI index (it references manifests, not blobs)."""
         return self.kind in INDEX_KINDS
 
     @property
@@ -80,6 +85,7 @@ class Manifest:
 
     @property
     def label(self) -> str:
+        """What reports call it: image, index, list, artifact or schema1."""
         if self.is_artifact:
             return "artifact"
         return {

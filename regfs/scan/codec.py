@@ -42,6 +42,7 @@ def unpack_links(items: list[tuple[str, str | None, float, bool]]) -> dict[str, 
 
 
 def pack_repo(r: Repository) -> tuple[Any, ...]:
+    """A repository as nested plain tuples."""
     tags = [
         (
             t.name,
@@ -65,6 +66,7 @@ def pack_repo(r: Repository) -> tuple[Any, ...]:
 
 
 def unpack_repo(t: tuple[Any, ...]) -> Repository:
+    """The inverse of :func:`pack_repo`."""
     name, hm, hl, hu, incomplete, revisions, layers, tags, uploads = t
     repo = Repository(name, hm, hl, hu, incomplete=incomplete)
     repo.revisions = unpack_links(revisions)
@@ -78,10 +80,12 @@ def unpack_repo(t: tuple[Any, ...]) -> Repository:
 
 
 def pack_findings(findings: list[Finding]) -> list[tuple[Any, ...]]:
+    """Findings as plain tuples."""
     return [(str(f.kind), f.path, f.message, f.digest, f.repository, f.blocks_gc) for f in findings]
 
 
 def unpack_findings(items: list[tuple[Any, ...]]) -> list[Finding]:
+    """The inverse of :func:`pack_findings`."""
     return [Finding(Kind(k), p, m, d, r, b) for k, p, m, d, r, b in items]
 
 
@@ -98,6 +102,7 @@ def unpack_blobs(items: list[tuple[str, int | None, float]]) -> dict[str, Blob]:
 
 
 def pack_manifest(m: Manifest | str | None) -> Any:
+    """A manifest (or an error message, or None) as plain tuples."""
     if not isinstance(m, Manifest):
         return m
     return (
@@ -112,6 +117,7 @@ def pack_manifest(m: Manifest | str | None) -> Any:
 
 
 def unpack_manifest(t: Any) -> Manifest | str | None:
+    """The inverse of :func:`pack_manifest`."""
     if t is None or isinstance(t, str):
         return t
     kind, media_type, config, layers, children, subject, artifact_type = t
