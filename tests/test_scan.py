@@ -1059,3 +1059,26 @@ def test_a_names_only_scan_marks_tags_not_read_rather_than_unreadable(
     assert cur is not None and not cur.not_read and cur.digest == img.digest
     history = builder.scan(mode=ScanMode.LAZY).repositories["app"].tags["v1"].index
     assert history[img.digest].not_read  # listed by name: the executor re-checks its content
+
+
+def test_the_scan_reads_storage_only_through_its_read_methods() -> None:
+    """Every storage call in regfs/scan is one of the read methods any backend provides (so a
+    Storage protocol implementation slots in), and no scan module imports os or io."""
+    import ast
+    from pathlib import Path
+
+    import regfs.scan
+
+    allowed = {"list_dir", "list_kinds", "read_file", "lstat", "stat", "exists", "realpath", "v2"}
+    for path in sorted(Path(regfs.scan.__file__).parent.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        used = {
+            n.attr
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name | ast.Attribute)
+            and (getattr(n.value, "id", None) or getattr(n.value, "attr", None)) == "storage"
+        }
+        assert used <= allowed, (path.name, used - allowed)
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not imported & {"os", "io", "shutil"}, path.name
