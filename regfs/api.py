@@ -28,7 +28,8 @@ from regfs.gc.plan import GcOptions, GcPlan
 from regfs.gc.probe import check_url
 from regfs.gc.run import GcOutcome, RmOutcome, collect, execute_planned, remove
 from regfs.gc.trash import PurgeResult, RestoreResult, TrashRun
-from regfs.layout import LayoutError, check_run_id, join, repo_dir, tags_dir
+from regfs.layout import join, repo_dir, tags_dir
+from regfs.layout.folders import LayoutError, check_run_id
 from regfs.reports.check import CheckReport
 from regfs.reports.check import check as check_snapshot
 from regfs.reports.du import DuReport, validate_du_options

@@ -17,7 +17,7 @@ PKG = Path(__file__).resolve().parent.parent / "regfs"
 LAYERS: list[set[str]] = [
     {"errors", "duration", "heap", "forkpool", "pattern", "retain.policy"},  # foundations
     {"model.digest", "model.findings", "model.manifest", "model.snapshot"},  # the model
-    {"layout"},  # path algebra, both ways
+    {"layout", "layout.folders"},  # path algebra, both ways
     {"storage.errors", "storage.base"},  # the storage seam: protocols, entry kinds, errors
     # The only I/O on registry data and regfs state.
     {"storage.root", "storage.fds", "storage.localstate", "storage.local"},

@@ -13,10 +13,7 @@ from hypothesis import strategies as st
 from regfs.layout import (
     REPO_NAME_MAX,
     BlobData,
-    Folder,
     LayerLink,
-    LayoutError,
-    Level,
     PathSpec,
     RevisionLink,
     TagCurrentLink,
@@ -24,11 +21,7 @@ from regfs.layout import (
     UploadDir,
     blob_data,
     blob_dir,
-    check_rel,
-    check_run_id,
-    folder_path,
     layer_dir,
-    parse_folder,
     parse_path,
     path_of,
     repo_dir,
@@ -39,6 +32,15 @@ from regfs.layout import (
     upload_dir,
     valid_repo_name,
     valid_tag,
+)
+from regfs.layout.folders import (
+    Folder,
+    LayoutError,
+    Level,
+    check_rel,
+    check_run_id,
+    folder_path,
+    parse_folder,
 )
 from regfs.model.digest import ALGORITHMS
 from regfs.model.snapshot import upload_id_time

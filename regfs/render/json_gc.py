@@ -8,7 +8,7 @@ from regfs.gc.plan import Action
 from regfs.gc.rm import RmPlan
 from regfs.gc.run import GcOutcome, RmOutcome
 from regfs.gc.trash import PurgeResult, RestoreResult, TrashRun
-from regfs.layout import parse_folder
+from regfs.layout.folders import parse_folder
 from regfs.render.base import SCHEMA_VERSION, rfc3339
 from regfs.render.findings import problem_dict
 
