@@ -19,6 +19,8 @@ from regfs.gc.lock import LOCK, Lock, pid_alive, read_holder
 from regfs.gc.plan import GcOptions, GcPlan, build_plan
 from regfs.gc.probe import check_url
 from regfs.gc.relinks import pushed_since, relinked_digests
+from regfs.gc.rm import RmPlan, Selection, build_rm_plan, gc_notes, parse_target, select, without
+from regfs.layout.folders import parse_folder
 from regfs.scan import Progress, Refresher, ScanMode, Snapshot, scan
 from regfs.storage.base import StateStore
 from regfs.storage.local import LocalStorage, resolve_root
