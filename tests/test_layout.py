@@ -327,7 +327,7 @@ def test_upload_id_time_of_the_rfc_9562_example() -> None:
 
 # What the registry's folders may be named (the scan reads names the registry would refuse).
 loose_names = st.text(
-    st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)), min_size=1
+    st.characters(exclude_characters="/\x00", exclude_categories=["Cs"]), min_size=1
 ).filter(lambda n: n not in (".", ".."))
 loose_repos = st.lists(loose_names.filter(lambda n: not n.startswith("_")), min_size=1, max_size=3)
 
