@@ -102,6 +102,12 @@ def proves_revision_link(info: ObjectInfo) -> bool:
     )
 
 
+def under(prefix: str, rel: str) -> str:
+    """``rel`` below ``prefix`` (a key prefix or an ``s3://`` location); ``prefix`` itself
+    for an empty ``rel``. Callers check ``rel`` first (:func:`check_path`)."""
+    return f"{prefix}/{rel}" if rel else prefix
+
+
 class S3Storage:
     """The ``docker/registry/v2`` part of a bucket, below ``prefix`` (the registry's
     ``rootdirectory``). Implements :class:`regfs.storage.base.Storage`."""
@@ -133,11 +139,11 @@ class S3Storage:
         return f"s3://{self.bucket}/{self.v2_prefix}"
 
     def abspath(self, rel: str) -> str:
-        return f"{self.location}/{rel}" if rel else self.location
+        return under(self.location, rel)
 
     def key(self, rel: str) -> str:
         check_path(rel)
-        return f"{self.v2_prefix}/{rel}" if rel else self.v2_prefix
+        return under(self.v2_prefix, rel)
 
     def _folder_key(self, rel: str) -> str:
         return self.key(rel) + "/"

@@ -32,7 +32,7 @@ from regfs.storage.base import (
     check_path,
     storage_error,
 )
-from regfs.storage.s3 import S3Storage
+from regfs.storage.s3 import S3Storage, under
 
 _FILE_MODE = stat_mod.S_IFREG | 0o644
 _DIR_MODE = stat_mod.S_IFDIR | 0o755
@@ -52,11 +52,11 @@ class S3StateStore:
         return f"s3://{self.bucket}/{self.prefix}"
 
     def path(self, rel: str) -> str:
-        return f"{self.location}/{rel}" if rel else self.location
+        return under(self.location, rel)
 
     def key(self, rel: str) -> str:
         check_path(rel)
-        return f"{self.prefix}/{rel}" if rel else self.prefix
+        return under(self.prefix, rel)
 
     def _call(self, op: str, rel: str, fn: Any) -> Any:
         try:
