@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import realreg
+import s3bed
 from builder import StoreBuilder
 from gc_helpers import age_tree, fingerprint
 from hypothesis import given
@@ -25,7 +27,7 @@ from typer.testing import CliRunner
 from regfs.cli import app
 from regfs.errors import RefusedError, UsageError
 from regfs.gc import procs
-from regfs.gc.live import Verdict, guard
+from regfs.gc.live import BucketRoot, Verdict, guard
 from regfs.gc.lock import Lock
 from regfs.gc.plan import GcOptions, state_dir
 from regfs.gc.probe import check_url
@@ -561,3 +563,104 @@ def test_a_registry_that_has_exited_unreaped_is_not_a_reason(
     (procdir / "4242" / "environ").mkdir()  # its environment is gone with it
     v = run_guard(builder.v2, procdir)
     assert kinds(v) == ([], ["no_registry"])
+
+
+# --- ROOT in a bucket ------------------------------------------------------------------------
+
+YAML_S3 = """\
+version: 0.1
+storage:
+  s3:
+    bucket: {bucket}
+    region: us-east-1
+    regionendpoint: http://127.0.0.1:9
+    rootdirectory: {root}
+  maintenance:
+    readonly: {{enabled: {ro}}}
+"""
+
+
+def test_bucket_root_parse() -> None:
+    assert BucketRoot.parse("s3://b/p/q/docker/registry/v2") == BucketRoot("b", "p/q")
+    assert BucketRoot.parse("s3://b/docker/registry/v2") == BucketRoot("b", "")
+    assert BucketRoot.parse("/var/lib/registry/docker/registry/v2") is None
+    assert BucketRoot("b", "p").describe() == "s3://b/p"
+
+
+def _s3_guard(tmp_path: Path, config: str, env: dict[str, str] | None = None) -> Verdict:
+    procdir = _registry(tmp_path, config, env=env)
+    return guard(
+        "s3://regs/team/docker/registry/v2",
+        young_uploads=[],
+        registry_url=None,
+        proc=str(procdir),
+        linux=True,
+    )
+
+
+@pytest.mark.parametrize("root", ["/team", "team", "/team/", "team/"])
+def test_a_writable_registry_on_the_same_bucket_and_root_refuses(tmp_path: Path, root: str) -> None:
+    v = _s3_guard(tmp_path, YAML_S3.format(bucket="regs", root=root, ro="false"))
+    assert kinds(v) == (["registry_writable"], [])
+    assert "s3://regs/team at http://127.0.0.1:9" in v.refusals[0].message
+
+
+def test_a_read_only_registry_on_the_bucket_passes(tmp_path: Path) -> None:
+    v = _s3_guard(tmp_path, YAML_S3.format(bucket="regs", root="/team", ro="true"))
+    assert kinds(v) == ([], ["registry_readonly"])
+
+
+@pytest.mark.parametrize(
+    ("bucket", "root", "env"),
+    [
+        ("regs", "/other", {}),
+        ("other", "/team", {}),
+        ("regs", "/", {}),
+        # the environment moves it elsewhere, as the registry reads it
+        ("regs", "/team", {"REGISTRY_STORAGE_S3_ROOTDIRECTORY": "/elsewhere"}),
+    ],
+)
+def test_a_registry_on_another_bucket_or_root_is_noted(
+    tmp_path: Path, bucket: str, root: str, env: dict[str, str]
+) -> None:
+    v = _s3_guard(tmp_path, YAML_S3.format(bucket=bucket, root=root, ro="false"), env)
+    assert kinds(v) == ([], ["registry_other", "no_registry"])
+
+
+def test_the_environment_can_point_a_registry_at_the_bucket(tmp_path: Path) -> None:
+    env = {"REGISTRY_STORAGE_S3_BUCKET": "regs", "REGISTRY_STORAGE_S3_ROOTDIRECTORY": "/team"}
+    v = _s3_guard(tmp_path, YAML_S3.format(bucket="x", root="/y", ro="false"), env)
+    assert kinds(v) == (["registry_writable"], [])
+
+
+def test_a_filesystem_registry_is_not_the_bucket(tmp_path: Path) -> None:
+    v = _s3_guard(tmp_path, YAML_RO.format(root=tmp_path, ro="false"))
+    assert kinds(v) == ([], ["registry_other", "no_registry"])
+
+
+@pytest.mark.registry
+def test_a_real_registry_serving_the_bucket_refuses(weed: s3bed.Weed, s3_root: str) -> None:
+    """The real registry, writing the bucket through its own S3 driver: refused while it
+    serves ROOT writable, noted when it serves another root, passed when read-only."""
+    v2 = f"s3://{weed.bucket}/{s3_root}/docker/registry/v2"
+
+    def ours(v: Verdict, pid: int) -> tuple[list[str], list[str]]:
+        return (
+            [r.kind for r in v.refusals if r.pid == pid],
+            [n.kind for n in v.notes if n.pid == pid],
+        )
+
+    with realreg.Registry(None, s3=weed.registry_storage(s3_root)) as reg:
+        assert reg.proc is not None
+        v = guard(v2, young_uploads=[], registry_url=None)
+        assert ours(v, reg.proc.pid) == (["registry_writable"], [])
+        other = f"s3://{weed.bucket}/{s3_root}-other/docker/registry/v2"
+        v = guard(other, young_uploads=[], registry_url=None)
+        assert ours(v, reg.proc.pid) == ([], ["registry_other"])
+        # its own answer through --registry-url: writable
+        v = guard(v2, young_uploads=[], registry_url=reg.url)
+        assert "probe" in [r.kind for r in v.refusals]
+    with realreg.Registry(None, s3=weed.registry_storage(s3_root), readonly=True) as reg:
+        assert reg.proc is not None
+        v = guard(v2, young_uploads=[], registry_url=None)
+        assert ours(v, reg.proc.pid) == ([], ["registry_readonly"])

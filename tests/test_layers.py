@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     # The only I/O on registry data and regfs state.
     {"storage.root", "storage.fds", "storage.localstate", "storage.local"},
     {"storage.memfs", "storage.memory"},
-    {"storage.s3client", "storage.s3"},  # a registry in an S3 bucket
+    {"storage.s3client", "storage.s3", "storage.s3batch"},  # a registry in an S3 bucket
     {"storage.s3state"},  # regfs's own state in a bucket (built on storage.s3)
     {"manifests"},  # manifest parsing: bytes -> model types
     {"scan.out", "scan.interpret", "scan.codec"},  # scan: interpret (no I/O)
@@ -38,8 +38,9 @@ LAYERS: list[set[str]] = [
         "retain.select",
     },
     {"gc.plan", "gc.rm", "retain.plan", "retain.created"},  # GC plans (pure)
-    {"gc.regconfig", "gc.procs", "gc.probe"},  # the live guard's evidence
+    {"gc.regconfig", "gc.procs", "gc.probe", "gc.bucketroot"},  # the live guard's evidence
     {"gc.journal", "gc.lock", "gc.live", "gc.trash", "gc.relinks", "gc.execute"},  # GC execution
+    {"gc.s3relinks", "gc.s3exec"},  # GC execution on a bucket (built on the generic one)
     {"gc.run", "retain.run"},  # one run per deleting command: lock, scan, plan, guard, execute
     {"api"},  # the library: Registry
     {  # rendering: text and JSON from report values

@@ -55,6 +55,11 @@ class Journal:
         if self._done is not None:
             self._done.write(f"{index}\t{status}\t{detail}\n")
 
+    def sync(self) -> None:
+        """Make the steps recorded so far durable (on S3: rewrite ``done``)."""
+        if self._done is not None:
+            self._done.sync()
+
     def finish(self, result: dict[str, Any]) -> None:
         """Make ``done`` durable and write ``result.json``."""
         if self._done is not None:

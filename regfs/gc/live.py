@@ -16,6 +16,12 @@ It looks at, and explains in one line each:
 
 What it cannot see: a registry on another host sharing the storage (NFS, a cluster volume);
 only ``--registry-url`` detects that one.
+
+ROOT in a bucket (``s3://BUCKET/PREFIX/docker/registry/v2``, :class:`BucketRoot`): a registry
+process serves ROOT when its config (with its environment) names the ``s3`` driver, the same
+bucket and the same ``rootdirectory`` (the endpoint is not compared: a registry on the same
+bucket name elsewhere is refused too, the safe side). Open files say nothing about a bucket:
+that part is not looked at.
 """
 
 from __future__ import annotations
@@ -25,10 +31,16 @@ import os
 import stat
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from regfs.gc import procs
+from regfs.gc.bucketroot import BucketRoot, served_bucket
 from regfs.gc.probe import ProbeResult, probe
+
+if TYPE_CHECKING:
+    from regfs.gc.regconfig import Settings
+
+__all__ = ["BucketRoot", "Reason", "Verdict", "guard", "inspect_registry"]
 
 V2_BELOW_ROOT = "docker/registry/v2"
 CONFIG_LIMIT = 4 << 20
@@ -130,7 +142,7 @@ class _Root:
         return False
 
 
-def inspect_registry(p: procs.Proc, config_arg: str, root: _Root, proc: str) -> Served:
+def inspect_registry(p: procs.Proc, config_arg: str, root: _Root | BucketRoot, proc: str) -> Served:
     """Which storage registry process ``p`` serves, and whether it is read-only."""
     # Here: the YAML parser costs 25 ms of every run's start otherwise.
     from regfs.gc.regconfig import ConfigError, resolve
@@ -160,6 +172,8 @@ def inspect_registry(p: procs.Proc, config_arg: str, root: _Root, proc: str) -> 
         s = resolve(text, env)
     except ConfigError as exc:
         return _doubt(p, config, f"config {config}: {exc}")
+    if isinstance(root, BucketRoot):
+        return _serves_bucket(p, config, text, env, s, root)
     if s.driver != "filesystem" or s.rootdirectory is None:
         what = f"{s.driver} storage"
         return Served(p.pid, p.comm, config, False, s.readonly, f"config {config}", what)
@@ -185,6 +199,35 @@ def inspect_registry(p: procs.Proc, config_arg: str, root: _Root, proc: str) -> 
     else:
         how = root_how
     return Served(p.pid, p.comm, config, same, s.readonly and not s.proxy, how, s.rootdirectory)
+
+
+def _serves_bucket(
+    p: procs.Proc, config: str, text: str, env: dict[str, str], s: Settings, root: BucketRoot
+) -> Served:
+    """What a registry serves, compared with ROOT in a bucket: same bucket, same root."""
+    from regfs.gc.regconfig import ConfigError
+
+    if s.driver != "s3":
+        what = s.rootdirectory if s.driver == "filesystem" else f"{s.driver} storage"
+        return Served(p.pid, p.comm, config, False, s.readonly, f"config {config}", what or "")
+    try:
+        theirs, where = served_bucket(text, env)
+    except ConfigError as exc:
+        return _doubt(p, config, f"config {config}: {exc}")
+    how = f"config {config}: {theirs.describe()}{where}"
+    if s.proxy:
+        how += "; proxy.remoteurl is set: a pull-through cache writes on every pull"
+    elif not s.readonly:
+        how += "; storage.maintenance.readonly.enabled is not true"
+    return Served(
+        p.pid,
+        p.comm,
+        config,
+        theirs == root,
+        s.readonly and not s.proxy,
+        how,
+        theirs.describe() + where,
+    )
 
 
 def _still_running(p: procs.Proc, proc: str) -> bool:
@@ -230,7 +273,8 @@ def guard(
     if not linux:
         v.notes.append(Reason("not_linux", "not Linux: processes on this host were not checked"))
         return v
-    root = _Root(v2)
+    bucket = BucketRoot.parse(v2)
+    root: _Root | BucketRoot = bucket if bucket is not None else _Root(v2)
     everyone = procs.processes(proc)
     mine = procs.kin_of_self(everyone) if proc == "/proc" else set()
     registries: set[int] = set()
@@ -302,7 +346,8 @@ def guard(
                 "sharing the storage is only detected with --registry-url",
             )
         )
-    _other_processes(v, everyone, mine, registries, root, proc)
+    if isinstance(root, _Root):
+        _other_processes(v, everyone, mine, registries, root, proc)
     return v
 
 

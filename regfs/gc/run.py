@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from regfs.errors import RefusedError, UsageError
+from regfs.gc import s3relinks
 from regfs.gc.execute import ExecResult, Executor, Ops
 from regfs.gc.journal import Journal, state_store
 from regfs.gc.live import Reason, guard
@@ -20,10 +21,13 @@ from regfs.gc.plan import GcOptions, GcPlan, build_plan
 from regfs.gc.probe import check_url
 from regfs.gc.relinks import pushed_since, relinked_digests
 from regfs.gc.rm import RmPlan, Selection, build_rm_plan, gc_notes, parse_target, select, without
+from regfs.gc.s3exec import S3Executor
 from regfs.layout.folders import parse_folder
 from regfs.scan import Progress, Refresher, ScanMode, Snapshot, scan
 from regfs.storage.base import StateStore
 from regfs.storage.local import LocalStorage, resolve_root
+from regfs.storage.s3 import S3Storage
+from regfs.storage.s3state import S3StateStore
 
 # A confirmation that took longer than this (seconds) runs the guard again before deleting.
 RECHECK_AFTER = 1.0
@@ -236,7 +240,7 @@ def collect(
 
 def execute_planned(
     planned: GcOutcome,
-    storage: LocalStorage,
+    storage: LocalStorage | S3Storage,
     *,
     force: bool | None = None,
     registry_url: str | None = None,
@@ -282,7 +286,7 @@ def execute_planned(
             refusals += [Reason("breaks_tag", b.describe()) for b in plan.breaks]
         return refusals, notes
 
-    with _locked(storage.state, command, False) as lock:
+    with _locked(state_of(storage), command, False) as lock:
         refusals, outcome.guard = rules(lock)
         outcome.would_refuse = refusals or None
         if refusals:
@@ -322,9 +326,23 @@ def expected_revisions(plan: GcPlan, snap: Snapshot) -> Callable[[str], dict[str
     return expected
 
 
+def state_of(storage: LocalStorage | S3Storage) -> StateStore:
+    """regfs's own state next to the store: ``.regfs/`` in ROOT or under the bucket prefix."""
+    if isinstance(storage, S3Storage):
+        return S3StateStore(storage)
+    return storage.state
+
+
+def left_paths(plan: GcPlan, result: ExecResult) -> list[str]:
+    """The paths of the plan's actions a run did not finish (failed, or never started):
+    what the journal names as left after a failed or interrupted run."""
+    finished = {id(r.action) for r in result.results if r.status != "failed"}
+    return [a.path for a in plan.actions if id(a) not in finished]
+
+
 def _execute(
     outcome: GcOutcome,
-    storage: LocalStorage,
+    storage: LocalStorage | S3Storage,
     *,
     confirm: Callable[[GcPlan], bool] | None,
     progress: Progress | None,
@@ -347,19 +365,31 @@ def _execute(
         if refusals:
             outcome.would_refuse = refusals
             raise GcRefused(outcome, refusals)
-    journal = Journal(storage.state, plan.run_id)
+    journal = Journal(state_of(storage), plan.run_id)
     journal.write_plan(plan, command)
     expected = expected_revisions(plan, outcome.snapshot)
-    executor = Executor(
-        plan,
-        journal=journal,
-        trash_run=plan.run_id if plan.options.trash else None,
-        storage=storage,
-        ops=ops,
-        progress=progress,
-        relinked=lambda wanted: relinked_digests(storage, wanted),
-        pushed=lambda step: pushed_since(storage, expected(step)),
-    )
+    executor: Executor | S3Executor
+    if isinstance(storage, S3Storage):
+        executor = S3Executor(
+            plan,
+            journal=journal,
+            trash_run=plan.run_id if plan.options.trash else None,
+            storage=storage,
+            progress=progress,
+            relinked=lambda wanted: s3relinks.relinked_digests(storage, wanted),
+            pushed=lambda step: s3relinks.pushed_since(storage, expected(step)),
+        )
+    else:
+        executor = Executor(
+            plan,
+            journal=journal,
+            trash_run=plan.run_id if plan.options.trash else None,
+            storage=storage,
+            ops=ops,
+            progress=progress,
+            relinked=lambda wanted: relinked_digests(storage, wanted),
+            pushed=lambda step: pushed_since(storage, expected(step)),
+        )
     try:
         result = executor.run()
     finally:
@@ -372,6 +402,7 @@ def _execute(
             "failed": result.failed.detail if result.failed else None,
             "interrupted": result.interrupted,
             "reclaimed_bytes": result.reclaimed_bytes,
+            "left": left_paths(plan, result),
         }
     )
     outcome.executed = result

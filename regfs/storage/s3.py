@@ -39,7 +39,6 @@ from regfs.storage.base import (
     FILE,
     Entry,
     ErrorKind,
-    Exists,
     IsAFolder,
     ListError,
     Listing,
@@ -500,25 +499,17 @@ class S3Storage:
             raise errors[0].error  # type: ignore[misc]
 
     def restore_from_trash(self, run_id: str, rel: str) -> None:
-        """Copy ``trash/<run_id>/<rel>`` back and delete the trash copy; :class:`Exists` when
-        ``rel`` is taken."""
-        if self.exists(rel):
-            raise Exists(17, "already exists", self.abspath(rel))
-        tkey = self.trash_key(run_id, rel)
-        self._copy(tkey, self.key(rel), rel)
-        self.call(
-            "DeleteObject", rel, lambda: self.client.delete_object(Bucket=self.bucket, Key=tkey)
-        )
+        """Copy ``trash/<run_id>/<rel>`` back (an object, or every object below the prefix)
+        and delete the trash copies; :class:`Exists` when any of them is in place again."""
+        from regfs.storage.s3batch import restore_objects
+
+        restore_objects(self, run_id, rel)
 
     def in_trash(self, run_id: str, rel: str) -> bool:
-        tkey = self.trash_key(run_id, rel)
-        try:
-            self.call(
-                "HeadObject", rel, lambda: self.client.head_object(Bucket=self.bucket, Key=tkey)
-            )
-        except NotFound:
-            return False
-        return True
+        """Whether the trash of run ``run_id`` holds ``rel`` (an object or a prefix)."""
+        from regfs.storage.s3batch import trash_objects
+
+        return bool(trash_objects(self, run_id, rel))
 
     # --- multipart uploads -------------------------------------------------------------------
 
