@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -102,7 +103,7 @@ def _plan(storage: S3Storage, actions: list[Action], *, trash: bool = False) -> 
         run_id="20261205T000000Z-s3exec",
         v2=storage.location,
         options=GcOptions(trash=trash),
-        created=0.0,
+        created=time.time(),
         actions=actions,
         kept=[],
         blocking=[],
@@ -311,3 +312,86 @@ def test_trash_copies_then_deletes_and_restore_copies_back(weed: s3bed.Weed, s3_
     assert {k: v for k, v in after.items() if "/.regfs/" not in k} == before
     assert b.names(f".regfs/trash/{plan.run_id}") == set()
     assert json.loads(state.read(f"runs/{plan.run_id}/result.json")) == {"done": 2}
+
+
+def _race(weed: s3bed.Weed, s3_root: str, hosts: dict[str, str], names: Any) -> dict[str, Any]:
+    """Two threads, one per host, each with its own client, take the lock at once: what
+    each got (the Lock when it won, the refusal's message when not)."""
+    import threading
+
+    from regfs.errors import RefusedError
+    from regfs.gc.lock import Lock
+
+    barrier = threading.Barrier(len(hosts))
+    outcome: dict[str, Any] = {}
+
+    def run(who: str) -> None:
+        names.host = hosts[who]
+        lock = Lock(S3StateStore(_storage(weed, s3_root)), f"regfs gc ({who})")
+        barrier.wait()
+        try:
+            lock.acquire()
+        except RefusedError as exc:
+            outcome[who] = exc.message
+        else:
+            outcome[who] = lock
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in hosts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcome
+
+
+def test_two_runs_racing_for_the_lock_on_two_hosts(
+    weed: s3bed.Weed, s3_root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two regfs runs on two hosts (two clients, two host names) take the bucket's lock at
+    the same instant, again and again: exactly one wins each time, the other is refused
+    with the winner named, and a lock held on another host is never taken over."""
+    import socket
+    import threading
+
+    from regfs.errors import RefusedError
+    from regfs.gc.lock import Lock, read_holder
+
+    hosts = {"a": "host-a", "b": "host-b"}
+    names = threading.local()
+    monkeypatch.setattr(socket, "gethostname", lambda: getattr(names, "host", "host-a"))
+    for _round in range(5):
+        outcome = _race(weed, s3_root, hosts, names)
+        winners = [w for w, o in outcome.items() if isinstance(o, Lock)]
+        assert len(winners) == 1, outcome
+        [loser] = [w for w in hosts if w not in winners]
+        assert f"on {hosts[winners[0]]}" in outcome[loser]
+        holder = read_holder(S3StateStore(_storage(weed, s3_root)))
+        assert holder is not None and holder.host == hosts[winners[0]]
+        outcome[winners[0]].release()
+    # a lock left by a dead process on another host: never taken over from here
+    names.host = "host-a"
+    S3StateStore(_storage(weed, s3_root)).create_exclusive(
+        "lock", json.dumps({"host": "host-b", "pid": 999999, "started": 0, "command": "x"}).encode()
+    )
+    with pytest.raises(RefusedError, match="on host-b"):
+        Lock(S3StateStore(_storage(weed, s3_root)), "regfs gc").acquire()
+
+
+def test_an_upload_written_to_since_the_scan_stays(weed: s3bed.Weed, s3_root: str) -> None:
+    b = Bucket(weed, s3_root)
+    upload = "repositories/app/_uploads/u-3"
+    head = b.put(f"{upload}/startedat", b"2020-01-01T00:00:00Z")
+    storage = _storage(weed, s3_root)
+    action = Action(
+        "upload", upload, repository="app", expect_mtime=head["LastModified"].timestamp()
+    )
+    plan = _plan(storage, [action])
+    plan.created = head["LastModified"].timestamp() - 5  # the scan was before the multipart
+    key = f"{s3_root}/{V2}/{upload}/data"
+    b.client.create_multipart_upload(Bucket=weed.bucket, Key=key)
+    res, _ = _run(storage, plan)
+    assert [(r.status, r.detail) for r in res.results] == [
+        ("skipped", "written to since the scan (a multipart upload started since)")
+    ]
+    assert b.names() == {f"{upload}/startedat"}
+    assert len(storage.multipart_uploads()) == 1

@@ -35,9 +35,10 @@ LAYERS: list[set[str]] = [
         "reports.du",
         "reports.hashing",
         "reports.check",
+        "reports.multipart",
         "retain.select",
     },
-    {"gc.plan", "gc.rm", "retain.plan", "retain.created"},  # GC plans (pure)
+    {"gc.plan", "gc.rm", "gc.multipart", "retain.plan", "retain.created"},  # GC plans (pure)
     {"gc.regconfig", "gc.procs", "gc.probe", "gc.bucketroot"},  # the live guard's evidence
     {"gc.journal", "gc.lock", "gc.live", "gc.trash", "gc.relinks", "gc.execute"},  # GC execution
     {"gc.s3relinks", "gc.s3exec"},  # GC execution on a bucket (built on the generic one)

@@ -279,6 +279,8 @@ class S3Executor:
         p.uploads = [
             u for u in self.storage.multipart_uploads(a.path) if u.path == f"{a.path}/data"
         ]
+        if any(int(u.initiated) > int(self.plan.created) for u in p.uploads):
+            raise _Skip("written to since the scan (a multipart upload started since)")
         if not listed and not p.uploads:
             raise _Gone("already gone")
         # ``startedat`` goes last: until then a crashed run leaves a recognisably stale upload.

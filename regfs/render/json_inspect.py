@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from regfs.render.base import SCHEMA_VERSION, rfc3339
@@ -12,8 +13,9 @@ from regfs.reports.orphans import OrphansReport
 
 
 def orphans_dict(r: OrphansReport) -> dict[str, Any]:
-    """The ``regfs orphans --json`` document (regfs/schemas/orphans.json)."""
-    return {
+    """The ``regfs orphans --json`` document (regfs/schemas/orphans.json);
+    ``multipart_uploads`` only for a bucket."""
+    out = {
         "schema": SCHEMA_VERSION,
         "orphaned_blobs": [{"digest": b.digest, "size": b.size} for b in r.orphaned_blobs],
         "untagged_manifests": [
@@ -59,6 +61,21 @@ def orphans_dict(r: OrphansReport) -> dict[str, Any]:
             "undecidable_bytes": r.undecidable_bytes,
         },
     }
+    if r.multipart_uploads is not None:
+        out["multipart_uploads"] = [
+            {
+                "repository": m.repository,
+                "uuid": m.uuid,
+                "path": m.path,
+                "upload_id": m.upload_id,
+                "started_at": rfc3339(datetime.fromtimestamp(m.initiated, UTC)),
+                "age_seconds": int(m.age),
+                "size": m.size,
+                "folder_left": m.has_folder,
+            }
+            for m in r.multipart_uploads
+        ]
+    return out
 
 
 def check_dict(r: CheckReport) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 from regfs.duration import format_duration
 from regfs.gc.plan import Action, GcPlan
 from regfs.gc.rm import RmPlan
-from regfs.gc.run import GcOutcome, RmOutcome
+from regfs.gc.run import GcOutcome, RmOutcome, left_paths
 from regfs.model.digest import short
 from regfs.render.base import noun, plural, quote, short_type, shorten_digests, size, wrapped
 from regfs.render.json_gc import STEP_TITLES, done_actions, gc_dict, rm_dict, tag_of
@@ -61,6 +61,13 @@ def skipped_lines(d: dict[str, Any]) -> list[str]:
     ]
 
 
+# --trash on a bucket, in one line (README, S3).
+S3_TRASH = (
+    "--trash on S3: each object is copied to .regfs/trash/<run-id>/ in the bucket, then "
+    "deleted (S3 has no rename: not atomic; an object whose copy failed is not deleted)."
+)
+
+
 def guard_lines(o: GcOutcome) -> list[str]:
     """What the live-registry guard looked at and let pass, then every reason to refuse:
     one line each (the caller wraps them)."""
@@ -88,6 +95,8 @@ def gc_text(o: GcOutcome, width: int = 80) -> str:
     acts = done_actions(o)
     mode = "--delete-untagged" if plan.options.delete_untagged else "default mode"
     out.append(f"regfs gc ({mode}), run {plan.run_id}" + (" [dry run]" if o.dry_run else ""))
+    if plan.options.trash and plan.v2.startswith("s3://"):
+        out.append(S3_TRASH)
     if not acts:
         out.append("Nothing to delete.")
     else:
@@ -109,6 +118,11 @@ def gc_text(o: GcOutcome, width: int = 80) -> str:
             out.append(
                 f"FAILED: {o.executed.failed.detail}; the run stopped there. Fix the "
                 "cause and run regfs gc again: it converges."
+            )
+            left = left_paths(plan, o.executed)
+            out.append(
+                f"Not done: {plural(len(left), 'step')} of {len(plan.actions)}; the run "
+                f"journal's result.json names each ({plan.run_id})."
             )
         if o.executed.interrupted:
             out.append("Interrupted: stopped between two items. Run regfs gc again to finish.")

@@ -11,6 +11,7 @@ from regfs.render.findings import findings_lines
 from regfs.render.tables import table
 from regfs.reports.check import CheckReport
 from regfs.reports.du import DuReport
+from regfs.reports.multipart import MultipartLeftover
 from regfs.reports.orphans import OrphansReport, StaleUpload
 
 
@@ -57,6 +58,8 @@ def orphans_text(r: OrphansReport, width: int = 80) -> str:
             last_repo = s.repository
         out.append(f"    {s.uuid}  {size(s.size)}")
         out.append(f"      {upload_age(s)}")
+    if r.multipart_uploads is not None:
+        out.extend(multipart_lines(r.multipart_uploads))
     out.append(f"Problems: {len(r.problems)}" + (" (digests shortened)" if r.problems else ""))
     lines = wrap_lines(out, width)
     lines.extend(findings_lines(r.problems, width))
@@ -176,3 +179,22 @@ def du_text(r: DuReport, width: int = 80) -> str:
         out.append("* Incomplete: could not read (the sizes above are lower bounds):")
         out.extend(f"  {u.describe()}" for u in r.unread)
     return wrapped(out, width)
+
+
+def multipart_lines(ups: list[MultipartLeftover]) -> list[str]:
+    """The abandoned multipart uploads of a bucket, by repository (``regfs orphans``)."""
+    total = sum(m.size for m in ups)
+    out = [
+        f"Abandoned multipart uploads: {len(ups)} ({size(total)}), invisible to listings and "
+        "billed until aborted; aborted by `regfs gc`"
+    ]
+    last_repo = None
+    for m in ups:
+        if m.repository != last_repo:
+            out.append(f"  {m.repository}")
+            last_repo = m.repository
+        left = "" if m.has_folder else ", its upload folder already gone"
+        out.append(
+            f"    {m.uuid}  {size(m.size)}, started {humanize.naturaldelta(m.age)} ago{left}"
+        )
+    return out

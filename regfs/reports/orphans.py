@@ -11,6 +11,7 @@ from regfs.graph.mark import Dangling, Marks, Mode, mark
 from regfs.graph.unread import Unread
 from regfs.layout import upload_dir
 from regfs.model.findings import Finding
+from regfs.reports.multipart import MultipartLeftover
 from regfs.scan import Snapshot, Upload
 
 DEFAULT_UPLOAD_AGE = 168 * 3600.0  # the registry's own upload purge age
@@ -75,6 +76,9 @@ class OrphansReport:
     undecidable: list[UndecidedBlob] = field(default_factory=list)
     # Every unreadable part that widens what gc keeps (regfs.graph.unread).
     unread: list[Unread] = field(default_factory=list)
+    # A bucket only (None on a filesystem): multipart uploads of unfinished uploads started
+    # more than --uploads-older-than ago, invisible to listings and billed until aborted.
+    multipart_uploads: list[MultipartLeftover] | None = None
 
     @property
     def orphaned_bytes(self) -> int:
