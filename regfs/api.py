@@ -12,7 +12,9 @@ A script imports this module; the CLI is one client of it::
 
 Every method returns a value (a report, a plan, an outcome) and prints nothing; errors are
 :class:`~regfs.errors.RegfsError` subclasses carrying their exit code. Progress is a callback
-``(phase, done, total)`` passed in by the caller.
+``(phase, done, total)`` passed in by the caller. How much runs at once is a
+:class:`~regfs.parallel.tuning.Tuning` (default: sized from the machine), given once to the
+:class:`Registry`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from regfs.gc.run import GcOutcome, RmOutcome, collect, execute_planned, remove
 from regfs.gc.trash import PurgeResult, RestoreResult, TrashRun
 from regfs.layout import join, repo_dir, tags_dir
 from regfs.layout.folders import LayoutError, check_run_id
+from regfs.parallel.tuning import Tuning
 from regfs.reports.check import CheckReport
 from regfs.reports.check import check as check_snapshot
 from regfs.reports.du import DuReport, validate_du_options
@@ -45,17 +48,12 @@ from regfs.storage.localstate import LocalStateStore
 
 __all__ = [
     "Registry",
+    "Tuning",
     "check_url",
-    "default_workers",
     "path_like",
     "split_root",
     "validate_du_options",
 ]
-
-
-def default_workers() -> int:
-    """Threads for the digest verification's bookkeeping (4 per core, at most 16)."""
-    return min(16, 4 * (os.cpu_count() or 1))
 
 
 class Registry:
@@ -63,6 +61,8 @@ class Registry:
 
     Args:
         storage: the storage below the registry's ``docker/registry/v2`` folder.
+        tuning: how much runs at once (scan shards, digest hashing; threads for an I/O-bound
+            backend). Default: :meth:`Tuning.for_machine`.
 
     :meth:`open` resolves ROOT at once; :meth:`at` when first needed, so that a command's
     malformed arguments are reported before an unusable ROOT (as the CLI does).
@@ -73,26 +73,27 @@ class Registry:
     it runs.
     """
 
-    def __init__(self, storage: LocalStorage | None = None) -> None:
+    def __init__(self, storage: LocalStorage | None = None, tuning: Tuning | None = None) -> None:
         self._storage = storage
         self._root: str | None = None
         self._snapshot: Snapshot | None = None
+        self.tuning = tuning if tuning is not None else Tuning.for_machine()
 
     @classmethod
-    def open(cls, root: str | os.PathLike[str] | None) -> Registry:
+    def open(cls, root: str | os.PathLike[str] | None, tuning: Tuning | None = None) -> Registry:
         """The registry at ROOT: its ``rootdirectory`` or its ``v2`` folder; ``None`` means
         ``$REGFS_ROOT``, else ``/var/lib/registry``.
 
         Raises:
             RootError: ROOT is missing, empty, unreadable or not a registry's storage.
         """
-        return cls(LocalStorage(resolve_root(root)))
+        return cls(LocalStorage(resolve_root(root)), tuning)
 
     @classmethod
-    def at(cls, root: str | None) -> Registry:
+    def at(cls, root: str | None, tuning: Tuning | None = None) -> Registry:
         """The registry at ROOT, resolved (and :class:`~regfs.errors.RootError` raised) on
         first use rather than now."""
-        registry = cls()
+        registry = cls(tuning=tuning)
         registry._root = root
         return registry
 
@@ -135,12 +136,7 @@ class Registry:
             # contending for the GIL measured slower than one. Forked shards do pay off for
             # this thorough scan (6.1 s -> 4.3 s on the 2000x10 benchmark tree, 2 cores); see
             # benchmarks/README.md.
-            self._snapshot = scan(
-                self.storage,
-                workers=1,
-                progress=progress,
-                processes=min(2, os.cpu_count() or 1),
-            )
+            self._snapshot = scan(self.storage, workers=1, progress=progress, tuning=self.tuning)
         return self._snapshot
 
     def tree(self, *, repo_glob: str | None = None, progress: Progress | None = None) -> Node:
@@ -178,7 +174,7 @@ class Registry:
             self.snapshot(progress=progress),
             repo_glob=repo_glob,
             verify_digests=verify_digests,
-            workers=default_workers(),
+            tuning=self.tuning,
             progress=progress,
         )
 
@@ -247,6 +243,7 @@ class Registry:
             registry_url=registry_url,
             skip_live_check=skip_live_check,
             progress=progress,
+            tuning=self.tuning,
             now=now,
         )
 
@@ -278,6 +275,7 @@ class Registry:
             registry_url=registry_url,
             skip_live_check=skip_live_check,
             progress=progress,
+            tuning=self.tuning,
             now=now,
         )
 
@@ -344,6 +342,7 @@ class Registry:
             skip_live_check=skip_live_check,
             confirm=confirm,
             progress=progress,
+            tuning=self.tuning,
             ops=ops,
             command=command,
         )
@@ -381,6 +380,7 @@ class Registry:
             skip_live_check=skip_live_check,
             confirm=confirm,
             progress=progress,
+            tuning=self.tuning,
             ops=ops,
             command=command,
         )
@@ -416,6 +416,7 @@ class Registry:
             skip_live_check=skip_live_check,
             confirm=confirm,
             progress=progress,
+            tuning=self.tuning,
             ops=ops,
             command=command,
         )

@@ -14,10 +14,11 @@ import realreg as rr
 from builder import DOCKER, Pushed, StoreBuilder, hexof, sha256, sign_schema1
 from typer.testing import CliRunner
 
-import regfs.reports.check as check_mod
 import regfs.reports.hashing as hashing
+import regfs.reports.verify as verify_mod
 from regfs import cli
 from regfs.model.findings import Finding, Kind
+from regfs.parallel.tuning import Tuning
 from regfs.reports.check import CheckReport, check
 from regfs.scan import scan
 from regfs.storage.local import LocalStorage, resolve_root
@@ -304,12 +305,8 @@ def test_orphan_blobs_are_verified_too(builder: StoreBuilder) -> None:
     assert [f.digest for f in of_kind(r, Kind.DIGEST_MISMATCH)] == [orphan.digest]
 
 
-@pytest.fixture
-def forked(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hash in worker processes even for a small store, in many small chunks."""
-    monkeypatch.setattr(hashing, "FORK_MIN_BLOBS", 0)
-    monkeypatch.setattr(hashing, "CHUNK_FILES", 2)
-    monkeypatch.setattr(check_mod, "cpus", lambda: 4)
+# Hash in worker processes even for a small store, in many small chunks.
+FORKED = Tuning(processes=4, hash_min_blobs=1, hash_chunk_files=2)
 
 
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
@@ -317,7 +314,7 @@ needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 @needs_fork
 def test_large_blob_is_hashed_in_chunks_in_parallel(
-    builder: StoreBuilder, monkeypatch: pytest.MonkeyPatch, forked: None, tmp_path: Path
+    builder: StoreBuilder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     big = builder.orphan_blob(bytes(range(256)) * (3 * 4096 + 7))  # > 3 MiB
     small = [builder.orphan_blob(f"s{i}".encode() * 1000) for i in range(20)]
@@ -335,7 +332,7 @@ def test_large_blob_is_hashed_in_chunks_in_parallel(
     monkeypatch.setattr(hashing, "hash_chunk", spy)
     monkeypatch.setattr(hashing, "WHOLE", 1 << 20)  # the big blob is read in pieces
     monkeypatch.setattr(hashing, "PIECE", 1 << 16)  # many pieces, many progress calls
-    r = run(builder, verify_digests=True, workers=4, progress=lambda *a: calls.append(a))
+    r = run(builder, verify_digests=True, tuning=FORKED, progress=lambda *a: calls.append(a))
     assert [f.digest for f in of_kind(r, Kind.DIGEST_MISMATCH)] == [small[3].digest]
     total = big.size + sum(s.size for s in small)
     assert r.verified_bytes == total and r.verified_blobs == 21
@@ -343,16 +340,14 @@ def test_large_blob_is_hashed_in_chunks_in_parallel(
     assert all(p == "verify" and 0 <= d <= t == total for p, d, t in calls)
     assert r.throughput is not None and r.throughput > 0
     workers = set(pids.read_text().split())
-    assert len(workers) > 1 and str(os.getpid()) not in workers
+    assert len(workers) > 1  # this process and helpers shared the chunks
 
 
 @pytest.mark.parametrize("fork", [False, pytest.param(True, marks=needs_fork)])
 def test_a_blob_is_read_twice_before_it_is_called_corrupt(
     builder: StoreBuilder, monkeypatch: pytest.MonkeyPatch, fork: bool, tmp_path: Path
 ) -> None:
-    if fork:
-        monkeypatch.setattr(hashing, "FORK_MIN_BLOBS", 0)
-        monkeypatch.setattr(check_mod, "cpus", lambda: 2)
+    tuning = Tuning(processes=2, hash_min_blobs=1, hash_chunk_files=1) if fork else Tuning()
     flaky = builder.orphan_blob(b"flaky")
     bad = builder.orphan_blob(b"bad")
     fine = builder.orphan_blob(b"fine")
@@ -360,7 +355,7 @@ def test_a_blob_is_read_twice_before_it_is_called_corrupt(
     first_reads.touch()
     second_reads: dict[str, int] = {}
     orig_chunk = hashing.hash_chunk
-    orig_actual = check_mod._actual
+    orig_actual = verify_mod._actual
 
     def first(folders: Any, chunk: Any, on_bytes: Any, accept: Any) -> Any:
         suspects, done = orig_chunk(folders, chunk, on_bytes, accept)
@@ -378,8 +373,8 @@ def test_a_blob_is_read_twice_before_it_is_called_corrupt(
         return orig_actual(storage, path, digest)
 
     monkeypatch.setattr(hashing, "hash_chunk", first)
-    monkeypatch.setattr(check_mod, "_actual", again)
-    r = run(builder, verify_digests=True)
+    monkeypatch.setattr(verify_mod, "_actual", again)
+    r = run(builder, verify_digests=True, tuning=tuning)
     assert sorted(first_reads.read_text().split()) == sorted(
         [flaky.digest, bad.digest, fine.digest]
     )
@@ -392,7 +387,7 @@ def test_a_blob_is_read_twice_before_it_is_called_corrupt(
 
 @needs_fork
 def test_worker_processes_report_every_kind_of_bad_blob(
-    builder: StoreBuilder, tmp_path: Path, forked: None
+    builder: StoreBuilder, tmp_path: Path
 ) -> None:
     layer = builder.layer("precious")
     builder.image("app", tags=["v1"], layers=[layer])
@@ -416,7 +411,7 @@ def test_worker_processes_report_every_kind_of_bad_blob(
     blob_path(builder, fifo.digest).unlink()
     os.mkfifo(blob_path(builder, fifo.digest))  # must not hang the open
 
-    r = check(snap, verify_digests=True, workers=2)
+    r = check(snap, verify_digests=True, tuning=FORKED)
     assert {f.digest for f in of_kind(r, Kind.DIGEST_MISMATCH)} == {
         layer.digest,
         grown.digest,
@@ -432,7 +427,7 @@ def test_worker_processes_report_every_kind_of_bad_blob(
 
 @needs_fork
 def test_chunks_of_a_worker_that_dies_are_hashed_here(
-    builder: StoreBuilder, monkeypatch: pytest.MonkeyPatch, forked: None
+    builder: StoreBuilder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     blobs = [builder.orphan_blob(f"blob {i}".encode()) for i in range(40)]
     flip_byte(blob_path(builder, blobs[-1].digest))
@@ -445,7 +440,7 @@ def test_chunks_of_a_worker_that_dies_are_hashed_here(
         return orig(folders, chunk, on_bytes, accept)
 
     monkeypatch.setattr(hashing, "hash_chunk", dying)
-    r = run(builder, verify_digests=True, workers=2)
+    r = run(builder, verify_digests=True, tuning=FORKED)
     assert [f.digest for f in of_kind(r, Kind.DIGEST_MISMATCH)] == [blobs[-1].digest]
     assert r.verified_blobs == 40
 
@@ -457,7 +452,7 @@ def test_chunks_put_large_blobs_first_and_cover_every_blob() -> None:
     flat = [it for c in chunks for it in c]
     assert sorted(flat) == sorted(items)
     assert [s for _, s in flat[:2]] == [40 << 20, 20 << 20]
-    assert all(len(c) <= hashing.CHUNK_FILES for c in chunks)
+    assert all(len(c) <= Tuning().hash_chunk_files for c in chunks)
     many = [(f"sha256:{i:064x}", 1) for i in range(1_000_000)]
     assert len(hashing.plan_chunks(many, len(many))) <= 2000
 

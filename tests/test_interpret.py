@@ -45,7 +45,7 @@ def test_the_interpreter_imports_nothing_that_does_io() -> None:
             m
             for m in mods
             if m.split(".")[0] in {"os", "io", "shutil", "pathlib_io", "stat"}
-            or m.startswith(("regfs.storage", "regfs.scan.walk", "regfs.forkpool"))
+            or m.startswith(("regfs.storage", "regfs.scan.walk", "regfs.parallel"))
         }
         assert bad == set(), name
 

@@ -15,7 +15,9 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "regfs"
 
 LAYERS: list[set[str]] = [
-    {"errors", "duration", "heap", "forkpool", "pattern", "retain.policy"},  # foundations
+    {"errors", "duration", "pattern", "retain.policy"},  # foundations
+    # how much runs at once (machine, tuning), the fork pool, the collector pause
+    {"parallel.machine", "parallel.tuning", "parallel.pool", "parallel.heap", "parallel"},
     {"model.digest", "model.findings", "model.manifest", "model.snapshot"},  # the model
     {"layout", "layout.folders"},  # path algebra, both ways
     {"storage.errors", "storage.base"},  # the storage seam: protocols, entry kinds, errors
@@ -34,6 +36,7 @@ LAYERS: list[set[str]] = [
         "reports.treeview",
         "reports.du",
         "reports.hashing",
+        "reports.verify",
         "reports.check",
         "reports.multipart",
         "retain.select",

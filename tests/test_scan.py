@@ -931,9 +931,10 @@ def test_iter_links(builder: StoreBuilder) -> None:
 def test_forked_shards_give_the_same_snapshot(
     tmp_path: Path, mode: ScanMode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``processes=2`` (forked shards, results as tuples) sees exactly what one process sees."""
+    """Two processes (forked shards, results as tuples) see exactly what one process sees."""
     import realreg as rr
 
+    from regfs.parallel.tuning import Tuning
     from regfs.scan import scan
     from regfs.storage.local import LocalStorage, resolve_root
 
@@ -943,8 +944,8 @@ def test_forked_shards_give_the_same_snapshot(
     st = LocalStorage(resolve_root(root))
     # Small manifest chunks, so the manifest phase is shared with the helper too.
     monkeypatch.setattr("regfs.scan.loader.MANIFEST_CHUNK", 2)
-    one = scan(st, workers=1, processes=1, mode=mode)
-    two = scan(st, workers=1, processes=2, mode=mode)
+    one = scan(st, workers=1, tuning=Tuning(processes=1), mode=mode)
+    two = scan(st, workers=1, tuning=Tuning(processes=2), mode=mode)
     assert one.mode is two.mode is mode
     assert one.lazy == two.lazy == (mode in (ScanMode.LAZY, ScanMode.TAG_NAMES))
     assert one.blobs == two.blobs

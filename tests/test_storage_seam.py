@@ -6,9 +6,10 @@ unless it is on the allowlist below, each entry with its reason:
 
 * ``gc/procs.py``, ``gc/regconfig.py``, ``gc/live.py``: the live-registry guard reads
   ``/proc`` and the registry's configuration files, which are not registry data.
-* ``reports/hashing.py`` and ``forkpool.py``: ``os.read``/``os.write``/``os.close``/``os.pipe``
-  on the worker pool's pipes (no path: the blob data is opened through the storage), and
-  ``os.chdir("/")`` in a forked helper (it holds no folder of the store).
+* ``parallel/pool.py``: ``os.close`` of inherited pipe ends and ``os.chdir("/")`` in a forked
+  helper (it holds no folder of the store); the blob data is opened through the storage.
+* ``parallel/machine.py``: ``open`` of ``/proc/self/cgroup`` and the cgroup's CPU quota files
+  (``cpu.max``, ``cpu.cfs_quota_us``): the machine's limits, not registry data.
 * ``retain/policy.py``: ``open`` of the ``--policy`` file the admin names, which is command
   input, not registry data nor regfs state.
 
@@ -52,8 +53,8 @@ ALLOWED: dict[str, set[str] | None] = {
     "gc/procs.py": None,
     "gc/regconfig.py": None,
     "gc/live.py": None,
-    "reports/hashing.py": {"pipe", "read", "write", "close"},
-    "forkpool.py": {"pipe", "read", "write", "close", "chdir"},
+    "parallel/pool.py": {"close", "chdir"},
+    "parallel/machine.py": {"open"},
     "retain/policy.py": {"open"},
 }
 

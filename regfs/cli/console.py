@@ -3,13 +3,16 @@ and the mapping of errors to a message and an exit code.
 
 Results go to stdout (:func:`echo_text`); warnings, errors, progress and prompts to stderr
 (:data:`err`). A live progress display is stopped before anything is printed on stderr or
-asked.
+asked. The display is redrawn by the progress reports themselves, never by a thread of its
+own: the scan and the hashing fork helpers, and a process must not fork while another of its
+threads runs (:mod:`regfs.parallel.pool` refuses to).
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import NoReturn, TypeVar
@@ -92,12 +95,20 @@ class _AmountColumn(ProgressColumn):
         return self._count.render(task)
 
 
+# Redraws per second at most (each costs the GIL a terminal write).
+REDRAW = 4
+
+
 class Display:
     """The live progress display on stderr (only when stderr is a terminal).
 
     Started by the first progress report, stopped (and erased) by :meth:`pause` before
     anything else is written to the terminal: a prompt printed under a live display is
     overwritten by its next refresh. The next report starts a fresh display.
+
+    Redrawn by the reports, at most :data:`REDRAW` times a second, with no refresh thread
+    (rich's ``auto_refresh`` is off): forking helpers while a thread runs is what the pool
+    refuses. Between two reports the display stands still.
     """
 
     def __init__(self, enabled: bool, byte_phases: Sequence[str] = ()) -> None:
@@ -106,6 +117,7 @@ class Display:
         self._bar: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
         self._lock = threading.Lock()
+        self._drawn = 0.0
 
     @property
     def callback(self) -> Callable[[str, int, int], None] | None:
@@ -123,18 +135,24 @@ class Display:
                     TimeElapsedColumn(),
                     console=err,
                     transient=True,
-                    refresh_per_second=4,  # the redraw thread competes for the GIL
+                    auto_refresh=False,  # no redraw thread: see the class docstring
                 )
                 self._bar.start()
                 self._tasks = {}
-            if phase not in self._tasks:
+                self._drawn = 0.0
+            new = phase not in self._tasks
+            if new:
                 self._tasks[phase] = self._bar.add_task(
                     phase, total=total, bytes=phase in self._byte_phases
                 )
             self._bar.update(self._tasks[phase], completed=done, total=total)
+            now = time.monotonic()
+            if new or done >= total or now - self._drawn >= 1 / REDRAW:
+                self._drawn = now
+                self._bar.refresh()
 
     def pause(self) -> None:
-        """Stop and erase the display (and its redraw thread) until the next report."""
+        """Stop and erase the display until the next report."""
         with self._lock:
             if self._bar is not None:
                 self._bar.stop()

@@ -26,6 +26,7 @@ from regfs.cli.console import (
     warn,
 )
 from regfs.cli.options import (
+    JobsOpt,
     JsonOpt,
     RegistryUrlOpt,
     RootArg,
@@ -33,6 +34,7 @@ from regfs.cli.options import (
     TrashOpt,
     YesOpt,
     duration,
+    tuning_from,
 )
 from regfs.errors import EXIT_INTERRUPTED, EXIT_PARTIAL, EXIT_REFUSED
 from regfs.gc.plan import GcOptions, GcPlan
@@ -77,6 +79,7 @@ def gc_cmd(
     as_json: JsonOpt = False,
     registry_url: RegistryUrlOpt = None,
     skip_live_check: SkipLiveOpt = False,
+    jobs: JobsOpt = None,
 ) -> None:
     """Delete what nothing needs: unreferenced blobs (with --delete-untagged also the manifests
     no tag reaches), dead layer links, stale uploads and the folders left empty.
@@ -92,6 +95,7 @@ def gc_cmd(
       regfs gc /srv/registry --dry-run --delete-untagged
       regfs gc /srv/registry --trash --registry-url http://127.0.0.1:5000
     """
+    tune = tuning_from(jobs)
     options = GcOptions(
         delete_untagged=delete_untagged,
         min_age=duration(min_age, "--min-age"),
@@ -120,7 +124,7 @@ def gc_cmd(
             outcome = _outcome_of_refusal(
                 display,
                 GcOutcome,
-                lambda: api.Registry.at(root).gc(
+                lambda: api.Registry.at(root, tune).gc(
                     options,
                     dry_run=dry_run,
                     registry_url=registry_url,
@@ -175,6 +179,7 @@ def rm_cmd(
     as_json: JsonOpt = False,
     registry_url: RegistryUrlOpt = None,
     skip_live_check: SkipLiveOpt = False,
+    jobs: JobsOpt = None,
 ) -> None:
     """Delete tags, manifests or whole repositories offline; the blobs they leave are for gc.
 
@@ -192,6 +197,7 @@ def rm_cmd(
       regfs rm /srv/registry 'library/python:3.*' --dry-run
       regfs rm /srv/registry team/old --trash --gc
     """
+    tune = tuning_from(jobs)
     with errors():
         root, targets = api.split_root(args, "target", forms="REPO:TAG, REPO@DIGEST or REPO")
     gc_options = GcOptions(min_age=duration(min_age, "--min-age"), trash=trash, force=force)
@@ -213,7 +219,7 @@ def rm_cmd(
             outcome = _outcome_of_refusal(
                 display,
                 RmOutcome,
-                lambda: api.Registry.at(root).rm(
+                lambda: api.Registry.at(root, tune).rm(
                     targets,
                     dry_run=dry_run,
                     trash=trash,

@@ -12,12 +12,14 @@ import typer
 
 from regfs import api, render
 from regfs.cli.console import Display, echo_text, errors, fail, text_width
-from regfs.cli.options import JsonOpt, RepoOpt, RootArg, duration
+from regfs.cli.options import JobsOpt, JsonOpt, RepoOpt, RootArg, duration, tuning_from
 from regfs.errors import EXIT_FINDINGS, EXIT_OK
 from regfs.reports.check import VERIFY_PHASE
 
 
-def tree_cmd(root: RootArg = None, repo: RepoOpt = None, as_json: JsonOpt = False) -> None:
+def tree_cmd(
+    root: RootArg = None, repo: RepoOpt = None, as_json: JsonOpt = False, jobs: JobsOpt = None
+) -> None:
     """Show repositories, tags, manifests, configs and layers as a tree.
 
     Untagged manifests are listed under their repository, referrers (signatures, SBOMs) under
@@ -28,8 +30,9 @@ def tree_cmd(root: RootArg = None, repo: RepoOpt = None, as_json: JsonOpt = Fals
     Example:
       regfs tree /srv/registry --repo 'library/**'
     """
+    tune = tuning_from(jobs)
     with Display(not as_json) as display, errors(display):
-        data = api.Registry.at(root).tree(repo_glob=repo, progress=display.callback)
+        data = api.Registry.at(root, tune).tree(repo_glob=repo, progress=display.callback)
     echo_text(render.tree_json(data) if as_json else render.tree_text(data))
 
 
@@ -44,6 +47,7 @@ def orphans_cmd(
         ),
     ] = "168h",
     as_json: JsonOpt = False,
+    jobs: JobsOpt = None,
 ) -> None:
     """Report orphaned blobs, untagged manifests, dangling references, stale uploads and every
     problem the scan met.
@@ -54,9 +58,12 @@ def orphans_cmd(
     Example:
       regfs orphans /srv/registry --uploads-older-than 7d
     """
+    tune = tuning_from(jobs)
     age = duration(uploads_older_than, "--uploads-older-than")
     with Display(not as_json) as display, errors(display):
-        report = api.Registry.at(root).orphans(uploads_older_than=age, progress=display.callback)
+        report = api.Registry.at(root, tune).orphans(
+            uploads_older_than=age, progress=display.callback
+        )
     if as_json:
         echo_text(render.to_json(render.orphans_dict(report)))
     else:
@@ -75,6 +82,7 @@ def check_cmd(
     ] = False,
     repo: RepoOpt = None,
     as_json: JsonOpt = False,
+    jobs: JobsOpt = None,
 ) -> None:
     """Check the storage (fsck): everything the scanner finds, tags that cannot be pulled,
     dangling and unlinked references; with --verify-digests, corrupt blobs.
@@ -85,8 +93,9 @@ def check_cmd(
     Example:
       regfs check /srv/registry --verify-digests
     """
+    tune = tuning_from(jobs)
     with Display(True, (VERIFY_PHASE,)) as display, errors(display):
-        report = api.Registry.at(root).check(
+        report = api.Registry.at(root, tune).check(
             repo_glob=repo, verify_digests=verify_digests, progress=display.callback
         )
     if as_json:
@@ -116,6 +125,7 @@ def du_cmd(
         ),
     ] = None,
     as_json: JsonOpt = False,
+    jobs: JobsOpt = None,
 ) -> None:
     """Disk usage per repository (and per tag): total, shared with other repositories,
     exclusive (what `regfs rm REPO` followed by `regfs gc` would free), untagged; registry
@@ -127,6 +137,7 @@ def du_cmd(
     Example:
       regfs du /srv/registry --by tag --top 10
     """
+    tune = tuning_from(jobs)
     limit: int | None = None
     if top is not None:
         try:
@@ -134,7 +145,9 @@ def du_cmd(
         except ValueError:
             fail(f"--top must be a positive number, not {top!r}")
     with Display(not as_json) as display, errors(display):
-        report = api.Registry.at(root).du(by=by, sort=sort, top=limit, progress=display.callback)
+        report = api.Registry.at(root, tune).du(
+            by=by, sort=sort, top=limit, progress=display.callback
+        )
     if as_json:
         echo_text(render.to_json(render.du_dict(report)))
     else:

@@ -9,7 +9,7 @@ from typing import NoReturn
 from regfs.cli.app import app
 from regfs.cli.completion import accept_click_completion_style
 from regfs.errors import EXIT_OK
-from regfs.heap import collector_paused
+from regfs.parallel.heap import collector_paused
 
 
 def main() -> NoReturn:

@@ -9,6 +9,7 @@ import typer
 from regfs.cli.completion import complete_repo, complete_root
 from regfs.cli.console import fail
 from regfs.duration import parse_duration
+from regfs.parallel.tuning import Tuning
 
 RootArg = Annotated[
     str | None,
@@ -47,6 +48,18 @@ RegistryUrlOpt = Annotated[
         help="Also ask the registry there whether it is read-only (the probe writes nothing).",
     ),
 ]
+JobsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--jobs",
+        metavar="N",
+        envvar="REGFS_JOBS",
+        show_envvar=False,
+        help="Processes for the scan and for hashing (--verify-digests); 1: never fork. "
+        "Default: $REGFS_JOBS, else the CPUs regfs may use (affinity and cgroup quota).",
+        show_default=False,
+    ),
+]
 SkipLiveOpt = Annotated[
     bool, typer.Option("--skip-live-check", help="Skip every live-registry check (dangerous).")
 ]
@@ -59,3 +72,14 @@ def duration(text: str, option: str) -> float:
         return parse_duration(text)
     except ValueError as exc:
         fail(f"{option}: {exc}")
+
+
+def tuning_from(jobs: str | None) -> Tuning:
+    """The :class:`Tuning` of a command run: ``--jobs N`` (or ``$REGFS_JOBS``) processes, else
+    one per CPU this process may use; a malformed N ends the command with exit 2."""
+    if jobs is None:
+        return Tuning.for_machine()
+    text = jobs.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        fail(f"--jobs (or REGFS_JOBS): expected a whole number of processes, 1 or more: {jobs!r}")
+    return Tuning.for_machine(int(text))

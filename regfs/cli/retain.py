@@ -23,6 +23,7 @@ from regfs.cli.console import (
 )
 from regfs.cli.gc import exit_for
 from regfs.cli.options import (
+    JobsOpt,
     JsonOpt,
     RegistryUrlOpt,
     RootArg,
@@ -30,6 +31,7 @@ from regfs.cli.options import (
     TrashOpt,
     YesOpt,
     duration,
+    tuning_from,
 )
 from regfs.errors import EXIT_REFUSED, UsageError
 from regfs.gc.plan import GcPlan
@@ -117,6 +119,7 @@ def retain_cmd(
     ] = "1h",
     registry_url: RegistryUrlOpt = None,
     skip_live_check: SkipLiveOpt = False,
+    jobs: JobsOpt = None,
 ) -> None:
     """Remove tags by retention rules (keep the last N, drop what is older, by pattern),
     with the manifests they leave untagged and exactly the blobs nothing needs any more.
@@ -135,6 +138,7 @@ def retain_cmd(
       regfs retain /srv/registry --repo 'team/*' --keep-last 10 --older-than 30d --dry-run
       regfs retain /srv/registry --policy retention.toml --trash
     """
+    tune = tuning_from(jobs)
     rules = _rules(repo, tags, keep_tags, keep_last, older_than, by, policy)
     grace = duration(min_age, "--min-age")
     require_confirmation_channel(dry_run, yes)
@@ -156,7 +160,7 @@ def retain_cmd(
 
         with errors(display):
             try:
-                outcome: RetainOutcome = api.Registry.at(root).retain(
+                outcome: RetainOutcome = api.Registry.at(root, tune).retain(
                     rules,
                     dry_run=dry_run,
                     trash=trash,

@@ -29,7 +29,6 @@ from operator import itemgetter
 from regfs.duration import cutoff as age_cutoff
 from regfs.graph.mark import Marks, Mode, mark
 from regfs.graph.unread import Unknowns, unknowns
-from regfs.heap import without_collector
 from regfs.layout import (
     BLOBS,
     REPOSITORIES,
@@ -168,7 +167,6 @@ def _newest_links(snap: Snapshot, wanted: set[str]) -> dict[str, float]:
     return out
 
 
-@without_collector
 def build_plan(
     snap: Snapshot,
     options: GcOptions,

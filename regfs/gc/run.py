@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shlex
 import socket
 import time
@@ -23,6 +22,7 @@ from regfs.gc.relinks import pushed_since, relinked_digests
 from regfs.gc.rm import RmPlan, Selection, build_rm_plan, gc_notes, parse_target, select, without
 from regfs.gc.s3exec import S3Executor
 from regfs.layout.folders import parse_folder
+from regfs.parallel.tuning import SERIAL, Tuning
 from regfs.scan import Progress, Refresher, ScanMode, Snapshot, scan
 from regfs.storage.base import StateStore
 from regfs.storage.local import LocalStorage, resolve_root
@@ -95,16 +95,18 @@ def _summary(reasons: list[Reason]) -> str:
     return "something may write to ROOT while gc deletes; nothing deleted"
 
 
-def _scan(storage: LocalStorage, progress: Progress | None, *, tag_links: bool) -> Snapshot:
+def _scan(
+    storage: LocalStorage, progress: Progress | None, *, tag_links: bool, tuning: Tuning
+) -> Snapshot:
     """The fast scan gc and rm plan from: the executor re-checks every folder it touches."""
     return scan(
         storage,
         workers=1,
         progress=progress,
         mode=ScanMode.LAZY if tag_links else ScanMode.TAG_NAMES,
-        # Two forked shards: the work is small system calls and parsing, which threads
-        # cannot overlap under the GIL (measured in benchmarks/README.md).
-        processes=min(2, os.cpu_count() or 1),
+        # Forked shards as ``tuning`` says: the work is small system calls and parsing,
+        # which threads cannot overlap under the GIL (measured in benchmarks/README.md).
+        tuning=tuning,
     )
 
 
@@ -185,12 +187,14 @@ def collect(
     now: float | None = None,
     command: str = "regfs gc",
     check_safety: bool = True,
+    tuning: Tuning = SERIAL,
 ) -> GcOutcome:
     """Run (or, with ``dry_run``, only plan) a garbage collection.
 
     A dry run and a real run decide refusal with the same rules (:func:`assess`): the dry
     run returns the reasons in ``would_refuse``, the real run raises :class:`GcRefused`.
-    ``check_safety=False`` only plans (a preview inside another command).
+    ``check_safety=False`` only plans (a preview inside another command). ``tuning``: how
+    many processes share the scan.
 
     Raises:
         RootError: ROOT is unusable.
@@ -204,7 +208,7 @@ def collect(
     storage = LocalStorage(v2)
     # A dry run writes nothing under ROOT, not even the lock.
     with _locked(storage.state, command, dry_run or not check_safety) as lock:
-        snap = _scan(storage, progress, tag_links=options.delete_untagged)
+        snap = _scan(storage, progress, tag_links=options.delete_untagged, tuning=tuning)
         plan = build_plan(snap, options, now=now, refresh=Refresher(storage, snap))
         outcome = GcOutcome(plan, snap, dry_run, live_check_skipped=skip_live_check)
         if not check_safety:
@@ -450,6 +454,7 @@ def remove(
     ops: Ops | None = None,
     now: float | None = None,
     command: str = "regfs rm",
+    tuning: Tuning = SERIAL,
 ) -> RmOutcome:
     """Remove tags, manifests or repositories; then report or run what gc would reclaim.
 
@@ -471,7 +476,7 @@ def remove(
     storage = LocalStorage(v2)
     gopts = gc_options or GcOptions()
     with _locked(storage.state, command, dry_run) as lock:
-        snap = _scan(storage, progress, tag_links=True)
+        snap = _scan(storage, progress, tag_links=True, tuning=tuning)
         sel = select(snap, parsed)
         plan = build_rm_plan(snap, sel, trash=trash, min_age=gopts.min_age, now=now)
         outcome = GcOutcome(plan, snap, dry_run, live_check_skipped=skip_live_check)
@@ -519,12 +524,21 @@ def remove(
                 ops=ops,
                 now=now,
                 command=command + " (gc)",
+                tuning=tuning,
             )
         except GcRefused as exc:
             assert isinstance(exc.outcome, GcOutcome)
             raise GcRefused(RmOutcome(sel, removal, exc.outcome), exc.details) from None
     else:
-        gc = collect(root, gopts, dry_run=True, progress=progress, now=now, check_safety=False)
+        gc = collect(
+            root,
+            gopts,
+            dry_run=True,
+            progress=progress,
+            now=now,
+            check_safety=False,
+            tuning=tuning,
+        )
     return RmOutcome(sel, removal, gc, gc_notes(snap, plan, gc.plan, gopts))
 
 

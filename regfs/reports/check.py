@@ -22,13 +22,7 @@ unparseable manifests, ...) it looks at the storage the way a pull does:
 
 from __future__ import annotations
 
-import errno
-import hashlib
-import stat as stat_mod
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from regfs.graph.mark import Mode, mark
@@ -41,18 +35,15 @@ from regfs.layout import (
     revision_dir,
     tag_current_link,
 )
-from regfs.manifests import schema1_payload
 from regfs.model.findings import Finding, Kind
+from regfs.parallel.tuning import SERIAL, Tuning
 from regfs.pattern import matches, select
-from regfs.reports.hashing import cpus, hash_blobs
-from regfs.scan import MANIFEST_READ_LIMIT, Repository, Snapshot
-from regfs.storage.base import Storage, Stream
+from regfs.reports.verify import VERIFY_PHASE as VERIFY_PHASE
+from regfs.reports.verify import Progress, Verified, verify
+from regfs.scan import Repository, Snapshot
+from regfs.storage.base import Storage
 from regfs.storage.local import LocalStorage
 
-Progress = Callable[[str, int, int], None]
-
-CHUNK = 1 << 20  # bytes read per system call when a suspect blob is read again
-VERIFY_PHASE = "verify"
 # How many problems a broken tag's message names before "and N more".
 MAX_NAMED = 3
 
@@ -94,14 +85,15 @@ def check(
     *,
     repo_glob: str | None = None,
     verify_digests: bool = False,
-    workers: int = 8,
+    tuning: Tuning = SERIAL,
     progress: Progress | None = None,
     storage: Storage | None = None,
 ) -> CheckReport:
     """Check ``snap``; ``repo_glob`` (:mod:`regfs.pattern`) restricts the repository-level
     checks, and the digest verification to the blobs those repositories reference.
 
-    Blob data is read through ``storage`` (default: the local store at ``snap.v2``)."""
+    Blob data is read through ``storage`` (default: the local store at ``snap.v2``), hashed
+    by as many processes as ``tuning`` says (:mod:`regfs.reports.verify`)."""
     names = list(snap.repositories)
     if repo_glob is not None:
         names = select(names, repo_glob)
@@ -140,7 +132,14 @@ def check(
     corrupt: dict[str, str] = {}
     if verify_digests:
         targets = sorted(snap.blobs) if scope is None else sorted(scope & snap.blobs.keys())
-        bad = _verify(snap, targets, workers, progress, report, storage)
+        done = verify(
+            storage if storage is not None else LocalStorage(snap.v2),
+            [(d, snap.blobs[d].known_size) for d in targets],
+            tuning=tuning,
+            progress=progress,
+        )
+        _record(report, done)
+        bad = done.bad
         for d, (kind, why) in sorted(bad.items()):
             problems.append(Finding(kind, blob_data(d), why, d))
             corrupt[d] = "is corrupt" if kind is Kind.DIGEST_MISMATCH else "cannot be read"
@@ -303,150 +302,9 @@ def _partial_indexes(snap: Snapshot, repo: Repository, broken: set[str]) -> list
     return out
 
 
-# --- digest verification --------------------------------------------------------------------
-
-
-class _Meter:
-    """Thread-safe byte counter that reports progress at most every 64 MiB or 0.1 s."""
-
-    def __init__(self, total: int, progress: Progress | None) -> None:
-        self.total = total
-        self.done = 0
-        self.progress = progress
-        self.lock = threading.Lock()
-        self.reported = 0
-        self.last = 0.0
-
-    def add(self, n: int) -> None:
-        if self.progress is None:
-            return
-        with self.lock:
-            self.done += n
-            now = time.monotonic()
-            if self.done - self.reported >= 64 << 20 or now - self.last >= 0.1:
-                self.reported, self.last = self.done, now
-                self.progress(VERIFY_PHASE, min(self.done, self.total), self.total)
-
-    def finish(self) -> None:
-        if self.progress is not None:
-            with self.lock:
-                self.progress(VERIFY_PHASE, self.total, self.total)
-
-
-def _verify(
-    snap: Snapshot,
-    digests: list[str],
-    workers: int,
-    progress: Progress | None,
-    report: CheckReport,
-    storage: Storage | None,
-) -> dict[str, tuple[Kind, str]]:
-    """Re-hash every blob in ``digests``; returns digest -> (kind, why) for each bad one.
-
-    A first read hashes everything in worker processes (:mod:`regfs.reports.hashing`); only what it
-    finds suspect is read again here, carefully, before it is called corrupt."""
-    storage = storage if storage is not None else LocalStorage(snap.v2)
-    items = [(d, snap.blobs[d].known_size) for d in digests]
-    total = sum(size for _, size in items)
-    meter = _Meter(total, progress)
-    if progress:
-        progress(VERIFY_PHASE, 0, total)
-    started = time.monotonic()
-    suspects = hash_blobs(
-        storage,
-        items,
-        processes=min(max(1, workers), cpus()),
-        on_bytes=meter.add if progress else None,
-        accept=_schema1_data_matches,
-    )
-    bad: dict[str, tuple[Kind, str]] = {}
-    for d, first in suspects:
-        problem, reread = _confirm(storage, d, first)
-        if problem is not None:
-            bad[d] = problem
-        elif reread:
-            report.reread_ok.append(d)
-    meter.finish()
+def _record(report: CheckReport, done: Verified) -> None:
     report.verified = True
-    report.verified_blobs = len(digests)
-    report.verified_bytes = total
-    report.verify_seconds = time.monotonic() - started
-    report.reread_ok.sort()
-    return bad
-
-
-def _confirm(
-    storage: Storage, digest: str, first: str | None
-) -> tuple[tuple[Kind, str] | None, bool]:
-    """Read a suspect again: ((kind, why) when the blob is bad, else None; whether the data
-    was read twice). ``first`` is what the first read hashed to, None when it failed: then
-    this read counts as the first."""
-    path = blob_data(digest)
-    try:
-        if first is None:
-            first = _actual(storage, path, digest)
-            if first is None:
-                return None, False
-        second = _actual(storage, path, digest)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return (Kind.SYMLINK, "blob data is a symbolic link (never followed)"), False
-        return (Kind.UNREADABLE, f"cannot read blob data: {exc.strerror or exc}"), False
-    if second is None:
-        return None, True
-    if second != first:
-        why = (
-            f"data hashes to {first}, then to {second} when read again: "
-            "neither is its digest (unstable storage?)"
-        )
-    else:
-        why = f"data hashes to {first}, not to its digest (read twice)"
-    return (Kind.DIGEST_MISMATCH, why), True
-
-
-@contextmanager
-def _open(storage: Storage, path: str) -> Iterator[tuple[Stream, int]]:
-    """A regular file opened for reading without following a symbolic link, with its size."""
-    with storage.open_stream(path) as f:
-        st = f.stat()
-        if not stat_mod.S_ISREG(st.st_mode):
-            raise IsADirectoryError(21, "not a regular file", path)
-        yield f, st.st_size
-
-
-def _actual(storage: Storage, path: str, digest: str) -> str | None:
-    """None when the data at ``path`` matches ``digest``; otherwise what it hashes to."""
-    alg = digest.partition(":")[0]
-    h = hashlib.new(alg)
-    view = memoryview(bytearray(CHUNK))
-    with _open(storage, path) as (f, size):
-        while n := f.readinto(view):
-            h.update(view[:n])
-    actual = f"{alg}:{h.hexdigest()}"
-    if actual == digest:
-        return None
-    if size <= MANIFEST_READ_LIMIT and _schema1_matches(storage, path, digest):
-        return None
-    return actual
-
-
-def _schema1_matches(storage: Storage, path: str, digest: str) -> bool:
-    with _open(storage, path) as (f, _size):
-        data = f.read()
-    return _schema1_data_matches(data, digest)
-
-
-def _schema1_data_matches(data: bytes, digest: str) -> bool:
-    """A signed schema1 manifest's digest is that of its canonical payload."""
-    if len(data) > MANIFEST_READ_LIMIT:
-        return False
-    if data.lstrip()[:1] != b"{" or b'"schemaVersion"' not in data:
-        return False
-    try:
-        payload = schema1_payload(data)
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
-        return False
-    if payload == data:
-        return False
-    alg = digest.partition(":")[0]
-    return f"{alg}:{hashlib.new(alg, payload).hexdigest()}" == digest
+    report.verified_blobs = done.blobs
+    report.verified_bytes = done.bytes
+    report.verify_seconds = done.seconds
+    report.reread_ok = done.reread_ok

@@ -1,33 +1,29 @@
 """Hash blob data files fast: the first read of ``regfs check --verify-digests``.
 
 Blobs are mostly small, so the cost is per file, not per byte, and threads convoy on the GIL
-between the tiny system calls. The blobs are dealt out in chunks to forked worker processes
-(one per core), which take chunk numbers from a shared pipe until it is empty. Each file costs
-an ``open`` (through the storage: locally relative to the algorithm's folder, no symbolic
-link followed), one ``read`` sized
-from the scan's known size (plus one byte, to notice growth), and a ``close``; larger files are
-read in pieces. Workers send back, per chunk, only the bytes they hashed and the *suspects*:
-blobs whose data did not hash to their digest, or could not be read. The caller reads those
-again carefully before calling them corrupt.
+between the tiny system calls. The blobs are dealt out in chunks to the fork pool
+(:mod:`regfs.parallel.pool`: this process and forked helpers, as many as the
+:class:`~regfs.parallel.tuning.Tuning` says), each taking the next chunk when it is free.
+Each file costs an ``open`` (through the storage: locally relative to the algorithm's folder,
+no symbolic link followed), one ``read`` sized from the scan's known size (plus one byte, to
+notice growth), and a ``close``; larger files are read in pieces. A chunk's result is only the
+bytes it hashed and its *suspects*: blobs whose data did not hash to their digest, or could
+not be read. The caller reads those again carefully before calling them corrupt.
 
-Without ``fork`` (or for a handful of blobs) the same code runs in this process. Workers
-never outlive it (see :func:`regfs.forkpool.become_helper`).
+For a handful of blobs (or ``processes == 1``, or no ``fork``) the same code runs in this
+process; the pool hashes here again the chunks of a helper that died.
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
-import os
 import pickle
-import select
-import selectors
-import signal
-import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from regfs import forkpool
+from regfs.layout import blob_data
+from regfs.parallel import pool
+from regfs.parallel.tuning import SERIAL, Tuning
 from regfs.storage.base import Storage, Stream
 
 # (digest, size the scan saw); a negative size means unknown.
@@ -43,17 +39,8 @@ OnBytes = Callable[[int], None]
 WHOLE = 16 << 20
 # Larger files are read (and their progress reported) in pieces of this size.
 PIECE = 1 << 20
-# Below both of these, forking costs more than it saves.
-FORK_MIN_BLOBS = 256
-FORK_MIN_BYTES = 64 << 20
-# A chunk closes at this many files or bytes (raised for huge stores, to keep the number of
-# chunks under _MAX_CHUNKS: their numbers must fit the work pipe before any worker starts).
-CHUNK_FILES = 64
-CHUNK_BYTES = 16 << 20
-_MAX_CHUNKS = 2000
-_INDEX = struct.Struct("<H")  # 2 bytes per chunk number: 2000 of them fit any pipe
-_PIPE_BUF = getattr(select, "PIPE_BUF", 512)
-_FRAME = struct.Struct("<I")
+# Chunks are raised in size for huge stores, to stay under this many.
+MAX_CHUNKS = 2000
 
 _CONSTRUCTORS: dict[str, Callable[..., Any]] = {
     "sha256": hashlib.sha256,
@@ -62,49 +49,63 @@ _CONSTRUCTORS: dict[str, Callable[..., Any]] = {
 }
 
 
-def cpus() -> int:
-    """Cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
-
-
-def can_fork() -> bool:
-    return hasattr(os, "fork")
-
-
 def hash_blobs(
     storage: Storage,
     items: Sequence[Item],
     *,
-    processes: int,
+    tuning: Tuning = SERIAL,
     on_bytes: OnBytes | None = None,
     accept: Accept | None = None,
 ) -> list[Suspect]:
     """Hash ``blobs/<alg>/<xx>/<hex>/data`` of every item in ``storage``; return the
     suspects, sorted.
 
-    ``on_bytes(n)`` is called in this process as data is hashed (per finished chunk, and per
-    piece of a large file). ``processes > 1`` forks that many workers when the job is worth it.
+    ``on_bytes(n)`` is called in this process as data is hashed (per file here, per finished
+    chunk or piece of a large file in a helper). The chunks are shared with forked helpers
+    when ``tuning`` allows more than one process and the job is worth it
+    (``tuning.hash_min_blobs`` blobs or ``tuning.hash_min_bytes`` bytes).
     """
     total = sum(max(0, size) for _, size in items)
-    chunks = plan_chunks(items, total)
-    worth = len(items) >= FORK_MIN_BLOBS or total >= FORK_MIN_BYTES
-    # The chunk numbers are written to the work pipe in one atomic write, before any reader.
-    fits = len(chunks) * _INDEX.size <= _PIPE_BUF
-    if processes > 1 and can_fork() and worth and fits:
-        suspects = _run_forked(storage, chunks, min(processes, len(chunks)), on_bytes, accept)
-    else:
-        suspects = _run_here(storage, chunks, range(len(chunks)), on_bytes, accept)
+    chunks = plan_chunks(items, total, tuning)
+    worth = len(items) >= tuning.hash_min_blobs or total >= tuning.hash_min_bytes
+    processes = tuning.processes if worth else 1
+    here = processes <= 1 or len(chunks) <= 1 or not pool.fork_safe()
+
+    def run(chunk: list[Item], note: pool.Note) -> list[Suspect]:
+        # Here file by file: reporting costs no more than a call; in a helper per chunk.
+        items = [[it] for it in chunk] if here else [chunk]
+        folders = _Folders(storage)
+        suspects: list[Suspect] = []
+        try:
+            for part in items:
+                found, done = hash_chunk(folders, part, note, accept)
+                suspects.extend(found)
+                if done:
+                    note(done)
+        finally:
+            folders.close()
+        return suspects
+
+    results = pool.run_noting(
+        chunks,
+        run,
+        pack=_pack,
+        unpack=_unpack,
+        processes=processes,
+        on_note=on_bytes,
+    )
+    suspects = [s for found in results for s in found]
     suspects.sort()
     return suspects
 
 
-def plan_chunks(items: Sequence[Item], total: int) -> list[list[Item]]:
+def plan_chunks(items: Sequence[Item], total: int, tuning: Tuning = SERIAL) -> list[list[Item]]:
     """Large files first (so that none finishes alone at the end), then the rest in the given
-    order (folder order: neighbours on disk stay together), cut into chunks."""
-    files = max(CHUNK_FILES, -(-len(items) // (_MAX_CHUNKS // 2)))
-    limit = max(CHUNK_BYTES, -(-total // (_MAX_CHUNKS // 2)))
+    order (folder order: neighbours on disk stay together), cut into chunks of
+    ``tuning.hash_chunk_files`` files or ``tuning.hash_chunk_bytes`` bytes (more for huge
+    stores: never more than :data:`MAX_CHUNKS` chunks)."""
+    files = max(tuning.hash_chunk_files, -(-len(items) // (MAX_CHUNKS // 2)))
+    limit = max(tuning.hash_chunk_bytes, -(-total // (MAX_CHUNKS // 2)))
     large = sorted((it for it in items if it[1] > WHOLE), key=lambda it: (-it[1], it[0]))
     ordered = large + [it for it in items if it[1] <= WHOLE] if large else list(items)
     chunks: list[list[Item]] = []
@@ -121,18 +122,15 @@ def plan_chunks(items: Sequence[Item], total: int) -> list[list[Item]]:
     return chunks
 
 
-# --- the work ------------------------------------------------------------------------------
-
-
 class _Folders:
-    """Opens the data files of one worker through the storage (which keeps the
-    ``blobs/<alg>`` folders open while the worker runs)."""
+    """Opens the data files of one chunk through the storage (which keeps the
+    ``blobs/<alg>`` folders open until :meth:`close`)."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
-    def open(self, alg: str, hx: str) -> Stream:
-        return self.storage.open_stream(f"blobs/{alg}/{hx[:2]}/{hx}/data")
+    def open(self, digest: str) -> Stream:
+        return self.storage.open_stream(blob_data(digest))
 
     def close(self) -> None:
         self.storage.close_streams()
@@ -150,7 +148,7 @@ def hash_chunk(
         try:
             if new is None:
                 raise ValueError(alg)
-            with folders.open(alg, hx) as f:
+            with folders.open(digest) as f:
                 data: bytes | None = None
                 if 0 <= size <= WHOLE:
                     data = f.read(size + 1)
@@ -173,151 +171,10 @@ def hash_chunk(
     return suspects, done
 
 
-def _run_here(
-    storage: Storage,
-    chunks: Sequence[Sequence[Item]],
-    which: Sequence[int],
-    on_bytes: OnBytes | None,
-    accept: Accept | None,
-) -> list[Suspect]:
-    folders = _Folders(storage)
-    suspects: list[Suspect] = []
-    try:
-        for k in which:
-            # File by file: here, reporting costs no more than a call.
-            for item in chunks[k]:
-                found, done = hash_chunk(folders, (item,), on_bytes, accept)
-                suspects.extend(found)
-                if on_bytes is not None and done:
-                    on_bytes(done)
-    finally:
-        folders.close()
+def _pack(suspects: list[Suspect]) -> bytes:
+    return pickle.dumps(suspects, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpack(raw: bytes) -> list[Suspect]:
+    suspects: list[Suspect] = pickle.loads(raw)
     return suspects
-
-
-# --- worker processes ----------------------------------------------------------------------
-
-
-def _run_forked(
-    storage: Storage,
-    chunks: Sequence[Sequence[Item]],
-    processes: int,
-    on_bytes: OnBytes | None,
-    accept: Accept | None,
-) -> list[Suspect]:
-    """Fork ``processes`` workers that take chunk numbers from a pipe filled beforehand.
-
-    Chunks that no worker reported as done (one died) are hashed here afterwards.
-    """
-    work_r, work_w = os.pipe()
-    try:
-        os.write(work_w, b"".join(_INDEX.pack(k) for k in range(len(chunks))))
-    finally:
-        os.close(work_w)
-    results: dict[int, int] = {}  # result pipe -> worker pid
-    suspects: list[Suspect] = []
-    finished: set[int] = set()
-    complete = False
-    parent = os.getpid()
-    forkpool.prepare_helpers()
-    try:
-        for _ in range(processes):
-            r, w = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # the worker: never returns
-                code = 1
-                try:
-                    # Dies with the parent, holds no read end of any result pipe (a write to
-                    # a pipe nobody reads then fails with EPIPE), works from "/".
-                    forkpool.become_helper(parent, [r, *results])
-                    _worker(storage, chunks, work_r, w, accept)
-                    code = 0
-                finally:
-                    os._exit(code)
-            os.close(w)
-            results[r] = pid
-        os.close(work_r)
-        work_r = -1
-        _collect(results, suspects, finished, on_bytes)
-        complete = True
-    finally:
-        if work_r >= 0:
-            os.close(work_r)
-        for r, pid in results.items():
-            _reap(pid, kill=not complete)
-            os.close(r)
-    missing = [k for k in range(len(chunks)) if k not in finished]
-    if missing:
-        suspects.extend(_run_here(storage, chunks, missing, on_bytes, accept))
-    return suspects
-
-
-def _worker(
-    storage: Storage, chunks: Sequence[Sequence[Item]], work: int, out: int, accept: Accept | None
-) -> None:
-    # The parent's objects are shared copy-on-write: a collection here would touch (and so
-    # copy) all of them, for nothing.
-    gc.disable()
-
-    def send(msg: object) -> None:
-        raw = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
-        view = memoryview(_FRAME.pack(len(raw)) + raw)
-        while view:
-            view = view[os.write(out, view) :]
-
-    folders = _Folders(storage)
-    try:
-        while len(raw := os.read(work, _INDEX.size)) == _INDEX.size:
-            (k,) = _INDEX.unpack(raw)
-            found, done = hash_chunk(folders, chunks[k], lambda n: send(("b", n)), accept)
-            send(("c", k, done, found))
-    finally:
-        folders.close()
-        os.close(out)
-
-
-def _collect(
-    results: dict[int, int],
-    suspects: list[Suspect],
-    finished: set[int],
-    on_bytes: OnBytes | None,
-) -> None:
-    """Read the workers' frames until every result pipe is at its end."""
-    buffers = {r: b"" for r in results}
-    with selectors.DefaultSelector() as sel:
-        for r in results:
-            sel.register(r, selectors.EVENT_READ)
-        while buffers:
-            for key, _ in sel.select():
-                r = int(key.fd)
-                raw = os.read(r, 1 << 16)
-                if not raw:
-                    sel.unregister(r)
-                    del buffers[r]
-                    continue
-                buf = buffers[r] + raw
-                while len(buf) >= _FRAME.size:
-                    (n,) = _FRAME.unpack_from(buf)
-                    if len(buf) < _FRAME.size + n:
-                        break
-                    msg = pickle.loads(buf[_FRAME.size : _FRAME.size + n])
-                    buf = buf[_FRAME.size + n :]
-                    if msg[0] == "c":
-                        _, k, done, found = msg
-                        finished.add(k)
-                        suspects.extend(found)
-                    else:
-                        done = msg[1]
-                    if on_bytes is not None and done:
-                        on_bytes(done)
-                buffers[r] = buf
-
-
-def _reap(pid: int, *, kill: bool) -> None:
-    """Wait for a worker; when bailing out (``kill``), one still running is killed first."""
-    try:
-        if kill and os.waitpid(pid, os.WNOHANG)[0] == 0:
-            os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass

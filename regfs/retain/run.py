@@ -16,6 +16,7 @@ from regfs.gc.live import Reason
 from regfs.gc.plan import GcPlan
 from regfs.gc.probe import check_url
 from regfs.gc.run import GcOutcome, GcRefused, _execute, _locked, _scan, assess
+from regfs.parallel.tuning import SERIAL, Tuning
 from regfs.retain.created import created_reader
 from regfs.retain.plan import RetainPlan, build_retain_plan
 from regfs.retain.policy import By, Rule
@@ -59,6 +60,7 @@ def retain(
     ops: Ops | None = None,
     now: float | None = None,
     command: str = "regfs retain",
+    tuning: Tuning = SERIAL,
 ) -> RetainOutcome:
     """Apply retention ``rules`` to ROOT (or, with ``dry_run``, only plan it).
 
@@ -79,7 +81,7 @@ def retain(
     storage = LocalStorage(v2)
     now = time.time() if now is None else now
     with _locked(storage.state, command, dry_run) as lock:
-        snap = _scan(storage, progress, tag_links=True)
+        snap = _scan(storage, progress, tag_links=True, tuning=tuning)
         created = created_reader(storage, snap) if any(r.by is By.CREATED for r in rules) else None
         sel = select(snap, rules, now=now, min_age=min_age, created=created)
         plan = build_retain_plan(

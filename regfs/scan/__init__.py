@@ -17,8 +17,6 @@ from __future__ import annotations
 import contextlib
 import time
 
-from regfs import forkpool
-from regfs.heap import without_collector
 from regfs.model.snapshot import Blob as Blob
 from regfs.model.snapshot import Link as Link
 from regfs.model.snapshot import Repository as Repository
@@ -27,6 +25,8 @@ from regfs.model.snapshot import Snapshot as Snapshot
 from regfs.model.snapshot import Tag as Tag
 from regfs.model.snapshot import Upload as Upload
 from regfs.model.snapshot import iter_links as iter_links
+from regfs.parallel import pool
+from regfs.parallel.tuning import SERIAL, Tuning
 from regfs.scan import loader, shard
 from regfs.scan.interpret import EMPTY_SHA256 as EMPTY_SHA256
 from regfs.scan.interpret import LINK_READ_LIMIT as LINK_READ_LIMIT
@@ -40,11 +40,7 @@ from regfs.scan.tree import blob_prefixes, discover_repositories, top_level
 from regfs.scan.uploads import parse_started_at as parse_started_at
 from regfs.storage.local import LocalStorage
 
-# Below this many repositories and blob prefixes, forking helpers costs more than it saves.
-FORK_THRESHOLD = 64
 
-
-@without_collector
 def scan(
     storage: LocalStorage,
     *,
@@ -52,15 +48,16 @@ def scan(
     workers: int = 4,
     progress: Progress | None = None,
     now: float | None = None,
-    processes: int = 1,
+    tuning: Tuning = SERIAL,
 ) -> Snapshot:
     """Scan the whole storage below ``storage.v2``, reading as much as ``mode`` says.
 
-    ``workers > 1`` reads manifests in that many threads (when not forked). ``processes > 1``
-    shards the repositories, blob prefixes and manifest chunks over forked worker processes
-    (the work is small system calls and parsing, which threads cannot run in parallel under
-    the GIL); results come back as plain tuples. ``progress(phase, done, total)`` is called
-    as the work advances.
+    ``workers > 1`` reads manifests in that many threads (when not forked). With
+    ``tuning.processes > 1`` and more than ``tuning.scan_min_tasks`` repositories and blob
+    prefixes, the repositories, blob prefixes and manifest chunks are sharded over forked
+    worker processes (the work is small system calls and parsing, which threads cannot run in
+    parallel under the GIL); results come back as plain tuples. ``progress(phase, done,
+    total)`` is called as the work advances.
     """
     started = time.time() if now is None else now
     out = Out()
@@ -71,7 +68,7 @@ def scan(
     blobs_complete = prefixes is not None
     prefixes = prefixes or []
     total = len(repo_names) + len(prefixes)
-    forked = processes > 1 and total > FORK_THRESHOLD and forkpool.can_fork()
+    forked = tuning.processes > 1 and total > tuning.scan_min_tasks and pool.can_fork()
     with contextlib.ExitStack() as stack:
         pmap: Mapper = map
         if workers > 1:
@@ -79,9 +76,7 @@ def scan(
 
             pmap = stack.enter_context(ThreadPoolExecutor(max_workers=workers)).map
         if forked:
-            shards = shard.run_shards(
-                storage, repo_names, prefixes, processes, mode, progress, total
-            )
+            shards = shard.run_shards(storage, repo_names, prefixes, tuning, mode, progress, total)
         else:
             counter = [0]
 
@@ -92,7 +87,7 @@ def scan(
 
             shards = [shard.shard_results(storage, repo_names, prefixes, mode, tick)]
         merged = merge(shards, out, blobs_complete)
-        reader = shard.forked_reader(processes) if forked else loader.mapped_reader(pmap)
+        reader = shard.forked_reader(tuning.processes) if forked else loader.mapped_reader(pmap)
         # Prefix folders not all known (blobs/ or blobs/<alg> unreadable): any blob may exist.
         unknown_area = loader.unlisted_blobs(
             out.findings, not merged.blobs_complete and not prefixes

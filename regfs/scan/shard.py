@@ -1,8 +1,9 @@
 """Sharding a scan over forked processes: the tasks, and their results as plain tuples.
 
 The work is small system calls and parsing, which threads cannot run in parallel under the
-GIL; :func:`regfs.forkpool.run_tasks` runs the tasks here and in forked helpers, and
-:mod:`regfs.scan.codec` carries the results back.
+GIL; :func:`regfs.parallel.pool.run_tasks` runs the tasks here and in forked helpers, and
+:mod:`regfs.scan.codec` carries the results back. How the work is cut and how many processes
+share it is the caller's :class:`~regfs.parallel.tuning.Tuning`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from regfs import forkpool
 from regfs.model.snapshot import ScanMode
+from regfs.parallel import pool
+from regfs.parallel.tuning import Tuning
 from regfs.scan import codec
 from regfs.scan.blobs import scan_blob_prefix
 from regfs.scan.interpret import Shard
@@ -48,12 +50,14 @@ def shard_results(
     return Shard(repos, blob_parts)
 
 
-def tasks_of(repo_names: RepoNames, prefixes: Prefixes, processes: int) -> list[Task]:
+def tasks_of(repo_names: RepoNames, prefixes: Prefixes, tuning: Tuning) -> list[Task]:
     """Repositories, then blob prefixes, in chunks small enough to balance the processes and
     large enough that each result is worth a message."""
-    size = max(8, -(-len(repo_names) // (16 * processes)))
+    per = tuning.scan_tasks_per_process * tuning.processes
+    size = max(tuning.scan_min_repos, -(-len(repo_names) // per))
     tasks: list[Task] = [(repo_names[k : k + size], []) for k in range(0, len(repo_names), size)]
-    tasks += [([], prefixes[k : k + 16]) for k in range(0, len(prefixes), 16)]
+    step = tuning.scan_prefixes
+    tasks += [([], prefixes[k : k + step]) for k in range(0, len(prefixes), step)]
     return tasks
 
 
@@ -61,13 +65,14 @@ def run_shards(
     storage: LocalStorage,
     repo_names: RepoNames,
     prefixes: Prefixes,
-    processes: int,
+    tuning: Tuning,
     mode: ScanMode,
     progress: Progress | None,
     total: int,
 ) -> list[Shard]:
-    """Scan in this process and forked helpers sharing one task list (see :mod:`forkpool`)."""
-    tasks = tasks_of(repo_names, prefixes, processes)
+    """Scan in this process and forked helpers sharing one task list (see
+    :mod:`regfs.parallel.pool`)."""
+    tasks = tasks_of(repo_names, prefixes, tuning)
     done = [0]
 
     def on_result(i: int) -> None:
@@ -75,23 +80,23 @@ def run_shards(
         if progress:
             progress("scan", done[0], total)
 
-    return forkpool.run_tasks(
+    return pool.run_tasks(
         tasks,
         lambda t: shard_results(storage, t[0], t[1], mode),
         pack=pack_shard,
         unpack=unpack_shard,
-        processes=processes,
+        processes=tuning.processes,
         on_result=on_result,
     )
 
 
 def forked_reader(processes: int) -> ChunkReader:
-    """Read manifest chunks here and in forked helpers (see :mod:`regfs.forkpool`)."""
+    """Read manifest chunks here and in forked helpers (see :mod:`regfs.parallel.pool`)."""
 
     def read_chunks(
         read: Callable[[list[str]], Read], chunks: list[list[str]], on_chunk: Callable[[int], None]
     ) -> list[Read]:
-        return forkpool.run_tasks(
+        return pool.run_tasks(
             chunks,
             read,
             pack=pack_read,

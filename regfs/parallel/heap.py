@@ -5,18 +5,18 @@ that live until the command ends. Each allocation burst triggers generation-0/1/
 that walk everything allocated so far, which measured as a fifth of ``regfs gc``'s wall time on
 a 200k-file tree. None of these structures form reference cycles, so pausing the collector loses
 nothing; whatever cycles do appear meanwhile are collected when it resumes.
+
+The pause is the program's decision, not a library function's: only the console script
+(:mod:`regfs.cli.main`) takes it, around the whole command (a script calling
+:mod:`regfs.api` decides for itself). ``tests/test_heap.py`` holds that rule. Forked helpers
+inherit the paused collector, so they do not touch (and copy) the parent's shared objects.
 """
 
 from __future__ import annotations
 
-import functools
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 @contextmanager
@@ -29,14 +29,3 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def without_collector(func: Callable[P, R]) -> Callable[P, R]:
-    """Decorator form of :func:`collector_paused`."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with collector_paused():
-            return func(*args, **kwargs)
-
-    return wrapper

@@ -1,4 +1,4 @@
-"""regfs.forkpool: shared task list over forked helpers, results in task order, no task lost."""
+"""regfs.parallel.pool: a task list shared with forked helpers, results in order, none lost."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import procs
 import pytest
 
-from regfs import forkpool
+from regfs.parallel import pool
 
 PARENT = os.getpid()
 GEN_TREE = Path(__file__).resolve().parent.parent / "benchmarks" / "gen_tree.py"
@@ -34,14 +34,14 @@ def slow_square(x: int) -> tuple[int, int]:
     return x * x, os.getpid()
 
 
-needs_fork = pytest.mark.skipif(not forkpool.can_fork(), reason="platform without fork")
+needs_fork = pytest.mark.skipif(not pool.can_fork(), reason="platform without fork")
 
 
 @needs_fork
 def test_results_in_task_order_and_the_work_is_shared() -> None:
     tasks = list(range(60))
     seen: list[int] = []
-    got = forkpool.run_tasks(
+    got = pool.run_tasks(
         tasks, slow_square, pack=_pack, unpack=_unpack, processes=2, on_result=seen.append
     )
     assert [v for v, _ in got] == [x * x for x in tasks]
@@ -54,9 +54,9 @@ def test_one_process_runs_everything_here_without_packing() -> None:
     def never(_: object) -> bytes:
         raise AssertionError("packed without a helper")
 
-    got = forkpool.run_tasks([1, 2, 3], slow_square, pack=never, unpack=_unpack, processes=1)
+    got = pool.run_tasks([1, 2, 3], slow_square, pack=never, unpack=_unpack, processes=1)
     assert got == [(1, PARENT), (4, PARENT), (9, PARENT)]
-    assert forkpool.run_tasks([], slow_square, pack=_pack, unpack=_unpack, processes=2) == []
+    assert pool.run_tasks([], slow_square, pack=_pack, unpack=_unpack, processes=2) == []
 
 
 @needs_fork
@@ -67,7 +67,7 @@ def test_a_helper_killed_mid_task_loses_nothing() -> None:
         return slow_square(x)
 
     tasks = list(range(30))
-    got = forkpool.run_tasks(tasks, dies_in_helper, pack=_pack, unpack=_unpack, processes=2)
+    got = pool.run_tasks(tasks, dies_in_helper, pack=_pack, unpack=_unpack, processes=2)
     assert [v for v, _ in got] == [x * x for x in tasks]
     assert {pid for _, pid in got} == {PARENT}
 
@@ -79,9 +79,7 @@ def test_a_helper_that_raises_hands_its_task_back() -> None:
             raise RuntimeError("helper trouble")
         return slow_square(x)
 
-    got = forkpool.run_tasks(
-        list(range(20)), fails_in_helper, pack=_pack, unpack=_unpack, processes=2
-    )
+    got = pool.run_tasks(list(range(20)), fails_in_helper, pack=_pack, unpack=_unpack, processes=2)
     assert [v for v, _ in got] == [x * x for x in range(20)]
     assert {pid for _, pid in got} == {PARENT}
 
@@ -94,7 +92,7 @@ def test_an_error_here_propagates_and_stops_the_helpers() -> None:
         return slow_square(x)
 
     with pytest.raises(ValueError, match="bad task"):
-        forkpool.run_tasks(list(range(40)), fails_here, pack=_pack, unpack=_unpack, processes=2)
+        pool.run_tasks(list(range(40)), fails_here, pack=_pack, unpack=_unpack, processes=2)
     import multiprocessing
 
     assert multiprocessing.active_children() == []
@@ -111,7 +109,7 @@ def _cwd_and_pid(_: int) -> tuple[str, int]:
 @needs_fork
 def test_helpers_work_from_the_root_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # as a user running `regfs gc .` inside ROOT
-    got = forkpool.run_tasks(
+    got = pool.run_tasks(
         list(range(20)),
         _cwd_and_pid,
         pack=pickle.dumps,
@@ -127,11 +125,11 @@ def test_helpers_work_from_the_root_folder(tmp_path: Path, monkeypatch: pytest.M
 # returns more than a pipe holds (it blocks in the write) or sleeps. The helper prints its pid.
 PARENT_SCRIPT = """
 import os, sys, time
-from regfs import forkpool
+from regfs.parallel import pool
 
 mode = sys.argv[1]
 if mode == "epipe":
-    forkpool.prepare_helpers = lambda: None  # no parent-death signal: EPIPE alone must do
+    pool.prepare_helpers = lambda: None  # no parent-death signal: EPIPE alone must do
 parent = os.getpid()
 
 def run(x):
@@ -143,7 +141,7 @@ def run(x):
     time.sleep(120)
     return b""
 
-forkpool.run_tasks(list(range(4)), run, pack=lambda b: b, unpack=lambda b: b, processes=2)
+pool.run_tasks(list(range(4)), run, pack=lambda b: b, unpack=lambda b: b, processes=2)
 """
 
 
@@ -239,3 +237,47 @@ def test_killing_regfs_mid_scan_leaves_no_process(generated_tree: Path, command:
             procs.wait_group_gone(proc.pid, 0)
         assert left == [], f"{signal.Signals(sig).name} left {left}"
     assert with_helpers >= 3, "too few kills landed while helpers were running"
+
+
+# --- no fork while another thread runs; notes ------------------------------------------------
+
+
+@needs_fork
+def test_no_fork_while_another_thread_runs() -> None:
+    import threading
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not pool.fork_safe()
+        got = pool.run_tasks(list(range(10)), slow_square, pack=_pack, unpack=_unpack, processes=4)
+    finally:
+        stop.set()
+        other.join()
+    assert [v for v, _ in got] == [x * x for x in range(10)]
+    assert {pid for _, pid in got} == {PARENT}  # everything ran here
+    assert pool.fork_safe()
+
+
+def _noting(x: int, note: pool.Note) -> tuple[int, int]:
+    for _ in range(3):
+        note(x)
+    return slow_square(x)
+
+
+@needs_fork
+@pytest.mark.parametrize("processes", [1, 3])
+def test_notes_reach_this_process_from_every_task(processes: int) -> None:
+    noted: list[int] = []
+    got = pool.run_noting(
+        list(range(12)),
+        _noting,
+        pack=_pack,
+        unpack=_unpack,
+        processes=processes,
+        on_note=noted.append,
+    )
+    assert [v for v, _ in got] == [x * x for x in range(12)]
+    assert sorted(noted) == sorted(x for x in range(12) for _ in range(3))
+    assert (len({pid for _, pid in got}) > 1) == (processes > 1)

@@ -1,4 +1,6 @@
-"""Share a list of tasks between this process and forked helpers; results come back in order.
+"""The one fork pool: a list of tasks shared between this process and forked helpers; results
+come back in order. The scan's shards and manifest chunks and the digest verification's
+hashing all run here (sized by a :class:`~regfs.parallel.tuning.Tuning`).
 
 The scan's work is many small system calls and parsing, which threads cannot overlap under the
 GIL, so it is spread over processes. Tasks are claimed one at a time from a shared counter,
@@ -24,6 +26,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any, Generic, TypeVar
@@ -32,10 +35,20 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _HEADER = 8  # a result message starts with its task index, little-endian
+_NOTE = (1 << 64) - 1  # ... or with this, for a note: an 8-byte amount follows
+
+# note(n): progress of the task running (bytes hashed, ...), passed to ``on_note``.
+Note = Callable[[int], None]
 
 
 def can_fork() -> bool:
+    """Whether this platform can fork helpers at all."""
     return "fork" in multiprocessing.get_all_start_methods()
+
+
+def fork_safe() -> bool:
+    """Whether forking now is safe: the platform forks, and no other thread runs."""
+    return can_fork() and threading.active_count() == 1
 
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -96,14 +109,14 @@ class _Run(Generic[T, R]):
     def __init__(
         self,
         tasks: Sequence[T],
-        run: Callable[[T], R],
         unpack: Callable[[bytes], R],
         on_result: Callable[[int], None] | None,
+        on_note: Note | None,
     ) -> None:
         self.tasks = tasks
-        self.run = run
         self.unpack = unpack
         self.on_result = on_result
+        self.on_note = on_note
         self.results: dict[int, R] = {}
 
     def store(self, i: int, result: R) -> None:
@@ -122,6 +135,10 @@ class _Run(Generic[T, R]):
                 conn.close()
                 continue
             i = int.from_bytes(msg[:_HEADER], "little")
+            if i == _NOTE:
+                if self.on_note is not None:
+                    self.on_note(int.from_bytes(msg[_HEADER:], "little"))
+                continue
             self.store(i, self.unpack(msg[_HEADER:]))
 
 
@@ -129,7 +146,7 @@ def _helper(
     conn: Connection,
     counter: _Counter,
     tasks: Sequence[Any],
-    run: Callable[[Any], Any],
+    run: Callable[[Any, Note], Any],
     pack: Callable[[Any], bytes],
     parent: int,
     readers: list[Connection],
@@ -141,8 +158,12 @@ def _helper(
         become_helper(parent)
         for r in readers:  # through the object, which would otherwise close it again later
             r.close()
+
+        def note(n: int) -> None:
+            conn.send_bytes(_NOTE.to_bytes(_HEADER, "little") + n.to_bytes(8, "little"))
+
         while (i := counter.claim(len(tasks))) is not None:
-            conn.send_bytes(i.to_bytes(_HEADER, "little") + pack(run(tasks[i])))
+            conn.send_bytes(i.to_bytes(_HEADER, "little") + pack(run(tasks[i], note)))
     except BaseException:
         code = 1
     finally:
@@ -164,11 +185,40 @@ def run_tasks(
     ``run`` must depend only on its task and on state present before the call (helpers are
     forked copies of this process); ``unpack(pack(r))`` must give a result equal to ``r``.
     ``on_result(i)`` is called in this process as each result becomes available here.
-    With ``processes <= 1``, fewer than two tasks or no ``fork``, everything runs here.
+    With ``processes <= 1``, fewer than two tasks, no ``fork`` or another thread running,
+    everything runs here.
     """
-    state: _Run[T, R] = _Run(tasks, run, unpack, on_result)
+    return run_noting(
+        tasks,
+        lambda task, _note: run(task),
+        pack=pack,
+        unpack=unpack,
+        processes=processes,
+        on_result=on_result,
+    )
+
+
+def run_noting(
+    tasks: Sequence[T],
+    run: Callable[[T, Note], R],
+    *,
+    pack: Callable[[R], bytes],
+    unpack: Callable[[bytes], R],
+    processes: int,
+    on_result: Callable[[int], None] | None = None,
+    on_note: Note | None = None,
+) -> list[R]:
+    """:func:`run_tasks` for tasks that report progress: ``run(task, note)`` calls
+    ``note(n)`` on the way, and ``on_note(n)`` is called in this process for each (at once
+    for a task run here; between this process's own tasks for a helper's).
+
+    A helper that dies after some notes has its task run again here, which notes again:
+    the total noted can then exceed the work (callers clamp).
+    """
+    state: _Run[T, R] = _Run(tasks, unpack, on_result, on_note)
+    here: Note = on_note if on_note is not None else _ignore
     n = len(tasks)
-    if processes > 1 and n > 1 and can_fork():
+    if processes > 1 and n > 1 and fork_safe():
         ctx = multiprocessing.get_context("fork")
         counter = _Counter(ctx)
         conns: list[Connection] = []
@@ -189,7 +239,7 @@ def run_tasks(
                 conns.append(reader)
                 procs.append(proc)
             while (i := counter.claim(n)) is not None:
-                state.store(i, run(tasks[i]))
+                state.store(i, run(tasks[i], here))
                 if conns:
                     state.receive(conns, 0)
             while conns:
@@ -203,5 +253,9 @@ def run_tasks(
                 proc.join()
     for i in range(n):
         if i not in state.results:  # never claimed, or its helper died with it
-            state.store(i, run(tasks[i]))
+            state.store(i, run(tasks[i], here))
     return [state.results[i] for i in range(n)]
+
+
+def _ignore(_n: int) -> None:
+    return None
