@@ -124,7 +124,7 @@ def test_shards_merge_in_order_into_a_snapshot_with_sorted_findings() -> None:
     out = Out()
     merged = merge(shards, out, True)
     assert not merged.blobs_complete
-    snap = snapshot_of(Path("/v2"), merged, {}, {}, out, scanned_at=9.0, mode=ScanMode.FAST)
+    snap = snapshot_of("/v2", merged, {}, {}, out, scanned_at=9.0, mode=ScanMode.FAST)
     assert list(snap.repositories) == ["a", "z"]
     assert snap.blobs == {E: Blob(1, 2.0)} and snap.blobs_without_data == {D}
     assert [f.path for f in snap.findings] == ["blobs/sha256/ab", "repositories/z"]

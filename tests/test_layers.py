@@ -24,12 +24,19 @@ LAYERS: list[set[str]] = [
     # The only I/O on registry data and regfs state.
     {"storage.root", "storage.fds", "storage.localstate", "storage.local"},
     {"storage.memfs", "storage.memory"},
+    {"storage.listed"},  # a store's read side from one recursive listing
     {"storage.s3client", "storage.s3", "storage.s3batch"},  # a registry in an S3 bucket
     {"storage.s3state"},  # regfs's own state in a bucket (built on storage.s3)
     {"manifests"},  # manifest parsing: bytes -> model types
     {"scan.out", "scan.interpret", "scan.codec"},  # scan: interpret (no I/O)
     {"scan.walk", "scan.links", "scan.uploads", "scan.tree", "scan.blobs", "scan.repository"},
-    {"scan.loader", "scan.shard", "scan.refresh", "scan"},  # scan: enumerate, shard, refresh
+    {
+        "scan.loader",
+        "scan.shard",
+        "scan.refresh",
+        "scan.listing",
+        "scan",
+    },  # scan: enumerate, shard, refresh
     {"graph.unread", "graph.mark", "graph.servable"},  # reachability
     {
         "reports.orphans",

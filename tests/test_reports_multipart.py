@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 import s3bed
@@ -47,7 +46,7 @@ def _snapshot(uploads: dict[str, list[str]]) -> Snapshot:
         name: Repo(name, uploads={u: Upload(u, None, 0, 0.0) for u in uuids})
         for name, uuids in uploads.items()
     }
-    return Snapshot(Path("/x"), {}, repos, {}, {}, [], set())
+    return Snapshot("/x", {}, repos, {}, {}, [], set())
 
 
 @pytest.mark.registry

@@ -69,8 +69,8 @@ def test_memory_and_disk_scan_plan_and_collect_alike(tmp_path: Path) -> None:
     opts = GcOptions(min_age=0, delete_untagged=True)
     plans = []
     for st in (disk, mem):
-        snap = scan(st, mode=ScanMode.LAZY, workers=1)  # type: ignore[arg-type]
-        plan = build_plan(snap, opts, now=NOW, refresh=Refresher(st, snap))  # type: ignore[arg-type]
+        snap = scan(st, mode=ScanMode.LAZY, workers=1)
+        plan = build_plan(snap, opts, now=NOW, refresh=Refresher(st, snap))
         plans.append((snap, plan))
     (dsnap, dplan), (msnap, mplan) = plans
     assert set(msnap.repositories) == set(dsnap.repositories)

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from pathlib import Path
 
 from regfs.model.findings import Finding
 from regfs.model.manifest import Manifest
@@ -219,9 +218,10 @@ class ScanMode(Enum):
 
 @dataclass(slots=True)
 class Snapshot:
-    """Everything a scan saw. Paths in findings are relative to ``v2``."""
+    """Everything a scan saw. Paths in findings are relative to ``v2``: where the store's
+    ``docker/registry/v2`` is (a folder's path, or ``s3://BUCKET/PREFIX/docker/registry/v2``)."""
 
-    v2: Path
+    v2: str
     blobs: dict[str, Blob]
     repositories: dict[str, Repository]
     manifests: dict[str, Manifest]

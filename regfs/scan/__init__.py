@@ -32,17 +32,21 @@ from regfs.scan.interpret import EMPTY_SHA256 as EMPTY_SHA256
 from regfs.scan.interpret import LINK_READ_LIMIT as LINK_READ_LIMIT
 from regfs.scan.interpret import MANIFEST_READ_LIMIT as MANIFEST_READ_LIMIT
 from regfs.scan.interpret import merge, snapshot_of
+from regfs.scan.listing import listed_view
 from regfs.scan.loader import Mapper
 from regfs.scan.loader import Progress as Progress
 from regfs.scan.out import Out
 from regfs.scan.refresh import Refresher as Refresher
 from regfs.scan.tree import blob_prefixes, discover_repositories, top_level
 from regfs.scan.uploads import parse_started_at as parse_started_at
-from regfs.storage.local import LocalStorage
+from regfs.storage.base import Storage
+
+# Manifests per thread task when each read is a request: small, to keep every thread busy.
+REMOTE_MANIFEST_CHUNK = 4
 
 
 def scan(
-    storage: LocalStorage,
+    storage: Storage,
     *,
     mode: ScanMode = ScanMode.FULL,
     workers: int = 4,
@@ -50,16 +54,25 @@ def scan(
     now: float | None = None,
     tuning: Tuning = SERIAL,
 ) -> Snapshot:
-    """Scan the whole storage below ``storage.v2``, reading as much as ``mode`` says.
+    """Scan the whole storage, reading as much as ``mode`` says.
 
-    ``workers > 1`` reads manifests in that many threads (when not forked). With
-    ``tuning.processes > 1`` and more than ``tuning.scan_min_tasks`` repositories and blob
-    prefixes, the repositories, blob prefixes and manifest chunks are sharded over forked
-    worker processes (the work is small system calls and parsing, which threads cannot run in
-    parallel under the GIL); results come back as plain tuples. ``progress(phase, done,
-    total)`` is called as the work advances.
+    A filesystem is walked folder by folder: ``workers > 1`` reads manifests in that many
+    threads (when not forked). With ``tuning.processes > 1`` and more than
+    ``tuning.scan_min_tasks`` repositories and blob prefixes, the repositories, blob prefixes
+    and manifest chunks are sharded over forked worker processes (the work is small system
+    calls and parsing, which threads cannot run in parallel under the GIL); results come back
+    as plain tuples. A store that prefers listing (S3: :attr:`Storage.prefers_listing`) is
+    listed once in parallel shards and walked in memory (:mod:`regfs.scan.listing`); the small
+    files and the manifests it reads are fetched in ``tuning.threads`` threads, each distinct
+    manifest once; nothing forks. ``progress(phase, done, total)`` is called as the work
+    advances.
     """
     started = time.time() if now is None else now
+    chunk = loader.MANIFEST_CHUNK
+    if storage.prefers_listing:
+        storage = listed_view(storage, mode, threads=tuning.threads, progress=progress)
+        workers, chunk = tuning.threads, REMOTE_MANIFEST_CHUNK
+        tuning = tuning.with_processes(1)
     out = Out()
     if mode.thorough:
         top_level(storage, out)
@@ -101,7 +114,8 @@ def scan(
             reader,
             progress,
             unknown_area,
+            chunk=chunk,
         )
     return snapshot_of(
-        storage.v2, merged, manifests, unparseable, out, scanned_at=started, mode=mode
+        storage.location, merged, manifests, unparseable, out, scanned_at=started, mode=mode
     )

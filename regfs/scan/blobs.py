@@ -11,10 +11,10 @@ from regfs.model.snapshot import LAZY_BLOB, Blob, ScanMode
 from regfs.scan.interpret import BlobPart, blob_of
 from regfs.scan.out import Out
 from regfs.scan.walk import follow, kind_of, list_entries, symlink
-from regfs.storage.local import DIR, FILE, SYMLINK, LocalStorage
+from regfs.storage.base import DIR, FILE, SYMLINK, Storage
 
 
-def scan_blob_prefix(storage: LocalStorage, alg: str, prefix: str, mode: ScanMode) -> BlobPart:
+def scan_blob_prefix(storage: Storage, alg: str, prefix: str, mode: ScanMode) -> BlobPart:
     """(blobs by digest, digests of folders without data, findings, listed completely).
 
     A lazy mode takes blobs from folder names alone; a fast one stats each ``data`` file and

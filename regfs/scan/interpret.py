@@ -11,7 +11,6 @@ touches storage, so it is tested on bytes alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from regfs.manifests import parse_manifest
 from regfs.model.digest import DigestError, parse_digest
@@ -139,7 +138,7 @@ def merge(shards: list[Shard], out: Out, blobs_complete: bool) -> Merged:
 
 
 def snapshot_of(
-    v2: Path,
+    v2: str,
     merged: Merged,
     manifests: dict[str, Manifest],
     unparseable: dict[str, str],

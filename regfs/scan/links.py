@@ -17,7 +17,7 @@ from regfs.model.snapshot import Link, not_read
 from regfs.scan.interpret import EMPTY_LINK, LINK_READ_LIMIT, link_of
 from regfs.scan.out import Out
 from regfs.scan.walk import follow, kind_of, list_entries, list_kinds, symlink
-from regfs.storage.local import DIR, FILE, SYMLINK, LocalStorage
+from regfs.storage.base import DIR, FILE, SYMLINK, Storage
 
 
 class LinkRead(Enum):
@@ -35,7 +35,7 @@ class LinkRead(Enum):
 
 
 def read_link(
-    storage: LocalStorage,
+    storage: Storage,
     rel: str,
     name_digest: str | None,
     out: Out,
@@ -86,7 +86,7 @@ def read_link(
 
 
 def stat_link(
-    storage: LocalStorage,
+    storage: Storage,
     rel: str,
     d: str,
     out: Out,
@@ -128,7 +128,7 @@ def stat_link(
 
 
 def digest_links(
-    storage: LocalStorage,
+    storage: Storage,
     rel: str,
     repo: str,
     out: Out,
@@ -196,7 +196,7 @@ def digest_links(
 
 
 def leaf_folder(
-    storage: LocalStorage,
+    storage: Storage,
     hrel: str,
     d: str,
     out: Out,

@@ -17,7 +17,7 @@ from regfs.model.snapshot import Blob, Repository
 from regfs.scan.interpret import MANIFEST_READ_LIMIT, manifest_of
 from regfs.scan.out import Out
 from regfs.scan.walk import SYMLINK_FOLLOWED, target_inside
-from regfs.storage.local import LocalStorage
+from regfs.storage.base import Storage
 
 Progress = Callable[[str, int, int], None]
 Mapper = Callable[..., Iterator[Any]]
@@ -51,7 +51,7 @@ def unlisted_blobs(findings: list[Finding], nothing_known: bool) -> Callable[[st
 
 
 def load_manifests(
-    storage: LocalStorage,
+    storage: Storage,
     repositories: dict[str, Repository],
     blobs: dict[str, Blob],
     no_data: set[str],
@@ -59,6 +59,8 @@ def load_manifests(
     read_chunks: ChunkReader,
     progress: Progress | None,
     unlisted: Callable[[str], bool] = lambda _d: False,
+    *,
+    chunk: int = MANIFEST_CHUNK,
 ) -> tuple[dict[str, Manifest], dict[str, str]]:
     """Read and parse each distinct manifest once: every revision, then index children.
 
@@ -67,7 +69,8 @@ def load_manifests(
     references are unknown), never as missing.
 
     ``read_chunks(read, chunks, on_chunk)`` returns ``read(chunk)`` for every chunk in order,
-    calling ``on_chunk(i)`` as each is done (in this process, threads or forked helpers)."""
+    calling ``on_chunk(i)`` as each is done (in this process, threads or forked helpers);
+    ``chunk`` manifests make one chunk."""
     manifests: dict[str, Manifest] = {}
     unparseable: dict[str, str] = {}
     owner: dict[str, str] = {}
@@ -87,7 +90,7 @@ def load_manifests(
 
     while wanted:
         present = [d for d in wanted if d in blobs or unlisted(d)]
-        chunks = [present[k : k + MANIFEST_CHUNK] for k in range(0, len(present), MANIFEST_CHUNK)]
+        chunks = [present[k : k + chunk] for k in range(0, len(present), chunk)]
         nxt: list[str] = []
 
         def on_chunk(i: int, chunks: list[list[str]] = chunks, total: int = total) -> None:
@@ -130,7 +133,7 @@ def load_manifests(
     return manifests, unparseable
 
 
-def read_manifest(storage: LocalStorage, digest: str) -> tuple[Manifest | str | None, bool]:
+def read_manifest(storage: Storage, digest: str) -> tuple[Manifest | str | None, bool]:
     """(the parsed manifest, an error message, or None when the data file does not exist;
     whether the data file is a symbolic link, read through as the registry would)."""
     rel = blob_data(digest)

@@ -11,7 +11,7 @@ from regfs.model.snapshot import Blob, Snapshot
 from regfs.scan.links import stat_link
 from regfs.scan.out import Out
 from regfs.scan.walk import list_entries, symlink
-from regfs.storage.local import LocalStorage
+from regfs.storage.base import Storage
 
 
 class Refresher:
@@ -21,7 +21,7 @@ class Refresher:
     never acted on) and reported as a finding.
     """
 
-    def __init__(self, storage: LocalStorage, snap: Snapshot) -> None:
+    def __init__(self, storage: Storage, snap: Snapshot) -> None:
         self.storage = storage
         self.snap = snap
 

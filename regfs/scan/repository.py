@@ -23,11 +23,11 @@ from regfs.scan.links import LinkRead, digest_links, read_link
 from regfs.scan.out import Out
 from regfs.scan.uploads import scan_uploads
 from regfs.scan.walk import follow, is_symlink, kind_of, list_entries, symlink
-from regfs.storage.local import DIR, FILE, SYMLINK, LocalStorage
+from regfs.storage.base import DIR, FILE, SYMLINK, Storage
 
 
 def scan_repository(
-    storage: LocalStorage, name: str, parts: set[str], mode: ScanMode
+    storage: Storage, name: str, parts: set[str], mode: ScanMode
 ) -> tuple[Repository, Out]:
     """Scan one repository (``parts``: which of its three reserved folders exist)."""
     out = Out()
@@ -46,7 +46,7 @@ def scan_repository(
     return repo, out
 
 
-def _manifests_folder(storage: LocalStorage, repo: Repository, out: Out, mode: ScanMode) -> bool:
+def _manifests_folder(storage: Storage, repo: Repository, out: Out, mode: ScanMode) -> bool:
     base = manifests_dir(repo.name)
     entries = list_entries(storage, base, out, repo=repo.name)
     if entries is None:
@@ -68,7 +68,7 @@ def _manifests_folder(storage: LocalStorage, repo: Repository, out: Out, mode: S
     return complete
 
 
-def _history_names(storage: LocalStorage, rel: str, repo: str, out: Out) -> dict[str, Link]:
+def _history_names(storage: Storage, rel: str, repo: str, out: Out) -> dict[str, Link]:
     """Fast path for a tag's history: the digests its ``index`` names, no per-entry calls.
 
     Their links are not read (known by name, mtime unknown): a re-push refreshes the revision
@@ -112,7 +112,7 @@ def _history_names(storage: LocalStorage, rel: str, repo: str, out: Out) -> dict
     return links
 
 
-def _tags(storage: LocalStorage, repo: Repository, base: str, out: Out, mode: ScanMode) -> bool:
+def _tags(storage: Storage, repo: Repository, base: str, out: Out, mode: ScanMode) -> bool:
     tags = list_entries(storage, base, out, repo=repo.name)
     if tags is None:
         return False
@@ -162,7 +162,7 @@ def _tags(storage: LocalStorage, repo: Repository, base: str, out: Out, mode: Sc
 
 
 def _tag_folder(
-    storage: LocalStorage, repo: Repository, tag: Tag, trel: str, out: Out, mode: ScanMode
+    storage: Storage, repo: Repository, tag: Tag, trel: str, out: Out, mode: ScanMode
 ) -> bool | None:
     """List a tag's folder: its ``current`` link and ``index`` history. None when the folder
     cannot be listed, False when a part of it (``current``) cannot."""

@@ -22,7 +22,7 @@ from regfs.scan.interpret import Shard
 from regfs.scan.loader import ChunkReader, Progress, Read
 from regfs.scan.out import Out
 from regfs.scan.repository import scan_repository
-from regfs.storage.local import LocalStorage
+from regfs.storage.base import Storage
 
 RepoNames = list[tuple[str, set[str]]]
 Prefixes = list[tuple[str, str]]
@@ -30,7 +30,7 @@ Task = tuple[RepoNames, Prefixes]
 
 
 def shard_results(
-    storage: LocalStorage,
+    storage: Storage,
     repo_names: RepoNames,
     prefixes: Prefixes,
     mode: ScanMode,
@@ -62,7 +62,7 @@ def tasks_of(repo_names: RepoNames, prefixes: Prefixes, tuning: Tuning) -> list[
 
 
 def run_shards(
-    storage: LocalStorage,
+    storage: Storage,
     repo_names: RepoNames,
     prefixes: Prefixes,
     tuning: Tuning,

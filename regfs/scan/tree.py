@@ -15,14 +15,14 @@ from regfs.model.digest import ALGORITHMS, is_hex_for
 from regfs.model.findings import Kind
 from regfs.scan.out import Out
 from regfs.scan.walk import follow, is_symlink, kind_of, list_entries
-from regfs.storage.local import DIR, FILE, SYMLINK, LocalStorage
+from regfs.storage.base import DIR, FILE, SYMLINK, Storage
 
 # What the registry writes directly under v2 (and regfs's own state folder, which lives there
 # when ROOT is a bare v2 folder: regfs.gc.plan.state_dir).
 _V2_ENTRIES = {BLOBS, REPOSITORIES, ".regfs"}
 
 
-def top_level(storage: LocalStorage, out: Out) -> None:
+def top_level(storage: Storage, out: Out) -> None:
     """Report what does not belong directly under v2 (``v2/stray.txt``): fsck only, never a
     reason to refuse gc (nothing deletes there)."""
     try:
@@ -35,7 +35,7 @@ def top_level(storage: LocalStorage, out: Out) -> None:
             out.add(Kind.UNKNOWN_ENTRY, name, f"unexpected {what} directly under v2")
 
 
-def discover_repositories(storage: LocalStorage, out: Out) -> list[tuple[str, set[str]]]:
+def discover_repositories(storage: Storage, out: Out) -> list[tuple[str, set[str]]]:
     """Find every repository: a folder holding ``_manifests``, ``_layers`` or ``_uploads``.
 
     Returns (name, the reserved folders it holds), sorted by name."""
@@ -81,7 +81,7 @@ def discover_repositories(storage: LocalStorage, out: Out) -> list[tuple[str, se
     return found
 
 
-def _linked_dir(storage: LocalStorage, rel: str, name: str, out: Out) -> str:
+def _linked_dir(storage: Storage, rel: str, name: str, out: Out) -> str:
     """The kind a symbolic link among repositories points to; a link back to a folder above
     it (a loop the registry's walk would never leave) is reported unreadable and skipped."""
     crel = join(rel, name)
@@ -99,7 +99,7 @@ def _linked_dir(storage: LocalStorage, rel: str, name: str, out: Out) -> str:
     return kind
 
 
-def blob_prefixes(storage: LocalStorage, out: Out) -> list[tuple[str, str]] | None:
+def blob_prefixes(storage: Storage, out: Out) -> list[tuple[str, str]] | None:
     """Every ``blobs/<alg>/<two hex digits>`` folder as (alg, prefix); None when ``blobs`` or
     one of its algorithm folders cannot be listed (which blobs exist is then not known)."""
     if not storage.exists(BLOBS):

@@ -10,7 +10,7 @@ from regfs.model.findings import Kind
 from regfs.model.snapshot import Repository, Upload
 from regfs.scan.out import Out
 from regfs.scan.walk import list_entries, symlink
-from regfs.storage.local import DIR, SYMLINK, Entry, LocalStorage
+from regfs.storage.base import DIR, SYMLINK, Entry, Storage
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
@@ -24,7 +24,7 @@ def parse_started_at(text: str) -> datetime:
     return value
 
 
-def scan_uploads(storage: LocalStorage, repo: Repository, out: Out) -> None:
+def scan_uploads(storage: Storage, repo: Repository, out: Out) -> None:
     """Every ``_uploads/<id>`` folder that holds a file is one upload.
 
     The registry writes ``startedat`` first (its own clock), then ``data`` and
@@ -76,7 +76,7 @@ def scan_uploads(storage: LocalStorage, repo: Repository, out: Out) -> None:
         repo.uploads[e.name] = Upload(e.name, started, size, mtime)
 
 
-def _walk_upload(storage: LocalStorage, rel: str, out: Out, repo: str) -> list[tuple[str, Entry]]:
+def _walk_upload(storage: Storage, rel: str, out: Out, repo: str) -> list[tuple[str, Entry]]:
     """Every entry below ``rel`` that is not a folder."""
     files: list[tuple[str, Entry]] = []
     stack = [rel]

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from regfs.model.findings import Kind
 from regfs.scan.out import Out
-from regfs.storage.local import DIR, FILE, OTHER, SYMLINK, Entry, LocalStorage
+from regfs.storage.base import DIR, FILE, OTHER, SYMLINK, Entry, Storage
 
 _E = TypeVar("_E")
 
@@ -26,14 +26,14 @@ SYMLINK_FOLLOWED = (
 
 
 def list_entries(
-    storage: LocalStorage, rel: str, out: Out, *, repo: str | None = None, blocks: bool = True
+    storage: Storage, rel: str, out: Out, *, repo: str | None = None, blocks: bool = True
 ) -> list[Entry] | None:
     """The entries of a folder (kind, size, mtime), or None when it cannot be listed."""
     return _listed(storage.list_dir, rel, out, repo=repo, blocks=blocks)
 
 
 def list_kinds(
-    storage: LocalStorage, rel: str, out: Out, *, repo: str | None = None, blocks: bool = True
+    storage: Storage, rel: str, out: Out, *, repo: str | None = None, blocks: bool = True
 ) -> list[tuple[str, str]] | None:
     """Like :func:`list_entries` with (name, kind) only: no stat call per file."""
     return _listed(storage.list_kinds, rel, out, repo=repo, blocks=blocks)
@@ -77,7 +77,7 @@ def symlink(out: Out, rel: str, repo: str | None = None) -> None:
     )
 
 
-def follow(storage: LocalStorage, rel: str, out: Out, repo: str | None = None) -> str | None:
+def follow(storage: Storage, rel: str, out: Out, repo: str | None = None) -> str | None:
     """A symbolic link where the layout expects a folder or a file.
 
     The registry follows it and serves what it points to, so the scan reads through it for
@@ -106,7 +106,7 @@ def follow(storage: LocalStorage, rel: str, out: Out, repo: str | None = None) -
     return FILE if stat_mod.S_ISREG(st.st_mode) else OTHER
 
 
-def target_inside(storage: LocalStorage, rel: str, out: Out, repo: str | None = None) -> None:
+def target_inside(storage: Storage, rel: str, out: Out, repo: str | None = None) -> None:
     """A symbolic link pointing inside the storage tree: what it points to is served through
     it too, so it is never deleted either (reported as a symbolic link's target)."""
     base = storage.realpath("")
@@ -121,7 +121,7 @@ def target_inside(storage: LocalStorage, rel: str, out: Out, repo: str | None = 
         )
 
 
-def kind_of(storage: LocalStorage, rel: str, kind: str, out: Out, repo: str | None = None) -> str:
+def kind_of(storage: Storage, rel: str, kind: str, out: Out, repo: str | None = None) -> str:
     """``kind`` of a listed entry, with a symbolic link replaced by what it points to (``""``
     when it points nowhere or cannot be followed: skip it)."""
     if kind != SYMLINK:
@@ -129,7 +129,7 @@ def kind_of(storage: LocalStorage, rel: str, kind: str, out: Out, repo: str | No
     return follow(storage, rel, out, repo) or ""
 
 
-def is_symlink(storage: LocalStorage, rel: str) -> bool:
+def is_symlink(storage: Storage, rel: str) -> bool:
     """True when ``rel`` itself is a symbolic link (listing it would follow the link)."""
     try:
         return stat_mod.S_ISLNK(storage.lstat(rel).st_mode)

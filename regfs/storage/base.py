@@ -4,7 +4,8 @@ Every read, re-check and change of registry data goes through a :class:`Storage`
 state (the lock, run journals, the trash) through a :class:`StateStore`. Backends:
 :mod:`regfs.storage.local` (a filesystem, every change relative to directory descriptors
 opened without following links), :mod:`regfs.storage.memory` (in-process, for fast unit
-tests) and, next, S3.
+tests) and :mod:`regfs.storage.s3` (an S3 bucket);
+:mod:`regfs.storage.listed` answers the read side from one recursive listing.
 
 Paths are POSIX strings relative to the store's ``docker/registry/v2`` folder (``""`` is that
 folder), as :mod:`regfs.layout` builds them; a backend never interprets them beyond splitting
@@ -199,6 +200,13 @@ class Storage(Protocol):
 
     def abspath(self, rel: str) -> str:
         """``rel`` as shown to the user (never used to reach the data)."""
+        ...
+
+    @property
+    def prefers_listing(self) -> bool:
+        """True when one recursive :meth:`list_prefix` of the whole store is cheaper than
+        walking it folder by folder (an object store: a request per folder, no folders);
+        False for a filesystem. The scan enumerates accordingly (:mod:`regfs.scan`)."""
         ...
 
     # --- read side ---------------------------------------------------------------------------

@@ -97,6 +97,11 @@ class LocalStorage:
         """``rel`` as an absolute path, for messages and the read side."""
         return f"{self.base}/{rel}" if rel else self.base
 
+    @property
+    def prefers_listing(self) -> bool:
+        """A filesystem is walked folder by folder (``scandir`` is cheap)."""
+        return False
+
     # --- read side ---------------------------------------------------------------------------
 
     def list_dir(self, rel: str) -> list[Entry]:

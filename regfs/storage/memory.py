@@ -88,6 +88,11 @@ class MemoryStorage:
         """``rel`` in the tree."""
         return f"{self.base}/{'/'.join(check_path(rel))}" if rel else self.base
 
+    @property
+    def prefers_listing(self) -> bool:
+        """Walked like a filesystem."""
+        return False
+
     def list_dir(self, rel: str) -> list[Entry]:
         """Entries of a folder (links reported, not followed)."""
         node = self.fs.node(self.abspath(rel), follow=True)

@@ -140,6 +140,11 @@ class S3Storage:
     def abspath(self, rel: str) -> str:
         return under(self.location, rel)
 
+    @property
+    def prefers_listing(self) -> bool:
+        """A bucket is listed, not walked: one flat listing per shard, in parallel."""
+        return True
+
     def key(self, rel: str) -> str:
         check_path(rel)
         return under(self.v2_prefix, rel)
