@@ -15,10 +15,13 @@ from regfs.parallel.heap import collector_paused
 def main() -> NoReturn:
     """The console script: run the command, flush, and leave without interpreter teardown.
 
-    A scan of a large store leaves hundreds of MB of small objects; freeing them one by one at
-    exit measured as an eighth of ``regfs gc --dry-run``'s wall time on a 200k-file tree. By
-    the time the command returns every file, lock and worker pool has been closed by its own
-    ``with`` block, so only the standard streams need flushing before ``os._exit``.
+    The collector is paused for the whole command (:mod:`regfs.parallel.heap`); this is the
+    only place that pauses it or calls ``os._exit`` (``tests/test_heap.py``). Skipping the
+    interpreter's teardown once measured as an eighth of ``regfs gc --dry-run``'s wall time on
+    a 200k-file tree; now that the snapshot is freed when the command returns, it saves 2-8%
+    of its user CPU (``benchmarks/README.md``). By the time the command returns every file,
+    lock and worker pool has been closed by its own ``with`` block, so only the standard
+    streams need flushing before ``os._exit``.
     """
     accept_click_completion_style(os.environ)
     code: int = EXIT_OK
