@@ -16,21 +16,25 @@ from regfs.gc.execute import ExecResult, Executor, Ops
 from regfs.gc.journal import Journal, state_store
 from regfs.gc.live import Reason, guard
 from regfs.gc.lock import LOCK, Lock, pid_alive, read_holder
-from regfs.gc.plan import GcOptions, GcPlan, build_plan
+from regfs.gc.multipart import with_multipart
+from regfs.gc.plan import GcOptions, GcPlan, Kept, build_plan
 from regfs.gc.probe import check_url
 from regfs.gc.relinks import pushed_since, relinked_digests
 from regfs.gc.rm import RmPlan, Selection, build_rm_plan, gc_notes, parse_target, select, without
 from regfs.gc.s3exec import S3Executor
 from regfs.layout.folders import parse_folder
 from regfs.parallel.tuning import SERIAL, Tuning
+from regfs.reports.multipart import multipart_leftovers
 from regfs.scan import Progress, Refresher, ScanMode, Snapshot, scan
-from regfs.storage.base import StateStore
+from regfs.storage.base import StateStore, StorageError
 from regfs.storage.local import LocalStorage, resolve_root
 from regfs.storage.s3 import S3Storage
 from regfs.storage.s3state import S3StateStore
 
 # A confirmation that took longer than this (seconds) runs the guard again before deleting.
 RECHECK_AFTER = 1.0
+# What a run works on: a registry folder or a bucket.
+Store = LocalStorage | S3Storage
 
 
 class RunStatus(StrEnum):
@@ -96,7 +100,7 @@ def _summary(reasons: list[Reason]) -> str:
 
 
 def _scan(
-    storage: LocalStorage, progress: Progress | None, *, tag_links: bool, tuning: Tuning
+    storage: Store, progress: Progress | None, *, tag_links: bool, tuning: Tuning
 ) -> Snapshot:
     """The fast scan gc and rm plan from: the executor re-checks every folder it touches."""
     return scan(
@@ -174,8 +178,36 @@ def _locked(state: StateStore, command: str, dry_run: bool) -> Iterator[Reason |
         lock.release()
 
 
+def open_root(root: str | Store | None) -> Store:
+    """The store a run works on: ``root`` itself when it is one (a bucket, or a folder
+    already opened), else the folder ROOT names.
+
+    Raises:
+        RootError: ROOT is unusable.
+    """
+    if isinstance(root, LocalStorage | S3Storage):
+        return root
+    return LocalStorage(resolve_root(root))
+
+
+def plan_multipart(plan: GcPlan, storage: Store, snap: Snapshot) -> None:
+    """On a bucket: the abandoned multipart uploads into ``plan`` (:mod:`regfs.gc.multipart`);
+    when they cannot be listed, nothing of them is planned and the plan says why."""
+    if not isinstance(storage, S3Storage):
+        return
+    try:
+        found = multipart_leftovers(
+            storage, snap, older_than=plan.options.uploads_older_than, now=plan.created
+        )
+    except StorageError as exc:
+        reason = f"multipart uploads could not be listed: {exc.strerror or exc}"
+        plan.kept.append(Kept("upload", "repositories", reason))
+        return
+    with_multipart(plan, found)
+
+
 def collect(
-    root: str | None,
+    root: str | Store | None,
     options: GcOptions,
     *,
     dry_run: bool,
@@ -204,12 +236,12 @@ def collect(
             or another regfs holds the lock. Nothing is deleted.
     """
     url = check_url(registry_url) if registry_url else None
-    v2 = resolve_root(root)
-    storage = LocalStorage(v2)
+    storage = open_root(root)
     # A dry run writes nothing under ROOT, not even the lock.
-    with _locked(storage.state, command, dry_run or not check_safety) as lock:
+    with _locked(state_of(storage), command, dry_run or not check_safety) as lock:
         snap = _scan(storage, progress, tag_links=options.delete_untagged, tuning=tuning)
         plan = build_plan(snap, options, now=now, refresh=Refresher(storage, snap))
+        plan_multipart(plan, storage, snap)
         outcome = GcOutcome(plan, snap, dry_run, live_check_skipped=skip_live_check)
         if not check_safety:
             return outcome
@@ -244,7 +276,7 @@ def collect(
 
 def execute_planned(
     planned: GcOutcome,
-    storage: LocalStorage | S3Storage,
+    storage: Store,
     *,
     force: bool | None = None,
     registry_url: str | None = None,
@@ -330,7 +362,7 @@ def expected_revisions(plan: GcPlan, snap: Snapshot) -> Callable[[str], dict[str
     return expected
 
 
-def state_of(storage: LocalStorage | S3Storage) -> StateStore:
+def state_of(storage: Store) -> StateStore:
     """regfs's own state next to the store: ``.regfs/`` in ROOT or under the bucket prefix."""
     if isinstance(storage, S3Storage):
         return S3StateStore(storage)
@@ -346,7 +378,7 @@ def left_paths(plan: GcPlan, result: ExecResult) -> list[str]:
 
 def _execute(
     outcome: GcOutcome,
-    storage: LocalStorage | S3Storage,
+    storage: Store,
     *,
     confirm: Callable[[GcPlan], bool] | None,
     progress: Progress | None,
@@ -440,7 +472,7 @@ class RmOutcome:
 
 
 def remove(
-    root: str | None,
+    root: str | Store | None,
     targets: list[str],
     *,
     dry_run: bool,
@@ -472,10 +504,9 @@ def remove(
     if not parsed:
         raise UsageError("no target given")
     url = check_url(registry_url) if registry_url else None
-    v2 = resolve_root(root)
-    storage = LocalStorage(v2)
+    storage = open_root(root)
     gopts = gc_options or GcOptions()
-    with _locked(storage.state, command, dry_run) as lock:
+    with _locked(state_of(storage), command, dry_run) as lock:
         snap = _scan(storage, progress, tag_links=True, tuning=tuning)
         sel = select(snap, parsed)
         plan = build_rm_plan(snap, sel, trash=trash, min_age=gopts.min_age, now=now)
@@ -511,10 +542,12 @@ def remove(
         )
     if removal.executed is not None and (removal.executed.failed or removal.executed.interrupted):
         return RmOutcome(sel, removal)
+    # The gc after the removal scans afresh: a folder is opened again from ROOT.
+    again = storage if isinstance(storage, S3Storage) else root
     if run_gc:
         try:
             gc = collect(
-                root,
+                again,
                 gopts,
                 dry_run=False,
                 registry_url=url,
@@ -531,7 +564,7 @@ def remove(
             raise GcRefused(RmOutcome(sel, removal, exc.outcome), exc.details) from None
     else:
         gc = collect(
-            root,
+            again,
             gopts,
             dry_run=True,
             progress=progress,
