@@ -9,8 +9,8 @@ on 127.0.0.1, tests/s3bed.py); then, for each added latency, the two commands ru
 the other (regfs first, then the reference; one run each, as every benchmark here), each as
 its own process, both talking to the bucket only through the proxy of tests/faultproxy.py:
 
-* ``regfs``: ``regfs gc s3://BUCKET/PREFIX --endpoint-url PROXY --dry-run --json
-  --min-age 0 --skip-live-check`` (credentials from the environment, as any AWS client);
+* ``regfs``: ``regfs gc --dry-run --json --min-age 0 --skip-live-check`` on the bucket
+  (``s3_gc_run.py``: the run the command makes, credentials from the environment);
 * ``reference``: ``docker-registry garbage-collect --dry-run CONFIG`` (2.8.2) whose
   ``regionendpoint`` is the proxy.
 
@@ -78,20 +78,7 @@ def regfs_env(weed: s3bed.Weed) -> dict[str, str]:
 def run_regfs(
     weed: s3bed.Weed, proxy: faultproxy.FaultProxy, prefix: str, td: str
 ) -> dict[str, Any]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "regfs",
-        "gc",
-        f"s3://{weed.bucket}/{prefix}",
-        "--endpoint-url",
-        proxy.url,
-        "--dry-run",
-        "--json",
-        "--min-age",
-        "0",
-        "--skip-live-check",
-    ]
+    cmd = [sys.executable, str(HERE / "s3_gc_run.py"), weed.bucket, prefix, proxy.url]
     proxy.reset()
     code, out, err, wall, rss = measured(cmd, regfs_env(weed), td)
     blobs: list[str] = []
