@@ -15,8 +15,8 @@ its own process, both talking to the bucket only through the proxy of tests/faul
   ``regionendpoint`` is the proxy.
 
 Per run: requests (total and by S3 operation, as the proxy saw them), wall time, peak memory
-(the process's max RSS, ``wait4``), and the blobs each would delete (they must be the same
-set: the generated tree has none of the cases where the reference is wrong). The reference
+(the process's max RSS, GNU ``time``'s ``%M``), and the blobs each would delete (they must be
+the same set: the generated tree has none of the cases where the reference is wrong). The reference
 is skipped at the latencies not in ``--reference-latency-ms`` (it takes minutes per size).
 Prints one JSON document; one progress line a run on stderr. Nothing talks to anything but
 127.0.0.1.
@@ -45,21 +45,32 @@ from s3_listing import upload_tree  # noqa: E402
 
 
 def measured(cmd: list[str], env: dict[str, str], cwd: str) -> tuple[int, str, str, float, int]:
-    """Run ``cmd``: (exit code, stdout, stderr, wall seconds, peak RSS in KiB)."""
+    """Run ``cmd``: (exit code, stdout, stderr, wall seconds, peak RSS in KiB).
+
+    The peak is GNU time's ``%M`` (``/usr/bin/time``): the maximum RSS that ``wait4`` reports
+    for a process forked straight from this one includes this (large) process's own pages at
+    the fork, so it is measured one fork further, from the small ``time`` process."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        rss_file = os.path.join(cwd, "maxrss")
         t0 = time.monotonic()
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
-        _pid, status, usage = os.wait4(p.pid, 0)
+        p = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", rss_file, *cmd],
+            stdout=out,
+            stderr=err,
+            env=env,
+            cwd=cwd,
+        )
         wall = time.monotonic() - t0
-        p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        with open(rss_file, encoding="utf-8") as f:
+            rss = int(f.read().strip().splitlines()[-1])
         return (
             p.returncode,
             out.read().decode("utf-8", "replace"),
             err.read().decode("utf-8", "replace"),
             wall,
-            int(usage.ru_maxrss),
+            rss,
         )
 
 

@@ -26,7 +26,8 @@ from regfs.layout.folders import parse_folder
 from regfs.parallel.tuning import SERIAL, Tuning
 from regfs.reports.multipart import multipart_leftovers
 from regfs.scan import Progress, Refresher, ScanMode, Snapshot, scan
-from regfs.storage.base import StateStore, StorageError
+from regfs.scan.listing import listed_view
+from regfs.storage.base import StateStore, Storage, StorageError
 from regfs.storage.local import LocalStorage, resolve_root
 from regfs.storage.s3 import S3Storage
 from regfs.storage.s3state import S3StateStore
@@ -102,16 +103,41 @@ def _summary(reasons: list[Reason]) -> str:
 def _scan(
     storage: Store, progress: Progress | None, *, tag_links: bool, tuning: Tuning
 ) -> Snapshot:
-    """The fast scan gc and rm plan from: the executor re-checks every folder it touches."""
-    return scan(
+    """The fast scan gc and rm plan from (:func:`scan_for_plan` without its storage)."""
+    return scan_for_plan(storage, progress, tag_links=tag_links, tuning=tuning)[0]
+
+
+def scan_for_plan(
+    storage: Store, progress: Progress | None, *, tag_links: bool, tuning: Tuning
+) -> tuple[Snapshot, Storage]:
+    """The fast scan gc and rm plan from (the executor re-checks every folder it touches),
+    and the storage its refresher stats the plan's candidates through.
+
+    A bucket is listed once (:func:`regfs.scan.listing.listed_view`) and scanned through that
+    view, which also answers the refresher: the listing already holds every size and date,
+    so no candidate costs a HEAD at planning (the executor's re-check HEADs what it deletes).
+    """
+    mode = ScanMode.LAZY if tag_links else ScanMode.TAG_NAMES
+    if storage.prefers_listing:
+        view = listed_view(storage, mode, threads=tuning.threads, progress=progress)
+        snap = scan(
+            view,
+            workers=tuning.threads,
+            progress=progress,
+            mode=mode,
+            tuning=tuning.with_processes(1),
+        )
+        return snap, view
+    snap = scan(
         storage,
         workers=1,
         progress=progress,
-        mode=ScanMode.LAZY if tag_links else ScanMode.TAG_NAMES,
+        mode=mode,
         # Forked shards as ``tuning`` says: the work is small system calls and parsing,
         # which threads cannot overlap under the GIL (measured in benchmarks/README.md).
         tuning=tuning,
     )
+    return snap, storage
 
 
 def blocking_reasons(plan: GcPlan) -> list[Reason]:
@@ -239,8 +265,10 @@ def collect(
     storage = open_root(root)
     # A dry run writes nothing under ROOT, not even the lock.
     with _locked(state_of(storage), command, dry_run or not check_safety) as lock:
-        snap = _scan(storage, progress, tag_links=options.delete_untagged, tuning=tuning)
-        plan = build_plan(snap, options, now=now, refresh=Refresher(storage, snap))
+        snap, seen = scan_for_plan(
+            storage, progress, tag_links=options.delete_untagged, tuning=tuning
+        )
+        plan = build_plan(snap, options, now=now, refresh=Refresher(seen, snap))
         plan_multipart(plan, storage, snap)
         outcome = GcOutcome(plan, snap, dry_run, live_check_skipped=skip_live_check)
         if not check_safety:
@@ -507,7 +535,7 @@ def remove(
     storage = open_root(root)
     gopts = gc_options or GcOptions()
     with _locked(state_of(storage), command, dry_run) as lock:
-        snap = _scan(storage, progress, tag_links=True, tuning=tuning)
+        snap, seen = scan_for_plan(storage, progress, tag_links=True, tuning=tuning)
         sel = select(snap, parsed)
         plan = build_rm_plan(snap, sel, trash=trash, min_age=gopts.min_age, now=now)
         outcome = GcOutcome(plan, snap, dry_run, live_check_skipped=skip_live_check)
@@ -516,7 +544,7 @@ def remove(
         )
         # The gc that follows, planned on the tree as the removal leaves it.
         after = without(snap, plan)
-        gc_plan = build_plan(after, gopts, now=now, refresh=Refresher(storage, after))
+        gc_plan = build_plan(after, gopts, now=now, refresh=Refresher(seen, after))
         planned_gc = GcOutcome(gc_plan, after, True)
         notes = gc_notes(snap, plan, gc_plan, gopts)
         if not gopts.force:
