@@ -11,6 +11,7 @@ from regfs.api import Registry, split_root
 from regfs.errors import RootError, UsageError
 from regfs.gc.plan import GcOptions
 from regfs.gc.run import RunStatus
+from regfs.gc.steps import Step
 from regfs.reports.orphans import orphans
 
 
@@ -57,7 +58,7 @@ def test_plan_gc_then_execute_runs_that_plan(store: StoreBuilder) -> None:
     reg = Registry.open(store.root)
     planned = reg.plan_gc(GcOptions(min_age=0), skip_live_check=True)
     assert planned.dry_run and planned.status is RunStatus.PLANNED
-    assert [a.step for a in planned.plan.by_step("blob")] == ["blob"]
+    assert [a.step for a in planned.plan.by_step(Step.BLOB)] == ["blob"]
     done = reg.execute(planned, skip_live_check=True, confirm=lambda plan: True)
     assert done.plan is planned.plan  # the plan the dry run showed, not a new one
     assert done.status is RunStatus.DONE and not done.dry_run

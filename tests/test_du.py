@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from regfs import cli
 from regfs.errors import UsageError
 from regfs.gc.plan import GcOptions, build_plan
+from regfs.gc.steps import Step
 from regfs.reports.du import DuReport, RepoUsage, du
 from regfs.reports.orphans import orphans
 from regfs.scan import scan
@@ -29,7 +30,7 @@ REPO_PARTS = ("_manifests", "_layers", "_uploads")
 def planned_blob_bytes(root: Path) -> int:
     """Bytes of the blobs `regfs gc` (default mode, no grace period) would delete."""
     snap = scan(LocalStorage(resolve_root(root)))
-    return sum(a.size for a in build_plan(snap, GcOptions(min_age=0)).by_step("blob"))
+    return sum(a.size for a in build_plan(snap, GcOptions(min_age=0)).by_step(Step.BLOB))
 
 
 def brute_force_exclusive(root: Path, repo: str, work: Path) -> int:

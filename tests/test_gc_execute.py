@@ -25,6 +25,7 @@ from regfs.gc.execute import Ops
 from regfs.gc.lock import Lock
 from regfs.gc.plan import GcOptions, state_dir
 from regfs.gc.run import collect
+from regfs.gc.steps import Step
 from regfs.storage.base import Storage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -182,7 +183,7 @@ def test_push_during_gc_keeps_the_blob(tmp_path: Path) -> None:
     age_tree(b.root)
 
     def push_after_plan(plan: Any) -> bool:
-        assert orphan.digest in {a.digest for a in plan.by_step("blob")}
+        assert orphan.digest in {a.digest for a in plan.by_step(Step.BLOB)}
         b.link_layer("newcomer", orphan.digest)  # a push into another repository
         return True
 

@@ -10,8 +10,9 @@ from builder import StoreBuilder
 from gc_helpers import OLD, age_tree, fingerprint
 
 from regfs.errors import RefusedError
-from regfs.gc.plan import STEP_ORDER, GcOptions, build_plan, state_dir
+from regfs.gc.plan import GcOptions, build_plan, state_dir
 from regfs.gc.run import collect
+from regfs.gc.steps import STEP_ORDER, Step
 
 NOW = time.time()
 
@@ -65,7 +66,7 @@ def test_default_mode_deletes_only_unreachable_blobs(tree: dict) -> None:  # typ
     gone = tree["gone"]
     expected = {tree["orphan"].digest} | gone.blob_digests
     assert steps(plan, "blob") == expected
-    assert plan.by_step("revision") == [] and plan.by_step("tag_index") == []
+    assert plan.by_step(Step.REVISION) == [] and plan.by_step(Step.TAG_INDEX) == []
     # Layer links of deleted blobs go with them.
     assert tree["orphan"].digest in steps(plan, "layer_link")
     # The repository whose only manifest was deleted disappears completely.
@@ -91,7 +92,7 @@ def test_actions_are_in_reference_before_data_order(tree: dict) -> None:  # type
     plan = plan_for(tree["b"], min_age=0, delete_untagged=True)
     order = [STEP_ORDER.index(a.step) for a in plan.actions]
     assert order == sorted(order)
-    folders = [a.path for a in plan.by_step("folder")]
+    folders = [a.path for a in plan.by_step(Step.FOLDER)]
     assert folders == sorted(folders, key=lambda p: (-p.count("/"), p))
 
 
@@ -128,11 +129,13 @@ def test_unreferenced_layer_links_go_but_young_ones_stay(builder: StoreBuilder) 
     b.link_layer("two", shared.digest)  # mounted into `two`, no manifest there uses it
     age_tree(b.root)
     plan = build_plan(b.scan(), GcOptions(min_age=3600), now=time.time())
-    assert plan.by_step("blob") == []
-    assert [a.path for a in plan.by_step("layer_link")] == [b.layer_link("two", shared.digest)[:-5]]
+    assert plan.by_step(Step.BLOB) == []
+    assert [a.path for a in plan.by_step(Step.LAYER_LINK)] == [
+        b.layer_link("two", shared.digest)[:-5]
+    ]
     os_utime(b.path(b.layer_link("two", shared.digest)), time.time())
     plan = build_plan(b.scan(), GcOptions(min_age=3600), now=time.time())
-    assert plan.by_step("layer_link") == []
+    assert plan.by_step(Step.LAYER_LINK) == []
 
 
 def test_stale_uploads_go_by_their_start_fresh_ones_stay(builder: StoreBuilder) -> None:
@@ -146,7 +149,7 @@ def test_stale_uploads_go_by_their_start_fresh_ones_stay(builder: StoreBuilder) 
     # A copy (or a checkout) refreshed every mtime; its startedat still says 2020.
     copied = b.upload("up", started_at="2020-01-02T03:04:05Z")
     plan = build_plan(b.scan(), GcOptions(min_age=3600), now=now)
-    assert sorted(a.path.rsplit("/", 1)[1] for a in plan.by_step("upload")) == sorted(
+    assert sorted(a.path.rsplit("/", 1)[1] for a in plan.by_step(Step.UPLOAD)) == sorted(
         [stale, cancelled]
     )
     kept = {k.path.rsplit("/", 1)[1]: k.reason for k in plan.kept if k.kind == "upload"}
@@ -165,10 +168,10 @@ def test_uploads_older_than_zero_is_no_limit(builder: StoreBuilder) -> None:
     ids = [b.upload("up"), b.upload("up", startedat_file=False), b.upload("up", mtime=OLD)]
     # Every unfinished upload is stale; --min-age still keeps those written to within it.
     plan = build_plan(b.scan(), GcOptions(min_age=3600, uploads_older_than=0), now=now)
-    assert [a.path.rsplit("/", 1)[1] for a in plan.by_step("upload")] == [ids[2]]
+    assert [a.path.rsplit("/", 1)[1] for a in plan.by_step(Step.UPLOAD)] == [ids[2]]
     assert sorted(k.path.rsplit("/", 1)[1] for k in plan.kept) == sorted(ids[:2])
     plan = build_plan(b.scan(), GcOptions(min_age=0, uploads_older_than=0), now=now)
-    assert sorted(a.path.rsplit("/", 1)[1] for a in plan.by_step("upload")) == sorted(ids)
+    assert sorted(a.path.rsplit("/", 1)[1] for a in plan.by_step(Step.UPLOAD)) == sorted(ids)
     assert plan.young_uploads == []  # --min-age 0: nothing is young
 
 

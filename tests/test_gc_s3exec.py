@@ -15,9 +15,10 @@ import s3bed
 
 from regfs.gc.execute import ExecResult
 from regfs.gc.journal import Journal, load_run
-from regfs.gc.plan import Action, GcOptions, GcPlan
+from regfs.gc.plan import GcOptions, GcPlan
 from regfs.gc.run import left_paths
 from regfs.gc.s3exec import S3Executor, plain_md5, same_second
+from regfs.gc.steps import Action, Step
 from regfs.gc.trash import restore
 from regfs.storage.s3 import S3Storage
 from regfs.storage.s3client import Retry, make_client
@@ -75,7 +76,7 @@ def _blob(b: Bucket, i: int, body: bytes | None = None) -> Action:
     path = f"blobs/sha256/{hx[:2]}/{hx}"
     head = b.put(f"{path}/data", body if body is not None else f"blob {i}".encode())
     return Action(
-        "blob",
+        Step.BLOB,
         path,
         digest=d,
         size=head["ContentLength"],
@@ -94,13 +95,13 @@ def _link(b: Bucket, step: str, repo: str, i: int, content: str | None = None) -
     }[step]
     head = b.put(f"{folder}/link", (content or d).encode())
     return Action(
-        step, folder, repository=repo, digest=d, expect_mtime=head["LastModified"].timestamp()
+        Step(step), folder, repository=repo, digest=d, expect_mtime=head["LastModified"].timestamp()
     )
 
 
 def _plan(storage: S3Storage, actions: list[Action], *, trash: bool = False) -> GcPlan:
     return GcPlan(
-        run_id="20261205T000000Z-s3exec",
+        run_id="20261205T000000Z-53e3ec00",
         v2=storage.location,
         options=GcOptions(trash=trash),
         created=time.time(),
@@ -146,7 +147,7 @@ def test_a_plan_runs_step_by_step_in_batches(
     b.put(f"{blobs[0].path}/stray", b"?")
     # what stays: a live blob and a live revision
     keep = {f"{_blob(b, 999).path}/data", f"{_link(b, 'revision', 'app', 998).path}/link"}
-    folder = Action("folder", "repositories/app/_manifests/revisions/sha256/" + "0" * 64)
+    folder = Action(Step.FOLDER, "repositories/app/_manifests/revisions/sha256/" + "0" * 64)
     plan = _plan(_storage(weed, s3_root), [*links, *blobs, folder])
     storage = _storage(weed, s3_root, proxy.url)
     res, state = _run(storage, plan, batch=100)
@@ -180,7 +181,7 @@ def test_the_recheck_keeps_what_changed(weed: s3bed.Weed, s3_root: str) -> None:
     head = b.put(f"{upload}/startedat", b"2020-01-01T00:00:00Z")
     b.put(f"{upload}/unknown", b"?")
     strange = Action(
-        "upload", upload, repository="app", expect_mtime=head["LastModified"].timestamp()
+        Step.UPLOAD, upload, repository="app", expect_mtime=head["LastModified"].timestamp()
     )
     plan = _plan(storage, [moved, other, strange, grown, gone, ok])
     res, _state = _run(storage, plan)
@@ -207,7 +208,7 @@ def test_uploads_go_with_their_multipart_data_and_startedat_last(
         Bucket=weed.bucket, Key=key, UploadId=mp["UploadId"], PartNumber=1, Body=b"z" * 100
     )
     action = Action(
-        "upload", upload, repository="app", expect_mtime=head["LastModified"].timestamp()
+        Step.UPLOAD, upload, repository="app", expect_mtime=head["LastModified"].timestamp()
     )
     storage = _storage(weed, s3_root, proxy.url)
     res, _ = _run(storage, _plan(storage, [action]))
@@ -383,7 +384,7 @@ def test_an_upload_written_to_since_the_scan_stays(weed: s3bed.Weed, s3_root: st
     head = b.put(f"{upload}/startedat", b"2020-01-01T00:00:00Z")
     storage = _storage(weed, s3_root)
     action = Action(
-        "upload", upload, repository="app", expect_mtime=head["LastModified"].timestamp()
+        Step.UPLOAD, upload, repository="app", expect_mtime=head["LastModified"].timestamp()
     )
     plan = _plan(storage, [action])
     plan.created = head["LastModified"].timestamp() - 5  # the scan was before the multipart

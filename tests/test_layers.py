@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     # how much runs at once (machine, tuning), the fork pool, the collector pause
     {"parallel.machine", "parallel.tuning", "parallel.pool", "parallel.heap", "parallel"},
     {"model.digest", "model.findings", "model.manifest", "model.snapshot"},  # the model
-    {"layout", "layout.folders"},  # path algebra, both ways
+    {"layout", "layout.folders", "layout.state"},  # path algebra, both ways; regfs state
     {"storage.errors", "storage.base"},  # the storage seam: protocols, entry kinds, errors
     # The only I/O on registry data and regfs state.
     {"storage.root", "storage.fds", "storage.localstate", "storage.local"},
@@ -48,6 +48,7 @@ LAYERS: list[set[str]] = [
         "reports.multipart",
         "retain.select",
     },
+    {"gc.steps"},  # the gc protocol: steps, statuses, actions
     {"gc.plan", "gc.rm", "gc.multipart", "retain.plan", "retain.created"},  # GC plans (pure)
     {"gc.regconfig", "gc.procs", "gc.probe", "gc.bucketroot"},  # the live guard's evidence
     {"gc.journal", "gc.lock", "gc.live", "gc.trash", "gc.relinks", "gc.execute"},  # GC execution

@@ -492,3 +492,15 @@ def test_restore_takes_only_run_ids(tmp_path: Path) -> None:
         r = CliRunner().invoke(app, ["restore", str(root), bad])
         assert r.exit_code == 2, r.output
         assert f"no run {bad!r}" in r.stderr
+
+
+def test_state_paths_take_only_run_ids() -> None:
+    from regfs.layout.state import run_dir, run_file, trash_dir
+
+    rid = "20261129T033956Z-45e037c4"
+    assert run_dir(rid) == f"runs/{rid}" and trash_dir(rid) == f"trash/{rid}"
+    assert run_file(rid, "plan.json") == f"runs/{rid}/plan.json"
+    for bad in ["..", "../x", "", f"{rid}/..", "/etc"]:
+        for build in (run_dir, trash_dir):
+            with pytest.raises(LayoutError):
+                build(bad)

@@ -9,7 +9,8 @@ import pytest
 import s3bed
 
 from regfs.gc.multipart import with_multipart
-from regfs.gc.plan import Action, GcOptions, GcPlan
+from regfs.gc.plan import GcOptions, GcPlan
+from regfs.gc.steps import Action, Step
 from regfs.reports.multipart import MultipartLeftover, multipart_leftovers
 from regfs.scan import Repository as Repo
 from regfs.scan import Snapshot, Upload
@@ -84,13 +85,13 @@ def _left(path: str, size: int, has_folder: bool, initiated: float = 50.0) -> Mu
 
 
 def test_with_multipart_adds_and_sizes_upload_steps_in_plan_order() -> None:
-    stale = Action("upload", "repositories/a/_uploads/s", repository="a", size=3)
+    stale = Action(Step.UPLOAD, "repositories/a/_uploads/s", repository="a", size=3)
     plan = _plan(
         [
-            Action("revision", "repositories/a/_manifests/revisions/sha256/" + "1" * 64),
+            Action(Step.REVISION, "repositories/a/_manifests/revisions/sha256/" + "1" * 64),
             stale,
-            Action("blob", "blobs/sha256/22/" + "2" * 64, size=7),
-            Action("folder", "repositories/a/_uploads"),
+            Action(Step.BLOB, "blobs/sha256/22/" + "2" * 64, size=7),
+            Action(Step.FOLDER, "repositories/a/_uploads"),
         ]
     )
     with_multipart(

@@ -11,6 +11,7 @@ from builder import COSIGN_SIG, Pushed, StoreBuilder
 from gc_helpers import age_tree, assert_whole, fingerprint, rescan
 
 from regfs.api import Registry
+from regfs.gc.steps import Step
 from regfs.layout import blob_dir
 from regfs.retain.plan import build_retain_plan
 from regfs.retain.policy import Rule, make_rule
@@ -62,12 +63,12 @@ def test_keep_last_removes_tag_manifest_and_only_its_own_blobs(three) -> None:  
     b, imgs, base = three
     plan = plan_for(b, make_rule(keep_last=2))
     v1 = imgs[0]
-    assert [a.path for a in plan.by_step("tag")] == ["repositories/app/_manifests/tags/v1"]
+    assert [a.path for a in plan.by_step(Step.TAG)] == ["repositories/app/_manifests/tags/v1"]
     assert plan.manifests == [("app", v1.digest)]
-    gone = {a.digest for a in plan.by_step("blob")}
+    gone = {a.digest for a in plan.by_step(Step.BLOB)}
     own = v1.blob_digests - {base.digest}
     assert gone == own  # manifest, config, own layer; not the shared base
-    assert {a.digest for a in plan.by_step("layer_link")} == own - {v1.digest}
+    assert {a.digest for a in plan.by_step(Step.LAYER_LINK)} == own - {v1.digest}
     assert plan.freed_bytes == {"app": plan.reclaimed_bytes}
     assert [(m.role, m.via) for m in plan.freed_manifests] == [("tagged", "v1")]
 
@@ -107,7 +108,7 @@ def test_index_children_and_referrers_go_with_their_tag(tmp_path: Path) -> None:
         (arm.digest, "child"),
         (sig.digest, "referrer"),
     }
-    gone = {a.digest for a in plan.by_step("blob")}
+    gone = {a.digest for a in plan.by_step(Step.BLOB)}
     assert gone == (
         idx.blob_digests | amd.blob_digests | arm.blob_digests | sig.blob_digests
     ) - shared.blob_digests - {d for d in sig.blob_digests if d in new.blob_digests}
@@ -126,10 +127,10 @@ def test_blob_used_by_another_repository_stays(tmp_path: Path) -> None:
     pushed(b, "app", "old", 9)
     pushed(b, "app", "new", 1)
     plan = plan_for(b, make_rule(repos=["app"], keep_last=1))
-    gone = {a.digest for a in plan.by_step("blob")}
+    gone = {a.digest for a in plan.by_step(Step.BLOB)}
     assert layer.digest not in gone and old.digest in gone
     # app's link to the shared layer goes (no manifest of app uses it), other's stays.
-    links = {a.path for a in plan.by_step("layer_link")}
+    links = {a.path for a in plan.by_step(Step.LAYER_LINK)}
     assert f"repositories/app/_layers/sha256/{layer.digest[7:]}" in links
     assert not any(p.startswith("repositories/other/") for p in links)
     assert "other" not in {a.repository for a in plan.actions}
@@ -171,7 +172,7 @@ def test_dry_run_touches_nothing_and_is_the_same_plan(three) -> None:  # type: i
         str(b.root), [make_rule(keep_last=1)], dry_run=True, min_age=0, skip_live_check=True
     )
     assert fingerprint(b.root) == before
-    assert {a.repository for a in out.plan.by_step("tag")} == {"app"}
+    assert {a.repository for a in out.plan.by_step(Step.TAG)} == {"app"}
     assert not (b.root / ".regfs").exists()
 
 

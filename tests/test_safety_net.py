@@ -32,6 +32,7 @@ from gc_helpers import age_tree, fingerprint
 from regfs.errors import RefusedError
 from regfs.gc.plan import GcOptions, GcPlan, state_dir
 from regfs.gc.run import collect
+from regfs.gc.steps import Status, Step
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOUR = 3600.0
@@ -241,7 +242,7 @@ def _repush_between_plan_and_execution(root: Path) -> tuple[Any, str]:
     seen: dict[str, set[str]] = {}
 
     def push_again(plan: GcPlan) -> bool:
-        seen["blobs"] = {a.digest for a in plan.by_step("blob") if a.digest}
+        seen["blobs"] = {a.digest for a in plan.by_step(Step.BLOB) if a.digest}
         with rr.Registry(root) as reg:
             assert reg.push_manifest("org/team/app", "old", body, image["media_type"]) == (
                 SHARED_DELETED
@@ -313,7 +314,7 @@ def test_a_new_manifest_pushed_after_the_plan_keeps_what_it_references(tmp_path:
     new = rr.sha256_digest(body)
 
     def push_new(plan: GcPlan) -> bool:
-        assert {old["config"], *old["layers"]} & {a.digest for a in plan.by_step("blob")}
+        assert {old["config"], *old["layers"]} & {a.digest for a in plan.by_step(Step.BLOB)}
         with rr.Registry(root) as reg:
             assert reg.push_manifest("org/team/app", "new", body, old["media_type"]) == new
         return True
@@ -535,7 +536,7 @@ def test_a_lock_held_by_another_users_live_process_is_not_taken_over() -> None:
             except RefusedError as exc:
                 return f"refused: {exc}"
             assert out.executed is not None
-            return f"ran: {len(out.executed.with_status('done'))} done"
+            return f"ran: {len(out.executed.with_status(Status.DONE))} done"
 
         with _process_of_user("nobody") as pid:
             with open(lock, "w", encoding="utf-8") as f:
@@ -623,7 +624,7 @@ def test_a_blob_whose_size_changed_but_not_its_mtime_is_skipped(tmp_path: Path) 
     data = blob_data(b.root, grown.digest)
 
     def meddle(plan: GcPlan) -> None:
-        assert grown.digest in {a.digest for a in plan.by_step("blob")}
+        assert grown.digest in {a.digest for a in plan.by_step(Step.BLOB)}
         _rewrite_keeping_mtime(data, b"will grow, and did")
 
     out = _run_and_meddle(b, GcOptions(min_age=0), meddle)
@@ -652,7 +653,7 @@ def test_a_tag_history_link_whose_content_changed_is_skipped(tmp_path: Path) -> 
     assert entry.read_bytes() == old.digest.encode()
 
     def meddle(plan: GcPlan) -> None:
-        assert old.digest in {a.digest for a in plan.by_step("tag_index")}
+        assert old.digest in {a.digest for a in plan.by_step(Step.TAG_INDEX)}
         _rewrite_keeping_mtime(entry, other.digest.encode())
 
     out = _run_and_meddle(b, GcOptions(min_age=0, delete_untagged=True), meddle)

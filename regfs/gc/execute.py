@@ -16,16 +16,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import Any, assert_never
 
 from regfs.gc.journal import Journal
-from regfs.gc.plan import Action, GcPlan
+from regfs.gc.plan import GcPlan
+from regfs.gc.steps import Action, Status, Step
+from regfs.layout import DATA, LINK, STARTEDAT, join, tag_current_link
+from regfs.layout.folders import Level, parse_folder
 from regfs.storage.base import DIR, SYMLINK, Entry, Storage, SymlinkFound
 from regfs.storage.local import LocalStorage
 
-ALLOWED_UPLOAD_FILES = ("data", "startedat")
+ALLOWED_UPLOAD_FILES = (DATA, STARTEDAT)
 # Steps whose targets a manifest pushed since the scan may need (see ``pushed_since``).
-PUSH_CHECKED_STEPS = ("tag_index", "revision", "layer_link", "blob")
+PUSH_CHECKED_STEPS = (Step.TAG_INDEX, Step.REVISION, Step.LAYER_LINK, Step.BLOB)
 
 
 class Ops:
@@ -50,7 +53,7 @@ class StepResult:
     """What became of one action, with the reason when it was not done."""
 
     action: Action
-    status: str  # done | skipped | gone | failed
+    status: Status
     detail: str = ""
 
 
@@ -63,14 +66,14 @@ class ExecResult:
     failed: StepResult | None = None
     seconds: float = 0.0
 
-    def with_status(self, status: str) -> list[StepResult]:
+    def with_status(self, status: Status) -> list[StepResult]:
         """The results with this status."""
         return [r for r in self.results if r.status == status]
 
     @property
     def reclaimed_bytes(self) -> int:
         """Bytes of the actions done."""
-        return sum(r.action.size for r in self.results if r.status == "done")
+        return sum(r.action.size for r in self.results if r.status is Status.DONE)
 
 
 class _Skip(Exception):
@@ -95,7 +98,7 @@ class Executor:
         ops: Ops | None = None,
         progress: Callable[[str, int, int], None] | None = None,
         relinked: Callable[[set[str]], set[str]] | None = None,
-        pushed: Callable[[str], set[str]] | None = None,
+        pushed: Callable[[Step], set[str]] | None = None,
     ) -> None:
         self.plan = plan
         self.v2 = plan.v2
@@ -119,7 +122,7 @@ class Executor:
         after this look is refused by the storage itself: :class:`SymlinkFound`.)"""
         path = ""
         for part in rel.split("/"):
-            path = f"{path}/{part}" if path else part
+            path = join(path, part)
             try:
                 st = self.storage.lstat(path)
             except FileNotFoundError:
@@ -161,7 +164,7 @@ class Executor:
         relinked: set[str] = set()
         checked_links = False
         pushed: set[str] = set()
-        looked: set[str] = set()
+        looked: set[Step] = set()
         for i, action in enumerate(actions):
             if self._stop:
                 res.interrupted = True
@@ -173,42 +176,42 @@ class Executor:
                 looked.add(action.step)
                 if self.pushed is not None:
                     pushed |= self.pushed(action.step)
-            if action.step == "blob" and not checked_links:
+            if action.step is Step.BLOB and not checked_links:
                 # A push since the scan creates a link: its blob must stay.
                 checked_links = True
                 if self.relinked is not None:
-                    wanted = {a.digest for a in actions if a.step == "blob" and a.digest}
+                    wanted = {a.digest for a in actions if a.step is Step.BLOB and a.digest}
                     relinked = self.relinked(wanted)
             try:
                 if action.step in PUSH_CHECKED_STEPS and action.digest in pushed:
                     raise _Skip("referenced by a manifest pushed since the scan")
-                if action.step == "blob" and action.digest in relinked:
+                if action.step is Step.BLOB and action.digest in relinked:
                     raise _Skip("linked again since the scan")
                 self._do(action)
             except _Skip as exc:
-                r = StepResult(action, "skipped", str(exc))
+                r = StepResult(action, Status.SKIPPED, str(exc))
             except _Gone as exc:
-                r = StepResult(action, "gone", str(exc))
+                r = StepResult(action, Status.GONE, str(exc))
             except SymlinkFound as exc:
                 # A folder became a link after the re-check: the storage refused to go
                 # through it, and nothing outside ROOT was touched.
                 r = StepResult(
                     action,
-                    "skipped",
+                    Status.SKIPPED,
                     f"{exc.filename} became a symbolic link: nothing is deleted through or "
                     "beyond one",
                 )
             except OSError as exc:
                 r = StepResult(
-                    action, "failed", f"{exc.strerror or exc} ({self._abs(action.path)})"
+                    action, Status.FAILED, f"{exc.strerror or exc} ({self._abs(action.path)})"
                 )
                 res.results.append(r)
                 res.failed = r
                 if self.journal:
-                    self.journal.step(i, "failed", r.detail)
+                    self.journal.step(i, Status.FAILED, r.detail)
                 return
             else:
-                r = StepResult(action, "done")
+                r = StepResult(action, Status.DONE)
             res.results.append(r)
             if self.journal:
                 self.journal.step(i, r.status, r.detail)
@@ -219,16 +222,19 @@ class Executor:
 
     def _do(self, a: Action) -> None:
         self._no_symlink_on(a.path)
-        if a.step == "folder":
-            self._folder(a)
-        elif a.step == "blob":
-            self._single_file_dir(a, "data", check_size=True)
-        elif a.step == "upload":
-            self._upload(a)
-        elif a.step == "tag":
-            self._tag(a)
-        else:
-            self._single_file_dir(a, "link", check_size=False)
+        match a.step:
+            case Step.FOLDER:
+                self._folder(a)
+            case Step.BLOB:
+                self._single_file_dir(a, DATA, check_size=True)
+            case Step.UPLOAD:
+                self._upload(a)
+            case Step.TAG:
+                self._tag(a)
+            case Step.TAG_INDEX | Step.REVISION | Step.LAYER_LINK:
+                self._single_file_dir(a, LINK, check_size=False)
+            case _:
+                assert_never(a.step)
 
     def _listing(self, rel: str) -> list[str]:
         try:
@@ -249,7 +255,7 @@ class Executor:
                 self.ops.rmdir(self.storage, folder)
                 raise _Gone(f"{name} already gone; removed its empty folder")
             raise _Skip(f"folder holds {sorted(names)!r}, expected only {name!r}")
-        target = f"{folder}/{name}"
+        target = join(folder, name)
         try:
             st = self.storage.lstat(target)
         except FileNotFoundError:
@@ -260,7 +266,7 @@ class Executor:
             raise _Skip("changed since the scan (mtime)")
         if check_size and a.expect_size is not None and st.st_size != a.expect_size:
             raise _Skip("changed since the scan (size)")
-        if name == "link" and a.digest is not None and a.step != "layer_link":
+        if name == LINK and a.digest is not None and a.step is not Step.LAYER_LINK:
             _check_link_content(self.storage, target, a.digest)
         self._remove_dir_with(a, folder, [target])
 
@@ -290,14 +296,14 @@ class Executor:
             for d in dnames:
                 if d.kind == SYMLINK:
                     raise _Skip("holds a symbolic link")
-                dirs.append(f"{cur}/{d.name}")
+                dirs.append(join(cur, d.name))
             for f in fnames:
-                p = f"{cur}/{f.name}"
+                p = join(cur, f.name)
                 if not known(rel, f.name) or f.kind == SYMLINK:
                     raise _Skip(f"holds an unknown file {p[len(folder) + 1 :]}")
                 files.append(p)
                 newest = max(newest, self.storage.lstat(p).st_mtime)
-            stack.extend(reversed([f"{cur}/{d.name}" for d in dnames]))
+            stack.extend(reversed([join(cur, d.name) for d in dnames]))
         return folder, files, dirs, newest
 
     def _split_entries(self, cur: str, entries: list[Entry]) -> tuple[list[Entry], list[Entry]]:
@@ -309,7 +315,7 @@ class Executor:
                 dnames.append(e)
             elif e.kind == SYMLINK:
                 try:
-                    to_dir = stat.S_ISDIR(self.storage.stat(f"{cur}/{e.name}").st_mode)
+                    to_dir = stat.S_ISDIR(self.storage.stat(join(cur, e.name)).st_mode)
                 except OSError:
                     to_dir = False
                 (dnames if to_dir else fnames).append(e)
@@ -345,18 +351,21 @@ class Executor:
             raise _Skip("written to since the scan")
         # ``startedat`` goes last: until then a crashed run leaves an upload that is still
         # recognisably stale, and afterwards only empty folders.
-        self._remove_tree(a, folder, files, dirs, last=f"{folder}/startedat")
+        self._remove_tree(a, folder, files, dirs, last=join(folder, STARTEDAT))
 
     def _tag(self, a: Action) -> None:
         """A whole tag folder: ``current/link`` and ``index/<alg>/<hex>/link`` files only."""
 
         def known(rel: str, fn: str) -> bool:
-            return fn == "link" and (
+            return fn == LINK and (
                 rel == "current" or (rel.startswith("index/") and rel.count("/") == 2)
             )
 
+        where = parse_folder(a.path)
+        if where is None or where.level is not Level.TAG:
+            raise _Skip("not a tag folder")
         folder, files, dirs, _newest = self._known_tree(a, known)
-        current = f"{folder}/current/link"
+        current = tag_current_link(where.repo, where.tag)
         if a.expect_mtime is not None:
             try:
                 if self.storage.lstat(current).st_mtime != a.expect_mtime:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from regfs.gc.plan import STEP_ORDER, Action, GcPlan
+from regfs.gc.plan import GcPlan
+from regfs.gc.steps import Action, Step, step_rank
 from regfs.reports.multipart import MultipartLeftover
 
-UPLOAD = "upload"
+UPLOAD = Step.UPLOAD
 
 
 def with_multipart(plan: GcPlan, leftovers: list[MultipartLeftover]) -> None:
@@ -42,8 +43,8 @@ def with_multipart(plan: GcPlan, leftovers: list[MultipartLeftover]) -> None:
             )
     if not new:
         return
-    rank = {s: i for i, s in enumerate(STEP_ORDER)}
     at = next(
-        (i for i, a in enumerate(plan.actions) if rank[a.step] > rank[UPLOAD]), len(plan.actions)
+        (i for i, a in enumerate(plan.actions) if step_rank(a.step) > step_rank(UPLOAD)),
+        len(plan.actions),
     )
     plan.actions[at:at] = new

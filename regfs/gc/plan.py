@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 
 from regfs.duration import cutoff as age_cutoff
+from regfs.gc.steps import Action, Kept, Step, step_rank
 from regfs.graph.mark import Marks, Mode, mark
 from regfs.graph.unread import Unknowns, unknowns
 from regfs.layout import (
@@ -51,8 +52,6 @@ from regfs.model.findings import Finding
 from regfs.reports.orphans import DEFAULT_UPLOAD_AGE, manifest_closure, upload_is_stale
 from regfs.scan import Refresher, Repository, Snapshot, iter_links
 
-STEP_ORDER = ("tag", "tag_index", "revision", "layer_link", "upload", "blob", "folder")
-
 
 @dataclass(frozen=True, slots=True)
 class GcOptions:
@@ -61,64 +60,6 @@ class GcOptions:
     uploads_older_than: float = DEFAULT_UPLOAD_AGE
     force: bool = False
     trash: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    """One deletion. ``path`` is a folder relative to ``v2``; ``expect_*`` describe its primary
-    file (``link``, ``data`` or an upload's ``data``) at scan time, re-checked before deleting."""
-
-    step: str
-    path: str
-    repository: str | None = None
-    digest: str | None = None
-    size: int = 0
-    expect_size: int | None = None
-    expect_mtime: float | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "step": self.step,
-            "path": self.path,
-            "repository": self.repository,
-            "digest": self.digest,
-            "size": self.size,
-            "expect_size": self.expect_size,
-            "expect_mtime": self.expect_mtime,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, object]) -> Action:
-        def opt_int(v: object) -> int | None:
-            return int(v) if isinstance(v, int | float) else None
-
-        def opt_float(v: object) -> float | None:
-            return float(v) if isinstance(v, int | float) else None
-
-        def opt_str(v: object) -> str | None:
-            return v if isinstance(v, str) else None
-
-        return cls(
-            step=str(d["step"]),
-            path=str(d["path"]),
-            repository=opt_str(d.get("repository")),
-            digest=opt_str(d.get("digest")),
-            size=opt_int(d.get("size")) or 0,
-            expect_size=opt_int(d.get("expect_size")),
-            expect_mtime=opt_float(d.get("expect_mtime")),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Kept:
-    """Something that would be garbage but is kept, and why."""
-
-    kind: str
-    path: str
-    reason: str
-    digest: str | None = None
-    repository: str | None = None
-    size: int = 0
 
 
 @dataclass(slots=True)
@@ -135,7 +76,7 @@ class GcPlan:
     # Young unfinished uploads: evidence of a live registry.
     young_uploads: list[str] = field(default_factory=list)
 
-    def by_step(self, step: str) -> list[Action]:
+    def by_step(self, step: Step) -> list[Action]:
         return [a for a in self.actions if a.step == step]
 
     @property
@@ -275,8 +216,7 @@ def keep_off_symlinks(plan: GcPlan, unknown: Unknowns) -> None:
 
 def sort_actions(plan: GcPlan) -> None:
     """References before data, folders last (they were computed deepest first)."""
-    order = {s: i for i, s in enumerate(STEP_ORDER)}
-    plan.actions.sort(key=lambda a: order[a.step])
+    plan.actions.sort(key=lambda a: step_rank(a.step))
 
 
 def _plan_manifests(snap: Snapshot, marks: Marks, default: Marks, plan: GcPlan) -> None:
@@ -296,7 +236,7 @@ def _plan_manifests(snap: Snapshot, marks: Marks, default: Marks, plan: GcPlan) 
                 if entry is not None:
                     plan.actions.append(
                         Action(
-                            "tag_index",
+                            Step.TAG_INDEX,
                             tag_index_dir(repo.name, tag_name, target),
                             repo.name,
                             target,
@@ -305,7 +245,7 @@ def _plan_manifests(snap: Snapshot, marks: Marks, default: Marks, plan: GcPlan) 
                     )
             plan.actions.append(
                 Action(
-                    "revision",
+                    Step.REVISION,
                     revision_dir(repo.name, d),
                     repo.name,
                     target,
@@ -330,15 +270,17 @@ def _plan_blobs(
         why = marks.undecided_reason(d)
         if why is not None:
             plan.kept.append(
-                Kept("blob", path, f"cannot be decided: {why}", d, size=blob.known_size)
+                Kept(Step.BLOB, path, f"cannot be decided: {why}", d, size=blob.known_size)
             )
             continue
         if blob.mtime > cutoff or newest.get(d, 0.0) > cutoff:
-            plan.kept.append(Kept("blob", path, "younger than --min-age", d, size=blob.known_size))
+            plan.kept.append(
+                Kept(Step.BLOB, path, "younger than --min-age", d, size=blob.known_size)
+            )
             continue
         doomed.add(d)
         plan.actions.append(
-            Action("blob", path, None, d, blob.known_size, blob.known_size, blob.mtime)
+            Action(Step.BLOB, path, None, d, blob.known_size, blob.known_size, blob.mtime)
         )
     return doomed
 
@@ -366,18 +308,20 @@ def _plan_layer_links(
             path = layer_dir(repo.name, d)
             if d in doomed or target in doomed:
                 plan.actions.append(
-                    Action("layer_link", path, repo.name, target, expect_mtime=link.mtime or None)
+                    Action(
+                        Step.LAYER_LINK, path, repo.name, target, expect_mtime=link.mtime or None
+                    )
                 )
                 continue
             if d in used or target in used or d in marks.protected:
                 continue
             if link.mtime > cutoff:
                 plan.kept.append(
-                    Kept("layer_link", path, "younger than --min-age", target, repo.name)
+                    Kept(Step.LAYER_LINK, path, "younger than --min-age", target, repo.name)
                 )
                 continue
             plan.actions.append(
-                Action("layer_link", path, repo.name, target, expect_mtime=link.mtime or None)
+                Action(Step.LAYER_LINK, path, repo.name, target, expect_mtime=link.mtime or None)
             )
 
 
@@ -410,11 +354,11 @@ def _plan_uploads(
             path = upload_dir(repo.name, up.uuid)
             if up.mtime > cutoff:
                 plan.kept.append(
-                    Kept("upload", path, "written to within --min-age", None, repo.name, up.size)
+                    Kept(Step.UPLOAD, path, "written to within --min-age", None, repo.name, up.size)
                 )
                 continue
             plan.actions.append(
-                Action("upload", path, repo.name, None, up.size, expect_mtime=up.mtime)
+                Action(Step.UPLOAD, path, repo.name, None, up.size, expect_mtime=up.mtime)
             )
 
 
@@ -575,7 +519,7 @@ def plan_folders(snap: Snapshot, plan: GcPlan, scope: Iterable[str] | None = Non
 
     kept: set[str] = set()
     seen: set[str] = set()
-    removed_blobs = [a.path for a in plan.actions if a.step == "blob"]
+    removed_blobs = [a.path for a in plan.actions if a.step is Step.BLOB]
     for leaf in _leaves(snap, candidates, removed, removed_blobs):
         if leaf in empty or inside_removed(leaf):
             continue
@@ -589,7 +533,7 @@ def plan_folders(snap: Snapshot, plan: GcPlan, scope: Iterable[str] | None = Non
                 kept.add(anc)
     folders = candidates - kept - removed
     for c in sorted(folders, key=lambda p: (-p.count("/"), p)):
-        plan.actions.append(Action("folder", c))
+        plan.actions.append(Action(Step.FOLDER, c))
 
 
 def state_dir(v2: str) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import stat
 from collections.abc import Collection, Iterable, Iterator, Mapping
 
-from regfs.layout import blob_data
+from regfs.layout import LAYERS, MANIFESTS, REPOSITORIES, blob_data, join, link_file
 from regfs.manifests import parse_manifest
-from regfs.model.digest import ALGORITHMS, is_hex_for, split_digest
+from regfs.model.digest import ALGORITHMS, is_hex_for, make_digest, split_digest
 from regfs.model.manifest import ManifestError
 from regfs.scan import MANIFEST_READ_LIMIT
 from regfs.storage.base import DIR, SYMLINK, Storage
@@ -33,10 +33,10 @@ def relinked_digests(storage: Storage, wanted: set[str]) -> set[str]:
         alg, hexpart = split_digest(d)
         by_alg.setdefault(alg, set()).add(hexpart)
     for _repo, path, name in _repository_parts(storage):
-        if name == "_layers":
+        if name == LAYERS:
             _match(storage, path, by_alg, found)
         else:
-            _match(storage, f"{path}/revisions", by_alg, found)
+            _match(storage, join(path, _REVISIONS), by_alg, found)
     return found
 
 
@@ -45,7 +45,7 @@ def _repository_parts(storage: Storage) -> Iterator[tuple[str, str, str]]:
     ``repositories/``; through symbolic links too (the registry serves through them; this
     only reads), each folder read once (a link loop or a folder linked twice: folders are
     told apart by where they really are)."""
-    top = "repositories"
+    top = REPOSITORIES
     try:
         real_top = storage.realpath(top)
         storage.stat(top)
@@ -63,7 +63,7 @@ def _repository_parts(storage: Storage) -> Iterator[tuple[str, str, str]]:
             continue
         seen.add(real)
         for e in entries:
-            path = f"{cur}/{e.name}"
+            path = join(cur, e.name)
             if e.kind == SYMLINK:
                 try:
                     if not stat.S_ISDIR(storage.stat(path).st_mode):
@@ -72,13 +72,17 @@ def _repository_parts(storage: Storage) -> Iterator[tuple[str, str, str]]:
                     continue
                 sub_real = storage.realpath(path)
             elif e.kind == DIR:
-                sub_real = f"{real}/{e.name}"
+                sub_real = join(real, e.name)
             else:
                 continue
-            if e.name in ("_layers", "_manifests"):
+            if e.name in (LAYERS, MANIFESTS):
                 yield cur[len(top) + 1 :] or ".", path, e.name
             elif not e.name.startswith("_"):
                 stack.append((path, sub_real))
+
+
+# ``_manifests/revisions``, below a repository's ``_manifests`` folder.
+_REVISIONS = "revisions"
 
 
 def _names(storage: Storage, rel: str) -> list[str]:
@@ -90,10 +94,10 @@ def _names(storage: Storage, rel: str) -> list[str]:
 
 def _match(storage: Storage, base: str, by_alg: dict[str, set[str]], found: set[str]) -> None:
     for alg, hexes in by_alg.items():
-        names = _names(storage, f"{base}/{alg}")
+        names = _names(storage, join(base, alg))
         for h in hexes.intersection(names):
-            if storage.exists(f"{base}/{alg}/{h}/link"):
-                found.add(f"{alg}:{h}")
+            if storage.exists(link_file(join(join(base, alg), h))):
+                found.add(make_digest(alg, h))
 
 
 def pushed_since(storage: Storage, known: Mapping[str, Collection[str]]) -> set[str]:
@@ -108,8 +112,8 @@ def pushed_since(storage: Storage, known: Mapping[str, Collection[str]]) -> set[
     """
     new: set[str] = set()
     for repo, path, name in _repository_parts(storage):
-        if name == "_manifests":
-            _new_revisions(storage, f"{path}/revisions", known.get(repo, ()), new)
+        if name == MANIFESTS:
+            _new_revisions(storage, join(path, _REVISIONS), known.get(repo, ()), new)
     return referenced_by(storage, new)
 
 
@@ -117,9 +121,12 @@ def _new_revisions(storage: Storage, base: str, known: Collection[str], into: se
     for alg in _names(storage, base):
         if alg not in ALGORITHMS:
             continue
-        for h in _names(storage, f"{base}/{alg}"):
-            d = f"{alg}:{h}"
-            if d not in known and is_hex_for(alg, h) and storage.exists(f"{base}/{alg}/{h}/link"):
+        folder = join(base, alg)
+        for h in _names(storage, folder):
+            if not is_hex_for(alg, h):
+                continue
+            d = make_digest(alg, h)
+            if d not in known and storage.exists(link_file(join(folder, h))):
                 into.add(d)
 
 

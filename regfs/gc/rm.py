@@ -32,7 +32,6 @@ from regfs.duration import cutoff as age_cutoff
 from regfs.duration import format_duration
 from regfs.errors import UsageError
 from regfs.gc.plan import (
-    Action,
     GcOptions,
     GcPlan,
     keep_off_symlinks,
@@ -41,6 +40,7 @@ from regfs.gc.plan import (
     sort_actions,
     young_uploads,
 )
+from regfs.gc.steps import Action, Step
 from regfs.graph.mark import Mode, mark, referrers_index
 from regfs.graph.servable import AbsentChild, tag_report
 from regfs.graph.unread import unknowns
@@ -297,7 +297,7 @@ def _remove_manifest(
         elif not pointing and digest in tag_obj.index and (name, tag_name) not in tags_done:
             plan.actions.append(
                 Action(
-                    "tag_index",
+                    Step.TAG_INDEX,
                     tag_index_dir(name, tag_name, digest),
                     name,
                     digest,
@@ -308,7 +308,7 @@ def _remove_manifest(
         if d == digest or link.digest == digest:
             plan.actions.append(
                 Action(
-                    "revision",
+                    Step.REVISION,
                     revision_dir(name, d),
                     name,
                     digest,
@@ -364,7 +364,7 @@ def breakage(snap: Snapshot, plan: GcPlan, whole: Iterable[str] = ()) -> list[Br
     for name, repo in sorted(after.repositories.items()):
         before_repo = snap.repositories[name]
         removed = sorted(
-            {a.digest for a in plan.by_step("revision") if a.repository == name and a.digest}
+            {a.digest for a in plan.by_step(Step.REVISION) if a.repository == name and a.digest}
         )
         if before_repo.incomplete and removed and name not in whole:
             # Fail closed: an unreadable part may hold the tag or index that needs them.
@@ -395,7 +395,7 @@ def _remove_tag(repo: Repository, tag: str, plan: GcPlan) -> None:
     cur = repo.tags[tag].current
     plan.actions.append(
         Action(
-            "tag",
+            Step.TAG,
             tag_dir(repo.name, tag),
             repo.name,
             cur.digest if cur else None,
@@ -410,7 +410,7 @@ def _remove_repository(repo: Repository, plan: GcPlan) -> None:
     for d, link in sorted(repo.revisions.items()):
         plan.actions.append(
             Action(
-                "revision",
+                Step.REVISION,
                 revision_dir(repo.name, d),
                 repo.name,
                 link.digest or d,
@@ -421,7 +421,7 @@ def _remove_repository(repo: Repository, plan: GcPlan) -> None:
     for d, link in sorted(repo.layers.items()):
         plan.actions.append(
             Action(
-                "layer_link",
+                Step.LAYER_LINK,
                 layer_dir(repo.name, d),
                 repo.name,
                 link.digest or d,
@@ -431,7 +431,7 @@ def _remove_repository(repo: Repository, plan: GcPlan) -> None:
     for u in sorted(repo.uploads.values(), key=lambda u: u.uuid):
         plan.actions.append(
             Action(
-                "upload",
+                Step.UPLOAD,
                 upload_dir(repo.name, u.uuid),
                 repo.name,
                 None,
@@ -481,7 +481,7 @@ def gc_notes(snap: Snapshot, plan: GcPlan, gc_plan: GcPlan, options: GcOptions) 
     released: set[str] = set()
     for _repo, d in plan.manifests:
         manifest_closure(snap, d, into=released)
-    if released & {a.digest for a in gc_plan.by_step("blob")}:
+    if released & {a.digest for a in gc_plan.by_step(Step.BLOB)}:
         return []
     notes = []
     kept: dict[str, int] = {}
@@ -503,7 +503,7 @@ def gc_notes(snap: Snapshot, plan: GcPlan, gc_plan: GcPlan, options: GcOptions) 
                 "the removal frees no blob: other manifests still use every blob of the "
                 "removed ones"
             )
-        elif plan.by_step("tag"):
+        elif plan.by_step(Step.TAG):
             notes.append(
                 "the removal frees no blob: removing a tag leaves its manifest in the "
                 "repository; `regfs gc --delete-untagged` reclaims it once no tag points at it"

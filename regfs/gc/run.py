@@ -17,11 +17,12 @@ from regfs.gc.journal import Journal, state_store
 from regfs.gc.live import Reason, guard
 from regfs.gc.lock import LOCK, Lock, pid_alive, read_holder
 from regfs.gc.multipart import with_multipart
-from regfs.gc.plan import GcOptions, GcPlan, Kept, build_plan
+from regfs.gc.plan import GcOptions, GcPlan, build_plan
 from regfs.gc.probe import check_url
 from regfs.gc.relinks import pushed_since, relinked_digests
 from regfs.gc.rm import RmPlan, Selection, build_rm_plan, gc_notes, parse_target, select, without
 from regfs.gc.s3exec import S3Executor
+from regfs.gc.steps import Kept, Status, Step
 from regfs.layout.folders import parse_folder
 from regfs.parallel.tuning import SERIAL, Tuning
 from regfs.reports.multipart import multipart_leftovers
@@ -227,7 +228,7 @@ def plan_multipart(plan: GcPlan, storage: Store, snap: Snapshot) -> None:
         )
     except StorageError as exc:
         reason = f"multipart uploads could not be listed: {exc.strerror or exc}"
-        plan.kept.append(Kept("upload", "repositories", reason))
+        plan.kept.append(Kept(Step.UPLOAD, "repositories", reason))
         return
     with_multipart(plan, found)
 
@@ -366,7 +367,7 @@ def execute_planned(
         )
 
 
-def expected_revisions(plan: GcPlan, snap: Snapshot) -> Callable[[str], dict[str, set[str]]]:
+def expected_revisions(plan: GcPlan, snap: Snapshot) -> Callable[[Step], dict[str, set[str]]]:
     """``step -> {repository: revisions}``: the revision links a run expects to find when
     ``step`` starts. Until the revisions step, what the scan saw; from then on, minus those the
     plan removes. Any other revision link is a manifest pushed (again) since the scan, and a
@@ -374,13 +375,13 @@ def expected_revisions(plan: GcPlan, snap: Snapshot) -> Callable[[str], dict[str
     seen = {name: set(repo.revisions) for name, repo in snap.repositories.items()}
     after: dict[str, set[str]] | None = None
 
-    def expected(step: str) -> dict[str, set[str]]:
+    def expected(step: Step) -> dict[str, set[str]]:
         nonlocal after
-        if step in ("tag", "tag_index", "revision"):
+        if step in (Step.TAG, Step.TAG_INDEX, Step.REVISION):
             return seen
         if after is None:
             after = {name: set(revs) for name, revs in seen.items()}
-            for a in plan.by_step("revision"):
+            for a in plan.by_step(Step.REVISION):
                 # The folder names the revision (``.../revisions/<alg>/<hex>``).
                 folder = parse_folder(a.path)
                 if folder is not None and folder.digest:
@@ -400,7 +401,7 @@ def state_of(storage: Store) -> StateStore:
 def left_paths(plan: GcPlan, result: ExecResult) -> list[str]:
     """The paths of the plan's actions a run did not finish (failed, or never started):
     what the journal names as left after a failed or interrupted run."""
-    finished = {id(r.action) for r in result.results if r.status != "failed"}
+    finished = {id(r.action) for r in result.results if r.status is not Status.FAILED}
     return [a.path for a in plan.actions if id(a) not in finished]
 
 
@@ -460,9 +461,9 @@ def _execute(
         journal.close()
     journal.finish(
         {
-            "done": len(result.with_status("done")),
-            "skipped": len(result.with_status("skipped")),
-            "gone": len(result.with_status("gone")),
+            "done": len(result.with_status(Status.DONE)),
+            "skipped": len(result.with_status(Status.SKIPPED)),
+            "gone": len(result.with_status(Status.GONE)),
             "failed": result.failed.detail if result.failed else None,
             "interrupted": result.interrupted,
             "reclaimed_bytes": result.reclaimed_bytes,

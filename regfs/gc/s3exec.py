@@ -33,16 +33,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import Any, assert_never
 
 from regfs.gc.execute import PUSH_CHECKED_STEPS, ExecResult, StepResult
 from regfs.gc.journal import Journal
-from regfs.gc.plan import Action, GcPlan
+from regfs.gc.plan import GcPlan
+from regfs.gc.steps import Action, Status, Step
 from regfs.storage.base import ListError, NotEmpty, NotFound, StorageError
 from regfs.storage.s3 import DELETE_BATCH, MultipartUpload, S3Storage
 from regfs.storage.s3batch import Deleted, copy_to_trash, delete_checked, head, parallel
 
-LINK_STEPS = ("tag_index", "revision", "layer_link")
+LINK_STEPS = (Step.TAG_INDEX, Step.REVISION, Step.LAYER_LINK)
 UPLOAD_FILES = ("data", "startedat")
 
 
@@ -91,7 +92,7 @@ class S3Executor:
         storage: S3Storage,
         progress: Callable[[str, int, int], None] | None = None,
         relinked: Callable[[set[str]], set[str]] | None = None,
-        pushed: Callable[[str], set[str]] | None = None,
+        pushed: Callable[[Step], set[str]] | None = None,
         batch: int = DELETE_BATCH,
     ) -> None:
         self.plan = plan
@@ -129,9 +130,9 @@ class S3Executor:
 
     # --- steps and chunks ----------------------------------------------------------------
 
-    def _steps(self) -> list[tuple[str, list[tuple[int, Action]]]]:
+    def _steps(self) -> list[tuple[Step, list[tuple[int, Action]]]]:
         """The plan's actions grouped into runs of one step, in plan order."""
-        out: list[tuple[str, list[tuple[int, Action]]]] = []
+        out: list[tuple[Step, list[tuple[int, Action]]]] = []
         for i, a in enumerate(self.plan.actions):
             if not out or out[-1][0] != a.step:
                 out.append((a.step, []))
@@ -140,19 +141,19 @@ class S3Executor:
 
     def _run(self, res: ExecResult) -> None:
         pushed: set[str] = set()
-        looked: set[str] = set()
+        looked: set[Step] = set()
         for step, items in self._steps():
             try:
                 if step in PUSH_CHECKED_STEPS and step not in looked and self.pushed is not None:
                     looked.add(step)
                     pushed |= self.pushed(step)
                 relinked: set[str] = set()
-                if step == "blob" and self.relinked is not None:
+                if step is Step.BLOB and self.relinked is not None:
                     relinked = self.relinked({a.digest for _, a in items if a.digest})
             except StorageError as exc:
                 i, a = items[0]
                 detail = f"could not look for pushes since the scan: {exc.strerror or exc}"
-                self._finish(res, [_Prepared(a, i, outcome=StepResult(a, "failed", detail))])
+                self._finish(res, [_Prepared(a, i, outcome=StepResult(a, Status.FAILED, detail))])
                 return
             for chunk in self._chunks(step, items):
                 if self._stop:
@@ -173,16 +174,16 @@ class S3Executor:
 
     def _chunks(self, step: str, items: list[tuple[int, Action]]) -> list[list[tuple[int, Action]]]:
         # A tag or an upload holds a few keys: fewer actions a chunk keep it near 1,000 keys.
-        per = self.batch if step not in ("tag", "upload") else max(1, self.batch // 8)
+        per = self.batch if step not in (Step.TAG, Step.UPLOAD) else max(1, self.batch // 8)
         return [items[i : i + per] for i in range(0, len(items), per)]
 
     def _finish(self, res: ExecResult, preps: list[_Prepared]) -> bool:
         """Record a chunk's outcomes (journal made durable); True when the run must stop."""
         stop = False
         for p in preps:
-            r = p.outcome or StepResult(p.action, "done")
+            r = p.outcome or StepResult(p.action, Status.DONE)
             res.results.append(r)
-            if r.status == "failed":
+            if r.status is Status.FAILED:
                 stop = True
                 if res.failed is None:
                     res.failed = r
@@ -202,26 +203,27 @@ class S3Executor:
         try:
             if a.step in PUSH_CHECKED_STEPS and a.digest in pushed:
                 raise _Skip("referenced by a manifest pushed since the scan")
-            if a.step == "blob" and a.digest in relinked:
+            if a.step is Step.BLOB and a.digest in relinked:
                 raise _Skip("linked again since the scan")
-            if a.step == "folder":
-                self._folder(a)
-            elif a.step == "blob":
-                p.keys = [self._single(a, "data")]
-            elif a.step in LINK_STEPS:
-                p.keys = [self._single(a, "link")]
-            elif a.step == "upload":
-                self._upload(a, p)
-            elif a.step == "tag":
-                p.keys = self._tag(a)
-            else:
-                raise _Skip(f"unknown step {a.step!r}")
+            match a.step:
+                case Step.FOLDER:
+                    self._folder(a)
+                case Step.BLOB:
+                    p.keys = [self._single(a, "data")]
+                case Step.TAG_INDEX | Step.REVISION | Step.LAYER_LINK:
+                    p.keys = [self._single(a, "link")]
+                case Step.UPLOAD:
+                    self._upload(a, p)
+                case Step.TAG:
+                    p.keys = self._tag(a)
+                case _:
+                    assert_never(a.step)
         except _Skip as exc:
-            p.outcome = StepResult(a, "skipped", str(exc))
+            p.outcome = StepResult(a, Status.SKIPPED, str(exc))
         except _Gone as exc:
-            p.outcome = StepResult(a, "gone", str(exc))
+            p.outcome = StepResult(a, Status.GONE, str(exc))
         except StorageError as exc:
-            p.outcome = StepResult(a, "failed", f"{exc.strerror or exc} ({exc.filename})")
+            p.outcome = StepResult(a, Status.FAILED, f"{exc.strerror or exc} ({exc.filename})")
         return p
 
     def _folder(self, a: Action) -> None:
@@ -240,7 +242,7 @@ class S3Executor:
             raise _Skip("changed since the scan (size)")
         if a.expect_mtime is not None and not same_second(st.st_mtime, a.expect_mtime):
             raise _Skip("changed since the scan (mtime)")
-        if name == "link" and a.digest is not None and a.step != "layer_link":
+        if name == "link" and a.digest is not None and a.step is not Step.LAYER_LINK:
             self._check_link(rel, st.etag, a.digest)
         return rel, st.etag
 
@@ -340,10 +342,10 @@ class S3Executor:
             assert err is not None
             more = f" (and {len(failed) - 1} more keys)" if len(failed) > 1 else ""
             p.outcome = StepResult(
-                p.action, "failed", f"{err.strerror or err} ({err.filename}){more}"
+                p.action, Status.FAILED, f"{err.strerror or err} ({err.filename}){more}"
             )
         elif any(d.changed for d in results):
-            p.outcome = StepResult(p.action, "skipped", "changed since its re-check (ETag)")
+            p.outcome = StepResult(p.action, Status.SKIPPED, "changed since its re-check (ETag)")
 
     def _abort_uploads(self, preps: list[_Prepared]) -> None:
         def one(p: _Prepared) -> None:
@@ -354,7 +356,7 @@ class S3Executor:
                     continue  # finished or aborted meanwhile
                 except StorageError as exc:
                     p.outcome = StepResult(
-                        p.action, "failed", f"{exc.strerror or exc} ({exc.filename})"
+                        p.action, Status.FAILED, f"{exc.strerror or exc} ({exc.filename})"
                     )
                     return
 

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 from regfs.duration import is_older
 from regfs.errors import UsageError
-from regfs.gc.journal import load_run, state_store
-from regfs.storage.base import InvalidPath, StateStore, Storage, check_path
+from regfs.gc.journal import JournalError, load_run, state_store
+from regfs.gc.steps import Status, Step
+from regfs.layout import join
+from regfs.layout.folders import LayoutError
+from regfs.layout.state import RUNS, TRASH, trash_dir
+from regfs.storage.base import InvalidPath, StateStore, Storage
 from regfs.storage.local import LocalStorage
-
-TRASH = "trash"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +80,12 @@ def list_trash(state: StateStore | str) -> list[TrashRun]:
         try:
             doc, _actions, done = load_run(store, name)
             created = float(doc.get("created", 0.0))
-            items = sum(1 for status in done.values() if status == "done")
-        except (OSError, ValueError, KeyError):
-            created = store.lstat(f"{TRASH}/{name}").st_mtime
+            items = sum(1 for status in done.values() if status is Status.DONE)
+        except (OSError, ValueError, KeyError, TypeError, JournalError, LayoutError):
+            # No journal, or not one regfs wrote: listed by what is on disk.
+            created = store.lstat(join(TRASH, name)).st_mtime
             items = 0
-        n, size = store.tree_size(f"{TRASH}/{name}")
+        n, size = store.tree_size(join(TRASH, name))
         out.append(TrashRun(name, created, items, n, size))
     return out
 
@@ -97,33 +100,32 @@ def _is_folder(storage: Storage, rel: str) -> bool:
 def restore(state: StateStore | str, storage: Storage | str, run_id: str) -> RestoreResult:
     """Put a trash run back. Items whose place is taken again are refused, never overwritten.
 
-    ``storage`` is the store (or the path of its local ``v2`` folder). Every path the journal
-    names is checked to be a clean relative path before anything moves.
+    ``storage`` is the store (or the path of its local ``v2`` folder). The run id and every
+    action the journal holds are checked through the layout before anything moves
+    (:func:`regfs.gc.journal.load_run`).
+
+    Raises:
+        UsageError: no such run, or nothing of it in the trash.
+        JournalError: its journal is not as regfs writes it (the file is named); nothing
+            restored.
     """
     store = state_store(state)
     if isinstance(storage, str):
         storage = LocalStorage(storage)
-    tdir = f"{TRASH}/{run_id}"
     try:
+        tdir = trash_dir(run_id)
         _doc, actions, done = load_run(store, run_id)
-    except (FileNotFoundError, InvalidPath):
-        raise UsageError(f"no run {run_id!r} in {store.path('runs')}") from None
+    except JournalError:
+        raise
+    except (FileNotFoundError, InvalidPath, LayoutError):
+        raise UsageError(f"no run {run_id!r} in {store.path(RUNS)}") from None
     if not store.is_folder(tdir):
         raise UsageError(f"run {run_id!r} has nothing in the trash", path=store.path(tdir))
     res = RestoreResult(run_id, [], [], [])
-    finished = [i for i, s in done.items() if s == "done"]
-    for i in finished:
-        try:
-            check_path(actions[i].path)
-        except InvalidPath:
-            raise UsageError(
-                f"run {run_id!r}: its journal names {actions[i].path!r}, not a path in the "
-                "store; nothing restored",
-                path=store.path(f"runs/{run_id}/plan.json"),
-            ) from None
+    finished = [i for i, s in done.items() if s is Status.DONE]
     # Folders first (shallowest first), so the moved items have their parents back.
     folders = sorted(
-        (actions[i] for i in finished if actions[i].step == "folder"),
+        (actions[i] for i in finished if actions[i].step is Step.FOLDER),
         key=lambda a: a.path.count("/"),
     )
     for a in folders:
@@ -134,7 +136,7 @@ def restore(state: StateStore | str, storage: Storage | str, run_id: str) -> Res
         res.restored.append(a.path)
     for i in sorted(finished):
         a = actions[i]
-        if a.step == "folder":
+        if a.step is Step.FOLDER:
             continue
         if not storage.in_trash(run_id, a.path):
             (res.already if storage.exists(a.path) else res.missing).append(a.path)
@@ -163,7 +165,7 @@ def purge(state: StateStore | str, runs: list[TrashRun]) -> list[TrashRun]:
     store = state_store(state)
     gone = []
     for run in runs:
-        rel = f"{TRASH}/{run.run_id}"
+        rel = join(TRASH, run.run_id)
         if store.is_folder(rel):
             store.remove_tree(rel)
             gone.append(run)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from regfs.gc.plan import Action
 from regfs.gc.rm import RmPlan
 from regfs.gc.run import GcOutcome, RmOutcome
+from regfs.gc.steps import Action, Status
 from regfs.gc.trash import PurgeResult, RestoreResult, TrashRun
 from regfs.layout.folders import parse_folder
 from regfs.render.base import SCHEMA_VERSION, rfc3339
@@ -28,7 +28,7 @@ def done_actions(o: GcOutcome) -> list[Action]:
     """What a run did (a dry run or a run that did not start: what it plans)."""
     if o.dry_run or o.executed is None:
         return list(o.plan.actions)
-    return [r.action for r in o.executed.results if r.status == "done"]
+    return [r.action for r in o.executed.results if r.status is Status.DONE]
 
 
 def gc_dict(o: GcOutcome) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def gc_dict(o: GcOutcome) -> dict[str, Any]:
                 "reason": r.detail,
             }
             for r in ex.results
-            if r.status in ("skipped", "gone", "failed")
+            if r.status is not Status.DONE
         ]
         reclaimed = ex.reclaimed_bytes
     status = str(o.status)

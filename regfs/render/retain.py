@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from regfs.duration import format_duration
-from regfs.gc.plan import Action
+from regfs.gc.steps import Action
 from regfs.model.digest import short
 from regfs.render.base import SCHEMA_VERSION, plural, quote, rfc3339, size, wrapped
 from regfs.render.findings import problem_dict

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from regfs.duration import format_duration
-from regfs.gc.plan import Action, GcPlan
+from regfs.gc.plan import GcPlan
 from regfs.gc.rm import RmPlan
 from regfs.gc.run import GcOutcome, RmOutcome, left_paths
+from regfs.gc.steps import Action, Step
 from regfs.model.digest import short
 from regfs.render.base import noun, plural, quote, short_type, shorten_digests, size, wrapped
 from regfs.render.json_gc import STEP_TITLES, done_actions, gc_dict, rm_dict, tag_of
@@ -174,8 +175,8 @@ def gc_estimate_line(gc: GcOutcome) -> str:
     """What the gc after a removal would reclaim, blobs and uploads counted apart; when it
     is nothing, the grace period that keeps it."""
     plan = gc.plan
-    blobs = plan.by_step("blob")
-    uploads = plan.by_step("upload")
+    blobs = plan.by_step(Step.BLOB)
+    uploads = plan.by_step(Step.UPLOAD)
     parts = [f"{plural(len(blobs), 'blob')} {size(sum(a.size for a in blobs))}"]
     if uploads:
         parts.append(f"{plural(len(uploads), 'upload')} {size(sum(a.size for a in uploads))}")

@@ -29,16 +29,15 @@ from dataclasses import dataclass, field
 
 from regfs.duration import cutoff as age_cutoff
 from regfs.gc.plan import (
-    Action,
     GcOptions,
     GcPlan,
-    Kept,
     keep_off_symlinks,
     new_run_id,
     plan_folders,
     sort_actions,
     young_uploads,
 )
+from regfs.gc.steps import Action, Kept, Step
 from regfs.graph.mark import Marks, Mode, mark
 from regfs.graph.unread import Unknowns, unknowns
 from regfs.layout import blob_dir, layer_dir, revision_dir, tag_dir, tag_index_dir
@@ -125,7 +124,7 @@ def _plan_manifests(
                 keep.setdefault(name, set()).add(target)
     after = mark(_after(sub, plan), Mode.UNTAGGED, keep, unknown=unknown)
     removed_tags: dict[str, set[str]] = {}
-    for a in plan.by_step("tag"):
+    for a in plan.by_step(Step.TAG):
         removed_tags.setdefault(a.repository or "", set()).add(a.path.rsplit("/", 1)[1])
     planned: set[tuple[str, str]] = set(plan.manifests)
     for name in sorted(touched):
@@ -145,7 +144,7 @@ def _plan_manifests(
                 if entry is not None and tag_name not in gone_tags:
                     plan.actions.append(
                         Action(
-                            "tag_index",
+                            Step.TAG_INDEX,
                             tag_index_dir(name, tag_name, target),
                             name,
                             target,
@@ -154,7 +153,7 @@ def _plan_manifests(
                     )
             plan.actions.append(
                 Action(
-                    "revision",
+                    Step.REVISION,
                     revision_dir(name, d),
                     name,
                     target,
@@ -227,17 +226,17 @@ def _plan_blobs(
         why = marks.undecided_reason(d)
         if why is not None:
             plan.kept.append(
-                Kept("blob", blob_dir(d), f"cannot be decided: {why}", d, size=blob.known_size)
+                Kept(Step.BLOB, blob_dir(d), f"cannot be decided: {why}", d, size=blob.known_size)
             )
             continue
         if blob.mtime > cutoff or newest.get(d, 0.0) > cutoff:
             plan.kept.append(
-                Kept("blob", blob_dir(d), "younger than --min-age", d, size=blob.known_size)
+                Kept(Step.BLOB, blob_dir(d), "younger than --min-age", d, size=blob.known_size)
             )
             continue
         doomed.add(d)
         plan.actions.append(
-            Action("blob", blob_dir(d), None, d, blob.known_size, blob.known_size, blob.mtime)
+            Action(Step.BLOB, blob_dir(d), None, d, blob.known_size, blob.known_size, blob.mtime)
         )
         owners = released[d]
         if len(owners) == 1:
@@ -254,7 +253,7 @@ def _plan_blobs(
             if d in doomed or target in doomed:
                 plan.actions.append(
                     Action(
-                        "layer_link",
+                        Step.LAYER_LINK,
                         layer_dir(name, d),
                         name,
                         target,
@@ -269,10 +268,12 @@ def _plan_blobs(
                 continue
             path = layer_dir(name, d)
             if link.mtime > cutoff:
-                plan.kept.append(Kept("layer_link", path, "younger than --min-age", target, name))
+                plan.kept.append(
+                    Kept(Step.LAYER_LINK, path, "younger than --min-age", target, name)
+                )
                 continue
             plan.actions.append(
-                Action("layer_link", path, name, target, expect_mtime=link.mtime or None)
+                Action(Step.LAYER_LINK, path, name, target, expect_mtime=link.mtime or None)
             )
     return doomed
 
@@ -308,7 +309,7 @@ def build_retain_plan(
         cur = snap.repositories[name].tags[tag].current
         plan.actions.append(
             Action(
-                "tag",
+                Step.TAG,
                 tag_dir(name, tag),
                 name,
                 cur.digest if cur else None,
