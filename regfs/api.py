@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from regfs.defaults import MIN_AGE, UPLOADS_OLDER_THAN
 from regfs.errors import UsageError
 from regfs.gc import trash
 from regfs.gc.execute import Ops
@@ -37,7 +38,7 @@ from regfs.reports.check import CheckReport
 from regfs.reports.check import check as check_snapshot
 from regfs.reports.du import DuReport, validate_du_options
 from regfs.reports.du import du as disk_usage
-from regfs.reports.orphans import DEFAULT_UPLOAD_AGE, OrphansReport, orphans
+from regfs.reports.orphans import OrphansReport, orphans
 from regfs.reports.treeview import Node, build_tree
 from regfs.retain.policy import Rule
 from regfs.retain.run import RetainOutcome
@@ -150,7 +151,7 @@ class Registry:
     def orphans(
         self,
         *,
-        uploads_older_than: float = DEFAULT_UPLOAD_AGE,
+        uploads_older_than: float = UPLOADS_OLDER_THAN,
         progress: Progress | None = None,
     ) -> OrphansReport:
         """``regfs orphans``: orphaned blobs, untagged manifests, dangling references, stale
@@ -391,7 +392,7 @@ class Registry:
         *,
         dry_run: bool,
         trash: bool = False,
-        min_age: float = 3600.0,
+        min_age: float = MIN_AGE,
         registry_url: str | None = None,
         skip_live_check: bool = False,
         confirm: Callable[[GcPlan], bool] | None = None,

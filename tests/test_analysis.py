@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from builder import StoreBuilder
 
+from regfs.defaults import UPLOADS_OLDER_THAN as DEFAULT_UPLOAD_AGE
 from regfs.graph.mark import Dangling, Mode, mark
 from regfs.layout import blob_data
 from regfs.model.findings import Kind
 from regfs.reports.orphans import (
-    DEFAULT_UPLOAD_AGE,
     OrphanBlob,
     StaleUpload,
     UntaggedManifest,

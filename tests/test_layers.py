@@ -15,7 +15,7 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "regfs"
 
 LAYERS: list[set[str]] = [
-    {"errors", "duration", "pattern", "retain.policy"},  # foundations
+    {"errors", "duration", "defaults", "pattern", "retain.policy"},  # foundations
     # how much runs at once (machine, tuning), the fork pool, the collector pause
     {"parallel.machine", "parallel.tuning", "parallel.pool", "parallel.heap", "parallel"},
     {"model.digest", "model.findings", "model.manifest", "model.snapshot"},  # the model

@@ -36,6 +36,7 @@ from regfs.cli.options import (
     duration,
     tuning_from,
 )
+from regfs.defaults import MIN_AGE_TEXT, UPLOADS_OLDER_THAN_TEXT
 from regfs.errors import EXIT_INTERRUPTED, EXIT_PARTIAL, EXIT_REFUSED
 from regfs.gc.plan import GcOptions, GcPlan
 from regfs.gc.run import GcOutcome, GcRefused, RmOutcome, RunStatus, command_line
@@ -59,7 +60,7 @@ def gc_cmd(
         typer.Option(
             "--min-age", metavar="DURATION", help="Grace period: keep anything younger (0: none)."
         ),
-    ] = "1h",
+    ] = MIN_AGE_TEXT,
     uploads_older_than: Annotated[
         str,
         typer.Option(
@@ -67,7 +68,7 @@ def gc_cmd(
             metavar="DURATION",
             help="Delete unfinished uploads started before this (0: no age limit).",
         ),
-    ] = "168h",
+    ] = UPLOADS_OLDER_THAN_TEXT,
     trash: TrashOpt = False,
     force: Annotated[
         bool,
@@ -167,7 +168,7 @@ def rm_cmd(
             metavar="DURATION",
             help="Grace period of the gc that follows (0: none).",
         ),
-    ] = "1h",
+    ] = MIN_AGE_TEXT,
     force: Annotated[
         bool,
         typer.Option(

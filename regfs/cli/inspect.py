@@ -13,6 +13,7 @@ import typer
 from regfs import api, render
 from regfs.cli.console import Display, echo_text, errors, fail, text_width
 from regfs.cli.options import JobsOpt, JsonOpt, RepoOpt, RootArg, duration, tuning_from
+from regfs.defaults import UPLOADS_OLDER_THAN_TEXT
 from regfs.errors import EXIT_FINDINGS, EXIT_OK
 from regfs.reports.check import VERIFY_PHASE
 
@@ -45,7 +46,7 @@ def orphans_cmd(
             metavar="DURATION",
             help="Uploads started before this are stale (0: no age limit, all are).",
         ),
-    ] = "168h",
+    ] = UPLOADS_OLDER_THAN_TEXT,
     as_json: JsonOpt = False,
     jobs: JobsOpt = None,
 ) -> None:

@@ -33,6 +33,7 @@ from regfs.cli.options import (
     duration,
     tuning_from,
 )
+from regfs.defaults import MIN_AGE_TEXT
 from regfs.errors import EXIT_REFUSED, UsageError
 from regfs.gc.plan import GcPlan
 from regfs.gc.run import command_line
@@ -116,7 +117,7 @@ def retain_cmd(
             metavar="DURATION",
             help="Tags pushed (and blobs written) within this are never removed (0: none).",
         ),
-    ] = "1h",
+    ] = MIN_AGE_TEXT,
     registry_url: RegistryUrlOpt = None,
     skip_live_check: SkipLiveOpt = False,
     jobs: JobsOpt = None,

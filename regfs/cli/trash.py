@@ -17,6 +17,7 @@ from regfs.cli.console import (
     text_width,
 )
 from regfs.cli.options import JsonOpt, RootArg, YesOpt, duration
+from regfs.defaults import TRASH_OLDER_THAN_TEXT
 from regfs.errors import EXIT_FINDINGS
 from regfs.gc.trash import TrashRun
 
@@ -79,7 +80,7 @@ def trash_purge_cmd(
             metavar="DURATION",
             help="Purge runs made longer ago than this (0: no age limit, every run).",
         ),
-    ] = "7d",
+    ] = TRASH_OLDER_THAN_TEXT,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", "-n", help="Show what would be purged.")
     ] = False,

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
 
+from regfs.defaults import MIN_AGE, UPLOADS_OLDER_THAN
 from regfs.duration import cutoff as age_cutoff
 from regfs.gc.steps import Action, Kept, Step, step_rank
 from regfs.graph.mark import Marks, Mode, mark
@@ -49,15 +50,15 @@ from regfs.layout import (
 )
 from regfs.model.digest import ALGORITHMS
 from regfs.model.findings import Finding
-from regfs.reports.orphans import DEFAULT_UPLOAD_AGE, manifest_closure, upload_is_stale
+from regfs.reports.orphans import manifest_closure, upload_is_stale
 from regfs.scan import Refresher, Repository, Snapshot, iter_links
 
 
 @dataclass(frozen=True, slots=True)
 class GcOptions:
     delete_untagged: bool = False
-    min_age: float = 3600.0
-    uploads_older_than: float = DEFAULT_UPLOAD_AGE
+    min_age: float = MIN_AGE
+    uploads_older_than: float = UPLOADS_OLDER_THAN
     force: bool = False
     trash: bool = False
 

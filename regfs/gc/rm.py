@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from regfs.defaults import MIN_AGE
 from regfs.duration import cutoff as age_cutoff
 from regfs.duration import format_duration
 from regfs.errors import UsageError
@@ -243,7 +244,7 @@ def build_rm_plan(
     sel: Selection,
     *,
     trash: bool = False,
-    min_age: float = 3600.0,
+    min_age: float = MIN_AGE,
     now: float | None = None,
 ) -> RmPlan:
     """The removal of ``sel``, the referrers it takes along, and the tags it would break

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from regfs.defaults import UPLOADS_OLDER_THAN
 from regfs.duration import is_older
 from regfs.graph.mark import Dangling, Marks, Mode, mark
 from regfs.graph.unread import Unread
@@ -13,8 +14,6 @@ from regfs.layout import upload_dir
 from regfs.model.findings import Finding
 from regfs.reports.multipart import MultipartLeftover
 from regfs.scan import Snapshot, Upload
-
-DEFAULT_UPLOAD_AGE = 168 * 3600.0  # the registry's own upload purge age
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +186,7 @@ def stale_uploads(snap: Snapshot, older_than: float, now: float | None = None) -
 
 
 def orphans(
-    snap: Snapshot, *, uploads_older_than: float = DEFAULT_UPLOAD_AGE, now: float | None = None
+    snap: Snapshot, *, uploads_older_than: float = UPLOADS_OLDER_THAN, now: float | None = None
 ) -> OrphansReport:
     """Everything unreferenced, dangling, stale or damaged, as one report."""
     default = mark(snap, Mode.DEFAULT)

@@ -27,6 +27,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 
+from regfs.defaults import MIN_AGE
 from regfs.duration import cutoff as age_cutoff
 from regfs.gc.plan import (
     GcOptions,
@@ -283,7 +284,7 @@ def build_retain_plan(
     sel: Selection,
     *,
     trash: bool = False,
-    min_age: float = 3600.0,
+    min_age: float = MIN_AGE,
     now: float | None = None,
     refresh: Refresher | None = None,
 ) -> RetainPlan:

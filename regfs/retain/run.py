@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from regfs.defaults import MIN_AGE
 from regfs.errors import UsageError
 from regfs.gc.execute import Ops
 from regfs.gc.live import Reason
@@ -52,7 +53,7 @@ def retain(
     *,
     dry_run: bool,
     trash: bool = False,
-    min_age: float = 3600.0,
+    min_age: float = MIN_AGE,
     registry_url: str | None = None,
     skip_live_check: bool = False,
     confirm: Callable[[GcPlan], bool] | None = None,
