@@ -42,7 +42,7 @@ from regfs.gc.steps import Action, Kept, Step
 from regfs.graph.mark import Marks, Mode, mark
 from regfs.graph.unread import Unknowns, unknowns
 from regfs.layout import blob_dir, layer_dir, revision_dir, tag_dir, tag_index_dir
-from regfs.model.snapshot import Snapshot, iter_links
+from regfs.model.snapshot import Link, Repository, Snapshot
 from regfs.reports.orphans import manifest_closure
 from regfs.retain.select import Selection
 from regfs.scan import Refresher
@@ -70,29 +70,25 @@ class RetainPlan(GcPlan):
     freed_bytes: dict[str, int] = field(default_factory=dict)
 
 
-def _after(snap: Snapshot, plan: GcPlan) -> Snapshot:
-    """The snapshot as ``plan``'s tag and revision steps leave it (for marking only).
+def _after(
+    snap: Snapshot, gone_tags: dict[str, set[str]], gone_revisions: dict[str, set[str]]
+) -> Snapshot:
+    """The snapshot without the tags and revisions the plan removes (for marking only).
 
     Repositories the plan does not touch are shared, not copied; layer links are left as
     they are (marking never reads them). Cheaper than :func:`regfs.gc.rm.without`, which
     rebuilds every path of every repository.
     """
-    tags: dict[str, set[str]] = {}
-    revisions: dict[str, set[str]] = {}
-    for a in plan.actions:
-        if a.repository is None:
-            continue
-        if a.step == "tag":
-            tags.setdefault(a.repository, set()).add(a.path.rsplit("/", 1)[1])
-        elif a.step == "revision":
-            alg, hexpart = a.path.rsplit("/", 2)[1:]
-            revisions.setdefault(a.repository, set()).add(f"{alg}:{hexpart}")
     repos = dict(snap.repositories)
-    for name in tags.keys() | revisions.keys():
+    for name in gone_tags.keys() | gone_revisions.keys():
+        if name not in repos:
+            continue
         r = copy.copy(repos[name])
-        gone_tags, gone_revs = tags.get(name, set()), revisions.get(name, set())
-        r.tags = {t: v for t, v in r.tags.items() if t not in gone_tags}
-        r.revisions = {d: v for d, v in r.revisions.items() if d not in gone_revs}
+        tags, revs = gone_tags.get(name, set()), gone_revisions.get(name, set())
+        if tags:
+            r.tags = {t: v for t, v in r.tags.items() if t not in tags}
+        if revs:
+            r.revisions = {d: v for d, v in r.revisions.items() if d not in revs}
         repos[name] = r
     return dataclasses.replace(snap, repositories=repos)
 
@@ -105,53 +101,74 @@ def _role(why: str) -> tuple[str, str]:
     return "tagged", why
 
 
+def _history(repo: Repository, gone: set[str]) -> dict[str, list[tuple[str, Link]]]:
+    """digest -> (tag, history entry) of the surviving tags whose history names it, by tag."""
+    out: dict[str, list[tuple[str, Link]]] = {}
+    for tag_name, tag in sorted(repo.tags.items()):
+        if tag_name in gone:
+            continue
+        for d, entry in tag.index.items():
+            out.setdefault(d, []).append((tag_name, entry))
+    return out
+
+
 def _plan_manifests(
-    snap: Snapshot, plan: RetainPlan, touched: set[str], cutoff: float, unknown: Unknowns
-) -> None:
-    """Revisions (and their tag history entries) no surviving tag reaches any more."""
-    sub = dataclasses.replace(snap, repositories={n: snap.repositories[n] for n in sorted(touched)})
+    snap: Snapshot,
+    plan: RetainPlan,
+    gone_tags: dict[str, set[str]],
+    cutoff: float,
+    unknown: Unknowns,
+) -> dict[str, set[str]]:
+    """Revisions (and their tag history entries) no surviving tag reaches any more.
+
+    Returns repository -> the revision folders' digests it removes.
+    """
+    touched = sorted(gone_tags)
+    sub = dataclasses.replace(snap, repositories={n: snap.repositories[n] for n in touched})
     before = mark(sub, Mode.UNTAGGED, unknown=unknown)
     keep: dict[str, set[str]] = {}
+    symlinks = bool(unknown.symlinks)
     for name in touched:
-        repo = snap.repositories[name]
         live = before.live.get(name, {})
-        for d, link in repo.revisions.items():
+        roots: set[str] = set()
+        for d, link in snap.repositories[name].revisions.items():
             target = link.digest or d
             if (
                 target not in live
                 or link.mtime > cutoff
-                or (unknown.symlinks and unknown.untouchable(revision_dir(name, d)))
+                or (symlinks and unknown.untouchable(revision_dir(name, d)))
             ):
-                keep.setdefault(name, set()).add(target)
-    after = mark(_after(sub, plan), Mode.UNTAGGED, keep, unknown=unknown)
-    removed_tags: dict[str, set[str]] = {}
-    for a in plan.by_step(Step.TAG):
-        removed_tags.setdefault(a.repository or "", set()).add(a.path.rsplit("/", 1)[1])
+                roots.add(target)
+        if roots:
+            keep[name] = roots
+    after = mark(_after(sub, gone_tags, {}), Mode.UNTAGGED, keep, unknown=unknown)
+    gone_revisions: dict[str, set[str]] = {}
     planned: set[tuple[str, str]] = set(plan.manifests)
-    for name in sorted(touched):
+    for name in touched:
         repo = snap.repositories[name]
         if repo.incomplete:
             continue  # the selection refuses such a repository; never guess
         live = before.live.get(name, {})
-        gone_tags = removed_tags.get(name, set())
+        live_after = after.live.get(name, {})
+        history: dict[str, list[tuple[str, Link]]] | None = None
         for d, link in sorted(repo.revisions.items()):
             if link.digest is None:
                 continue  # unreadable: kept (the mark roots it)
             target = link.digest
-            if target not in live or after.is_live(name, target):
+            if target not in live or target in live_after:
                 continue
-            for tag_name, tag in sorted(repo.tags.items()):
-                entry = tag.index.get(target)
-                if entry is not None and tag_name not in gone_tags:
-                    plan.actions.append(
-                        Action(
-                            Step.TAG_INDEX,
-                            tag_index_dir(name, tag_name, target),
-                            name,
-                            target,
-                            expect_mtime=entry.mtime or None,
-                        )
+            if history is None:
+                history = _history(repo, gone_tags[name])
+            for tag_name, entry in history.get(target, ()):
+                plan.actions.append(
+                    Action(
+                        Step.TAG_INDEX,
+                        tag_index_dir(name, tag_name, target),
+                        name,
+                        target,
+                        expect_mtime=entry.mtime or None,
                     )
+                )
             plan.actions.append(
                 Action(
                     Step.REVISION,
@@ -161,35 +178,67 @@ def _plan_manifests(
                     expect_mtime=link.mtime or None,
                 )
             )
+            gone_revisions.setdefault(name, set()).add(d)
             if (name, target) not in planned:
                 planned.add((name, target))
                 plan.manifests.append((name, target))
                 role, via = _role(live[target])
                 plan.freed_manifests.append(FreedManifest(name, target, role, via))
+    return gone_revisions
+
+
+def _mismatched(links: dict[str, Link]) -> list[tuple[str, str]]:
+    """(folder digest, content digest) of the links whose content names another digest."""
+    return [(d, t) for d, link in links.items() if (t := link.digest) is not None and t != d]
 
 
 def _newest_links(snap: Snapshot, wanted: set[str]) -> dict[str, float]:
-    """digest -> newest mtime of any link naming it, for the digests in ``wanted``."""
+    """digest -> newest mtime of any link naming it (by folder name or by content), for the
+    digests in ``wanted``."""
     out: dict[str, float] = {}
+
+    def note(d: str, mtime: float) -> None:
+        if mtime > out.get(d, 0.0):
+            out[d] = mtime
+
     for repo in snap.repositories.values():
-        for role, key, link in iter_links(repo):
-            for d in {key if role != "tag" else None, link.digest}:
-                if d is not None and d in wanted and link.mtime > out.get(d, 0.0):
-                    out[d] = link.mtime
+        for links in (repo.layers, repo.revisions):
+            if not links:
+                continue
+            for d in links.keys() & wanted:
+                note(d, links[d].mtime)
+            for d, t in _mismatched(links):
+                if t in wanted:
+                    note(t, links[d].mtime)
+        for tag in repo.tags.values():
+            cur = tag.current
+            if cur is not None and cur.digest in wanted:
+                note(cur.digest, cur.mtime)
+            if tag.index:
+                for d in tag.index.keys() & wanted:
+                    note(d, tag.index[d].mtime)
+                for d, t in _mismatched(tag.index):
+                    if t in wanted:
+                        note(t, tag.index[d].mtime)
     return out
 
 
 def _plan_blobs(
     snap: Snapshot,
     plan: RetainPlan,
+    gone: tuple[dict[str, set[str]], dict[str, set[str]]],
     released: dict[str, set[str]],
     refresh: Refresher | None,
     cutoff: float,
 ) -> set[str]:
-    """The blobs the removed manifests used that nothing left needs; returns them."""
-    marks: Marks = mark(_after(snap, plan), Mode.DEFAULT)
-    candidates = {d for d in released if d in snap.blobs and d not in marks.marked}
-    touched = {a.repository for a in plan.actions if a.repository}
+    """The blobs the removed manifests used that nothing left needs; returns them.
+
+    ``gone`` is (repository -> removed tags, repository -> removed revision folders);
+    ``released`` is repository -> every blob its removed manifests used.
+    """
+    marks: Marks = mark(_after(snap, *gone), Mode.DEFAULT)
+    users: set[str] = set().union(*released.values())
+    candidates = (users & snap.blobs.keys()) - marks.marked
     used_in: dict[str, set[str]] = {}
 
     def used(name: str) -> set[str]:
@@ -201,25 +250,40 @@ def _plan_blobs(
             used_in[name] = out
         return used_in[name]
 
+    def only_ours(name: str) -> set[str]:
+        """What the repository's removed manifests used and its remaining ones do not."""
+        mine = released.get(name)
+        return mine - used(name) if mine else set()
+
     if refresh is not None:
         refresh.blobs(sorted(candidates))
         # The links whose age decides: to a candidate blob (anywhere), and, in the
         # repositories that lost manifests, to a released blob no remaining manifest uses.
-        pairs = []
+        pairs: list[tuple[str, str]] = []
         for name, repo in snap.repositories.items():
-            mine = name in touched
-            for d, link in repo.layers.items():
-                target = link.digest or d
-                doomed_maybe = d in candidates or target in candidates
-                only_ours = mine and name in released.get(target, ()) and target not in used(name)
-                if doomed_maybe or only_ours:
-                    pairs.append((name, d))
+            layers = repo.layers
+            if not layers:
+                continue
+            ours = only_ours(name)
+            hit = layers.keys() & candidates
+            if ours:
+                hit |= layers.keys() & ours
+            for d, target in _mismatched(layers):
+                if d in candidates or target in candidates or target in ours:
+                    hit.add(d)
+                else:
+                    hit.discard(d)
+            pairs.extend((name, d) for d in hit)
         refresh.layer_links(sorted(pairs))
         late = unknowns(snap)
         if late.everything and not marks.keep_all:
             marks.unknown.everything.extend(late.everything)
     newest = _newest_links(snap, candidates) if cutoff != float("inf") else {}
     doomed: set[str] = set()
+    owners: dict[str, list[str]] = {}
+    for name in sorted(released):
+        for d in released[name]:
+            owners.setdefault(d, []).append(name)
     for d in sorted(candidates):
         blob = snap.blobs.get(d)
         if blob is None:
@@ -239,17 +303,27 @@ def _plan_blobs(
         plan.actions.append(
             Action(Step.BLOB, blob_dir(d), None, d, blob.known_size, blob.known_size, blob.mtime)
         )
-        owners = released[d]
-        if len(owners) == 1:
-            (owner,) = owners
-            plan.freed_bytes[owner] = plan.freed_bytes.get(owner, 0) + blob.known_size
+        who = owners[d]
+        if len(who) == 1:
+            plan.freed_bytes[who[0]] = plan.freed_bytes.get(who[0], 0) + blob.known_size
     # Links: to a removed blob, anywhere; and, where manifests went, links only they used.
+    protected = marks.protected
     for name in sorted(snap.repositories):
         repo = snap.repositories[name]
-        if repo.incomplete:
+        layers = repo.layers
+        if repo.incomplete or not layers:
             continue
-        mine = name in touched
-        for d, link in sorted(repo.layers.items()):
+        mine = released.get(name, set())
+        hit = layers.keys() & doomed
+        if mine:
+            hit |= layers.keys() & mine
+        for d, target in _mismatched(layers):
+            if d in doomed or target in doomed or target in mine:
+                hit.add(d)
+            else:
+                hit.discard(d)
+        for d in sorted(hit):
+            link = layers[d]
             target = link.digest or d
             if d in doomed or target in doomed:
                 plan.actions.append(
@@ -262,10 +336,10 @@ def _plan_blobs(
                     )
                 )
                 continue
-            if not mine or name not in released.get(target, ()):
+            if target not in mine:
                 continue
             here = used(name)
-            if target in here or d in here or d in marks.protected or target in marks.protected:
+            if target in here or d in here or d in protected or target in protected:
                 continue
             path = layer_dir(name, d)
             if link.mtime > cutoff:
@@ -306,6 +380,7 @@ def build_retain_plan(
         selection=sel,
     )
     unknown = unknowns(snap)
+    gone_tags: dict[str, set[str]] = {}
     for name, tag in sel.removed_tags():
         cur = snap.repositories[name].tags[tag].current
         plan.actions.append(
@@ -317,15 +392,14 @@ def build_retain_plan(
                 expect_mtime=cur.mtime if cur else None,
             )
         )
-    touched = {name for name, _ in sel.removed_tags()}
-    if touched:
-        _plan_manifests(snap, plan, touched, cutoff, unknown)
+        gone_tags.setdefault(name, set()).add(tag)
+    touched = set(gone_tags)
+    gone_revisions = _plan_manifests(snap, plan, gone_tags, cutoff, unknown) if touched else {}
     released: dict[str, set[str]] = {}
     for name, digest in plan.manifests:
-        for d in manifest_closure(snap, digest):
-            released.setdefault(d, set()).add(name)
+        manifest_closure(snap, digest, into=released.setdefault(name, set()))
     if released:
-        _plan_blobs(snap, plan, released, refresh, cutoff)
+        _plan_blobs(snap, plan, (gone_tags, gone_revisions), released, refresh, cutoff)
     plan.young_uploads = young_uploads(snap, cutoff)
     plan_folders(snap, plan, scope=touched)
     keep_off_symlinks(plan, unknowns(snap))
