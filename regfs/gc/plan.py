@@ -36,6 +36,8 @@ from regfs.layout import (
     REPOSITORIES,
     blob_alg_dir,
     blob_dir,
+    digest_dir,
+    join,
     layer_dir,
     layers_dir,
     link_file,
@@ -43,6 +45,8 @@ from regfs.layout import (
     revision_dir,
     revisions_dir,
     tag_current_link,
+    tag_dir,
+    tag_history_dir,
     tag_index_dir,
     tags_dir,
     upload_dir,
@@ -366,17 +370,41 @@ def _plan_uploads(
 # --- folders left empty ----------------------------------------------------------------------
 
 
-def _link_leaves(folders: Iterable[str], removed: set[str], candidates: set[str]) -> set[str]:
-    """Leaves for link folders (``.../<alg>/<hex>``) that survive the plan.
+def _link_leaves(
+    base: str, digests: Iterable[str], removed: set[str], candidates: set[str]
+) -> set[str]:
+    """Leaves for the link folders (``<base>/<alg>/<hex>``) that survive the plan.
 
     A surviving folder that is not itself a candidate only keeps its parent (and what lies
     above), so the parent stands in for all of them: one leaf instead of thousands."""
     out: set[str] = set()
-    for p in folders:
+    for d in digests:
+        p = digest_dir(base, d)
         if p in removed:
             continue
         out.add(link_file(p) if p in candidates else p[: p.rfind("/")])
     return out
+
+
+def _tag_leaves(repo: Repository, removed: set[str], candidates: set[str]) -> Iterable[str]:
+    """Leaves for the tag folders that survive the plan: a removed tag's files go with it; a
+    surviving tag folder that is not a candidate (nothing below it goes) only keeps
+    ``_manifests/tags`` and above, which one leaf stands in for."""
+    plain = False
+    for name, tag in repo.tags.items():
+        folder = tag_dir(repo.name, name)
+        if folder in removed:
+            continue
+        if folder not in candidates:
+            plain = plain or tag.current is not None or bool(tag.index)
+            continue
+        if tag.current is not None:
+            yield tag_current_link(repo.name, name)
+        history = tag_history_dir(repo.name, name)
+        for d in tag.index:
+            yield link_file(digest_dir(history, d))
+    if plain:
+        yield tags_dir(repo.name)
 
 
 def _repo_leaves(
@@ -386,21 +414,15 @@ def _repo_leaves(
     ``_manifests/revisions``, ``_manifests/tags``, ``_uploads``) holding no candidate folder
     counts as a single leaf when it has content."""
     if "_layers" in sections:
-        yield from _link_leaves((layer_dir(repo.name, d) for d in repo.layers), removed, candidates)
+        yield from _link_leaves(layers_dir(repo.name), repo.layers, removed, candidates)
     elif repo.layers:
         yield layers_dir(repo.name)
     if "_manifests/revisions" in sections:
-        yield from _link_leaves(
-            (revision_dir(repo.name, d) for d in repo.revisions), removed, candidates
-        )
+        yield from _link_leaves(revisions_dir(repo.name), repo.revisions, removed, candidates)
     elif repo.revisions:
         yield revisions_dir(repo.name)
     if "_manifests/tags" in sections:
-        for name, tag in repo.tags.items():
-            if tag.current is not None:
-                yield tag_current_link(repo.name, name)
-            for d in tag.index:
-                yield link_file(tag_index_dir(repo.name, name, d))
+        yield from _tag_leaves(repo, removed, candidates)
     elif repo.tags:
         yield tags_dir(repo.name)
     if "_uploads" in sections:
@@ -441,25 +463,16 @@ def _leaves(
             alg, hex2 = key.split("/")[1:]
             if living[f"{alg}:{hex2}"] > removed_in.get(key, 0):
                 yield key
-    repo_dirs = {repo_dir(name): name for name in snap.repositories}
-    detailed: dict[str, set[str]] = {}
-    for c in candidates:
-        p = c
-        while p.startswith("repositories/"):
-            name = repo_dirs.get(p)
-            if name is not None:
-                rest = c[len(p) + 1 :]
-                sections = detailed.setdefault(name, set())
-                for sec in _SECTIONS:
-                    if rest == sec or rest.startswith(sec + "/"):
-                        sections.add(sec)
-                break
-            p = p[: p.rfind("/")]
+    # Candidates are closed upwards (every folder between a candidate and a stop is one), and
+    # no repository is named like a section: a repository holds candidates exactly when its
+    # folder is one, and a section does exactly when the section's folder is one.
     for name, repo in snap.repositories.items():
-        if name in detailed:
-            yield from _repo_leaves(repo, detailed[name], removed, candidates)
+        folder = repo_dir(name)
+        if folder in candidates:
+            sections = {sec for sec in _SECTIONS if join(folder, sec) in candidates}
+            yield from _repo_leaves(repo, sections, removed, candidates)
         else:
-            yield repo_dir(name)
+            yield folder
     yield from snap.empty_dirs
     for f in snap.findings:
         yield f.path
@@ -489,8 +502,12 @@ def plan_folders(snap: Snapshot, plan: GcPlan, scope: Iterable[str] | None = Non
         empty = {p for p in empty if p.startswith(bases)}
     stop = {"", BLOBS, REPOSITORIES} | {blob_alg_dir(alg) for alg in ALGORITHMS}
     walked: set[str] = set()
-    for p in removed | empty:
-        for anc in _ancestors(p):
+    # Parents first (one per removed folder, most of them shared), then their ancestors.
+    for parent in {p.rpartition("/")[0] for p in removed | empty}:
+        if parent in stop or parent in walked:
+            continue
+        walked.add(parent)
+        for anc in _ancestors(parent):
             if anc in stop or anc in walked:
                 break
             walked.add(anc)
