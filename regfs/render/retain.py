@@ -7,7 +7,8 @@ from typing import Any
 
 from regfs.duration import format_duration
 from regfs.gc.steps import Action
-from regfs.model.digest import short
+from regfs.layout import tag_dir
+from regfs.model.digest import short, split_digest
 from regfs.render.base import SCHEMA_VERSION, plural, quote, rfc3339, size, wrapped
 from regfs.render.findings import problem_dict
 from regfs.render.json_gc import done_actions, gc_dict
@@ -71,17 +72,13 @@ def _repo_dict(
             _tag_dict(
                 t,
                 plan.created,
-                done.get(_tag_path(r.name, t.tag), "planned" if o.run.dry_run else "not_run"),
+                done.get(tag_dir(r.name, t.tag), "planned" if o.run.dry_run else "not_run"),
             )
             for t in r.removed
         ],
         "manifests_freed": len(manifests),
         "freed_bytes": plan.freed_bytes.get(r.name, 0),
     }
-
-
-def _tag_path(repo: str, tag: str) -> str:
-    return f"repositories/{repo}/_manifests/tags/{tag}"
 
 
 def retain_dict(o: RetainOutcome) -> dict[str, Any]:
@@ -130,12 +127,17 @@ def retain_dict(o: RetainOutcome) -> dict[str, Any]:
     }
 
 
+def _hex(digest: str) -> str:
+    """A digest's first 12 hex digits, as the preview shows it (no algorithm)."""
+    return split_digest(short(digest))[1]
+
+
 def _reason(t: TagDecision) -> str:
     return t.reason.removesuffix(" (command line)")
 
 
 def _tag_line(verb: str, t: TagDecision, now: float, width: int) -> str:
-    digest = short(t.digest).partition(":")[2] if t.digest else "?"
+    digest = _hex(t.digest) if t.digest else "?"
     # The time the rules ordered by: created when a rule reads it, else pushed.
     when = f"pushed {age(now - t.pushed_at)} ago"
     if t.created is not None:
@@ -161,8 +163,8 @@ def _repo_lines(r: RepoSelection, plan: RetainPlan, gone: list[FreedManifest]) -
         lines.append(_tag_line("keep", t, plan.created, w))
     for m in gone:
         via = {"tagged": "tag", "child": "child of", "referrer": "referrer of"}[m.role]
-        target = short(m.via).partition(":")[2] if m.role != "tagged" else m.via
-        lines.append(f"  frees  manifest {short(m.digest).partition(':')[2]} ({via} {target})")
+        target = _hex(m.via) if m.role != "tagged" else m.via
+        lines.append(f"  frees  manifest {_hex(m.digest)} ({via} {target})")
     return lines
 
 
@@ -207,7 +209,8 @@ def retain_text(o: RetainOutcome, width: int = 80) -> str:
     plan = o.plan
     run = o.run
     freed = _freed_by_repo(plan)
-    d = gc_dict(run)
+    # Only a run that executed has skipped steps: no JSON document of the whole plan else.
+    skipped = [] if run.dry_run or run.executed is None else skipped_lines(gc_dict(run))
     lines = [f"regfs retain, run {plan.run_id}" + (" [dry run]" if run.dry_run else "")]
     lines.extend(
         f"Rule: {r.describe()}" + (f"  ({r.origin})" if r.origin != "command line" else "")
@@ -226,7 +229,7 @@ def retain_text(o: RetainOutcome, width: int = 80) -> str:
     lines.append(f"{verb}: " + totals[0].removeprefix("Total: "))
     lines.extend(totals[1:])
     lines.extend(kept_lines(plan))
-    lines.extend(skipped_lines(d))
+    lines.extend(skipped)
     lines.extend(guard_lines(run))
     if run.executed is not None:
         if run.executed.failed:

@@ -12,6 +12,7 @@ candidate", the classic retention accident.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import tomllib
@@ -26,6 +27,12 @@ DEFAULT_KEEP_TAGS = "latest"
 EVERY_TAG = ".*"
 EVERY_REPOSITORY = "**"
 RULE_KEYS = ("repo", "tags", "keep_tags", "keep_last", "older_than", "by")
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """A rule's tag pattern, compiled once (patterns are checked when a rule is made)."""
+    return re.compile(pattern)
 
 
 class By(StrEnum):
@@ -54,11 +61,15 @@ class Rule:
 
     def is_candidate(self, tag: str) -> bool:
         """The whole tag matches ``tags`` and not ``keep_tags`` (keep always wins)."""
-        return bool(re.fullmatch(self.tags, tag)) and not self.keeps_by_name(tag)
+        return self.selects(tag) and not self.keeps_by_name(tag)
+
+    def selects(self, tag: str) -> bool:
+        """The whole tag matches ``tags`` (``keep_tags`` not looked at)."""
+        return _compiled(self.tags).fullmatch(tag) is not None
 
     def keeps_by_name(self, tag: str) -> bool:
         """The whole tag matches ``keep_tags``."""
-        return bool(re.fullmatch(self.keep_tags, tag))
+        return _compiled(self.keep_tags).fullmatch(tag) is not None
 
     def describe(self) -> str:
         """The rule as flags, e.g. ``--repo 'team/*' --keep-last 5 --by pushed``."""

@@ -102,18 +102,20 @@ def _rule_verdicts(
     keeps: dict[str, str] = {}
     removes: dict[str, str] = {}
     candidates: list[tuple[float, TagInfo]] = []
+    kept_by_name = f"matches keep_tags {rule.keep_tags!r} ({rule.origin})"
+    pushed = rule.by is By.PUSHED
     for t in tags:
         if rule.keeps_by_name(t.tag):
-            keeps[t.tag] = f"matches keep_tags {rule.keep_tags!r} ({rule.origin})"
+            keeps[t.tag] = kept_by_name
             continue
-        if not rule.is_candidate(t.tag):
+        if not rule.selects(t.tag):
             continue
-        ts = t.pushed_at if rule.by is By.PUSHED else t.created
+        ts = t.pushed_at if pushed else t.created
         if ts is None:
             keeps[t.tag] = f"no `created` time in its image config ({rule.origin})"
             continue
         candidates.append((ts, t))
-    if rule.by is By.PUSHED and len(candidates) > 1:
+    if pushed and len(candidates) > 1:
         seconds = {math.floor(ts) for ts, _ in candidates}
         if len(seconds) == 1:
             return (
@@ -125,20 +127,25 @@ def _rule_verdicts(
             )
     candidates.sort(key=lambda c: _order_key(c[0], c[1].tag))
     limit = age_cutoff(now, rule.older_than) if rule.older_than is not None else None
-    what = "pushed" if rule.by is By.PUSHED else "created"
+    what = "pushed" if pushed else "created"
+    # The reasons are the same for every tag of the rule: worded once.
+    newest = f"among the newest {rule.keep_last} ({rule.origin})"
+    within = ""
+    if rule.older_than is not None:
+        within = f"{what} within {format_duration(rule.older_than)} ({rule.origin})"
+    parts = []
+    if rule.keep_last is not None:
+        parts.append(f"not among the newest {rule.keep_last}")
+    if rule.older_than is not None:
+        parts.append(f"{what} over {format_duration(rule.older_than)} ago")
+    goes = f"{' and '.join(parts)} ({rule.origin})"
     for rank, (ts, t) in enumerate(candidates):
         if rule.keep_last is not None and rank < rule.keep_last:
-            keeps[t.tag] = f"among the newest {rule.keep_last} ({rule.origin})"
+            keeps[t.tag] = newest
         elif limit is not None and not ts < limit:
-            assert rule.older_than is not None
-            keeps[t.tag] = f"{what} within {format_duration(rule.older_than)} ({rule.origin})"
+            keeps[t.tag] = within
         else:
-            parts = []
-            if rule.keep_last is not None:
-                parts.append(f"not among the newest {rule.keep_last}")
-            if rule.older_than is not None:
-                parts.append(f"{what} over {format_duration(rule.older_than)} ago")
-            removes[t.tag] = f"{' and '.join(parts)} ({rule.origin})"
+            removes[t.tag] = goes
     return keeps, removes, None
 
 
