@@ -131,6 +131,8 @@ class Run:
     maxrss_kb: int  # peak RSS of the largest process in the command's tree
     stdout: str  # path of captured stdout
     stderr: str  # path of captured stderr
+    user: float = 0.0  # user CPU seconds (part of cpu)
+    sys: float = 0.0  # system CPU seconds (part of cpu)
 
 
 # Measured commands are started by this tiny launcher, not by the benchmark process
@@ -145,14 +147,15 @@ try:
     pid = os.posix_spawnp(cmd[0], cmd, os.environ)
 except OSError as e:
     print(f"cannot run {cmd[0]}: {e}", file=sys.stderr)
-    rc, cpu, rss = 127, 0.0, 0
+    rc, user, system, rss = 127, 0.0, 0.0, 0
 else:
     _, status, ru = os.wait4(pid, 0)
-    rc, cpu, rss = os.waitstatus_to_exitcode(status), ru.ru_utime + ru.ru_stime, ru.ru_maxrss
+    rc, user, system, rss = (os.waitstatus_to_exitcode(status), ru.ru_utime, ru.ru_stime,
+                             ru.ru_maxrss)
 wall = time.perf_counter() - t0
 with open(res, "w") as f:
-    json.dump({"rc": rc, "wall": wall, "cpu": cpu, "maxrss_kb": rss,
-               "start": start, "end": start + wall}, f)
+    json.dump({"rc": rc, "wall": wall, "cpu": user + system, "user": user, "sys": system,
+               "maxrss_kb": rss, "start": start, "end": start + wall}, f)
 """
 
 
@@ -196,6 +199,8 @@ def finish_measured(
             int(r["maxrss_kb"]),
             out_prefix + ".out",
             out_prefix + ".err",
+            float(r.get("user", 0.0)),
+            float(r.get("sys", 0.0)),
         ),
         r,
     )
