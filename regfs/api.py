@@ -44,8 +44,10 @@ from regfs.retain.policy import Rule
 from regfs.retain.run import RetainOutcome
 from regfs.retain.run import retain as retain_run
 from regfs.scan import Progress, Snapshot, scan
-from regfs.storage.local import DIR, LocalStorage, resolve_root
-from regfs.storage.localstate import LocalStateStore
+from regfs.storage.base import DIR, StateStore, Storage
+from regfs.storage.local import LocalStorage
+from regfs.storage.locate import is_s3_url, open_store, state_of
+from regfs.storage.s3 import S3Storage
 
 __all__ = [
     "Registry",
@@ -61,12 +63,18 @@ class Registry:
     """One registry's storage; the library a script (and the CLI) calls.
 
     Args:
-        storage: the storage below the registry's ``docker/registry/v2`` folder.
+        storage: the store below the registry's ``docker/registry/v2`` folder: a folder
+            (:class:`~regfs.storage.local.LocalStorage`), a bucket
+            (:class:`~regfs.storage.s3.S3Storage`) or any other
+            :class:`~regfs.storage.base.Storage`.
         tuning: how much runs at once (scan shards, digest hashing; threads for an I/O-bound
             backend). Default: :meth:`Tuning.for_machine`.
+        state: regfs's own state next to it (default: the backend's, see
+            :func:`regfs.storage.locate.state_of`).
 
-    :meth:`open` resolves ROOT at once; :meth:`at` when first needed, so that a command's
-    malformed arguments are reported before an unusable ROOT (as the CLI does).
+    :meth:`open` resolves ROOT (or a registry CONFIG) at once; :meth:`at` when first needed,
+    so that a command's malformed arguments are reported before an unusable ROOT (as the CLI
+    does).
 
     The thorough scan the reading reports share is taken once and kept (:meth:`snapshot`);
     ``rescan=True`` takes a fresh one. Garbage collection and removal plan from their own
@@ -74,54 +82,121 @@ class Registry:
     it runs.
     """
 
-    def __init__(self, storage: LocalStorage | None = None, tuning: Tuning | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage | None = None,
+        tuning: Tuning | None = None,
+        *,
+        state: StateStore | None = None,
+    ) -> None:
         self._storage = storage
+        self._state = state
         self._root: str | None = None
+        self._config: str | None = None
+        self._endpoint_url: str | None = None
         self._snapshot: Snapshot | None = None
         self.tuning = tuning if tuning is not None else Tuning.for_machine()
 
     @classmethod
-    def open(cls, root: str | os.PathLike[str] | None, tuning: Tuning | None = None) -> Registry:
-        """The registry at ROOT: its ``rootdirectory`` or its ``v2`` folder; ``None`` means
-        ``$REGFS_ROOT``, else ``/var/lib/registry``.
+    def open(
+        cls,
+        root: str | os.PathLike[str] | None,
+        tuning: Tuning | None = None,
+        *,
+        config: str | None = None,
+        endpoint_url: str | None = None,
+    ) -> Registry:
+        """The registry at ROOT: its ``rootdirectory`` or its ``v2`` folder, or
+        ``s3://BUCKET/PREFIX`` (``endpoint_url``: an S3-compatible server); or the store the
+        registry's ``config`` file names (``REGISTRY_*`` overrides applied). ``None`` and no
+        config mean ``$REGFS_ROOT``, else ``/var/lib/registry``.
 
         Raises:
-            RootError: ROOT is missing, empty, unreadable or not a registry's storage.
+            RootError: ROOT or the config is missing, unreadable, unreachable or not a
+                registry's storage.
+            UsageError: ROOT and ``config`` both given.
         """
-        return cls(LocalStorage(resolve_root(root)), tuning)
+        tuning = tuning if tuning is not None else Tuning.for_machine()
+        store = open_store(
+            None if root is None else os.fspath(root),
+            config=config,
+            endpoint_url=endpoint_url,
+            threads=tuning.threads,
+        )
+        return cls(store.storage, tuning, state=store.state)
 
     @classmethod
-    def at(cls, root: str | None, tuning: Tuning | None = None) -> Registry:
-        """The registry at ROOT, resolved (and :class:`~regfs.errors.RootError` raised) on
-        first use rather than now."""
+    def at(
+        cls,
+        root: str | None,
+        tuning: Tuning | None = None,
+        *,
+        config: str | None = None,
+        endpoint_url: str | None = None,
+    ) -> Registry:
+        """Like :meth:`open`, resolved (and :class:`~regfs.errors.RootError` raised) on first
+        use rather than now."""
         registry = cls(tuning=tuning)
         registry._root = root
+        registry._config = config
+        registry._endpoint_url = endpoint_url
         return registry
 
+    def _open(self) -> Storage:
+        if self._storage is None:
+            store = open_store(
+                self._root,
+                config=self._config,
+                endpoint_url=self._endpoint_url,
+                threads=self.tuning.threads,
+            )
+            self._storage, self._state = store.storage, store.state
+        return self._storage
+
     @property
-    def storage(self) -> LocalStorage:
+    def storage(self) -> Storage:
         """The storage (resolving ROOT on first use).
 
         Raises:
             RootError: ROOT is missing, empty, unreadable or not a registry's storage.
         """
-        if self._storage is None:
-            self._storage = LocalStorage(resolve_root(self._root))
-        return self._storage
+        return self._open()
 
     @property
     def v2(self) -> str:
-        """The absolute path of the ``docker/registry/v2`` folder."""
-        return self.storage.base
+        """Where the ``docker/registry/v2`` folder is: an absolute path, or
+        ``s3://BUCKET/PREFIX/docker/registry/v2``."""
+        return self.storage.location
 
     @property
-    def state(self) -> LocalStateStore:
-        """regfs's own state under ROOT (``.regfs``: lock, journals, trash)."""
-        return self.storage.state
+    def state(self) -> StateStore:
+        """regfs's own state next to the store (``.regfs``: lock, journals, trash)."""
+        storage = self._open()
+        if self._state is None:
+            self._state = state_of(storage)
+        return self._state
 
-    def _where(self) -> str | None:
-        """ROOT for the runs that resolve it themselves, after checking their arguments."""
-        return self._root if self._storage is None else self.v2
+    def _where(self, command: str) -> str | None:
+        """ROOT for the runs that resolve it themselves (gc, rm, retain), after checking
+        their arguments: the folder, once a CONFIG or a given store says which.
+
+        Raises:
+            UsageError: the store is not a folder (those runs read a folder today).
+        """
+        if self._storage is None and self._config is None and not is_s3_url(self._root):
+            if self._endpoint_url is not None:
+                self._open()  # says why --endpoint-url does not apply
+            return self._root
+        return self._local(command).location
+
+    def _local(self, command: str) -> LocalStorage:
+        storage = self._open()
+        if not isinstance(storage, LocalStorage):
+            raise UsageError(
+                f"regfs {command} works on a registry folder only for now, not on "
+                f"{storage.location} (the read-only commands tree, orphans, check, du do)"
+            )
+        return storage
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -177,6 +252,7 @@ class Registry:
             verify_digests=verify_digests,
             tuning=self.tuning,
             progress=progress,
+            storage=self.storage,
         )
 
     def du(
@@ -238,7 +314,7 @@ class Registry:
             UsageError: a malformed ``registry_url``.
         """
         return collect(
-            self._where(),
+            self._where("gc"),
             options or GcOptions(),
             dry_run=True,
             registry_url=registry_url,
@@ -267,7 +343,7 @@ class Registry:
             UsageError: a malformed target, or one that matches nothing.
         """
         return remove(
-            self._where(),
+            self._where("rm"),
             targets,
             dry_run=True,
             trash=trash,
@@ -304,9 +380,12 @@ class Registry:
         """
         if planned.plan.v2 != self.v2:
             raise UsageError(f"the plan is for {planned.plan.v2}, not {self.v2}")
+        storage = self.storage
+        if not isinstance(storage, LocalStorage | S3Storage):
+            raise UsageError(f"no executor for {storage.location}")
         return execute_planned(
             planned,
-            self.storage,
+            storage,
             force=force,
             registry_url=registry_url,
             skip_live_check=skip_live_check,
@@ -336,7 +415,7 @@ class Registry:
             GcRefused: a real run refused for safety; nothing deleted.
         """
         return collect(
-            self._where(),
+            self._where("gc"),
             options,
             dry_run=dry_run,
             registry_url=registry_url,
@@ -371,7 +450,7 @@ class Registry:
             GcRefused: refused for safety; its ``outcome`` is the :class:`RmOutcome`.
         """
         return remove(
-            self._where(),
+            self._where("rm"),
             targets,
             dry_run=dry_run,
             trash=trash,
@@ -408,7 +487,7 @@ class Registry:
             RetainRefused: refused for safety; its ``result`` holds the plan and reasons.
         """
         return retain_run(
-            self._where(),
+            self._where("retain"),
             rules,
             dry_run=dry_run,
             trash=trash,
@@ -470,12 +549,15 @@ class Registry:
 
 
 def path_like(arg: str) -> bool:
-    """Whether an argument can only be a path: ``.``, ``..``, ``/…``, ``./…``, ``~…``, ``…/``.
+    """Whether an argument can only be ROOT: ``.``, ``..``, ``/…``, ``./…``, ``~…``, ``…/``,
+    ``s3://…``.
 
     No repository name, tag reference or run id looks like this (a name starts with a
     lowercase letter or digit and never ends with ``/``).
     """
-    return arg in (".", "..") or arg.startswith(("/", "./", "../", "~")) or arg.endswith("/")
+    return (
+        arg in (".", "..") or arg.startswith(("/", "./", "../", "~", "s3://")) or arg.endswith("/")
+    )
 
 
 def split_root(

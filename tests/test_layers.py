@@ -25,8 +25,11 @@ LAYERS: list[set[str]] = [
     {"storage.root", "storage.fds", "storage.localstate", "storage.local"},
     {"storage.memfs", "storage.memory"},
     {"storage.listed"},  # a store's read side from one recursive listing
-    {"storage.s3client", "storage.s3", "storage.s3batch"},  # a registry in an S3 bucket
+    # a registry in an S3 bucket
+    {"storage.s3client", "storage.s3base", "storage.s3", "storage.s3batch"},
     {"storage.s3state"},  # regfs's own state in a bucket (built on storage.s3)
+    {"storage.regyaml", "storage.config"},  # the registry's CONFIG and the store it names
+    {"storage.locate"},  # ROOT / --config / --endpoint-url -> the store
     {"manifests"},  # manifest parsing: bytes -> model types
     {"scan.out", "scan.interpret", "scan.codec"},  # scan: interpret (no I/O)
     {"scan.walk", "scan.links", "scan.uploads", "scan.tree", "scan.blobs", "scan.repository"},

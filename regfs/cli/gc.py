@@ -26,6 +26,8 @@ from regfs.cli.console import (
     warn,
 )
 from regfs.cli.options import (
+    ConfigOpt,
+    EndpointOpt,
     JobsOpt,
     JsonOpt,
     RegistryUrlOpt,
@@ -81,6 +83,8 @@ def gc_cmd(
     registry_url: RegistryUrlOpt = None,
     skip_live_check: SkipLiveOpt = False,
     jobs: JobsOpt = None,
+    config: ConfigOpt = None,
+    endpoint_url: EndpointOpt = None,
 ) -> None:
     """Delete what nothing needs: unreferenced blobs (with --delete-untagged also the manifests
     no tag reaches), dead layer links, stale uploads and the folders left empty.
@@ -125,7 +129,7 @@ def gc_cmd(
             outcome = _outcome_of_refusal(
                 display,
                 GcOutcome,
-                lambda: api.Registry.at(root, tune).gc(
+                lambda: api.Registry.at(root, tune, config=config, endpoint_url=endpoint_url).gc(
                     options,
                     dry_run=dry_run,
                     registry_url=registry_url,
@@ -181,6 +185,8 @@ def rm_cmd(
     registry_url: RegistryUrlOpt = None,
     skip_live_check: SkipLiveOpt = False,
     jobs: JobsOpt = None,
+    config: ConfigOpt = None,
+    endpoint_url: EndpointOpt = None,
 ) -> None:
     """Delete tags, manifests or whole repositories offline; the blobs they leave are for gc.
 
@@ -220,7 +226,7 @@ def rm_cmd(
             outcome = _outcome_of_refusal(
                 display,
                 RmOutcome,
-                lambda: api.Registry.at(root, tune).rm(
+                lambda: api.Registry.at(root, tune, config=config, endpoint_url=endpoint_url).rm(
                     targets,
                     dry_run=dry_run,
                     trash=trash,

@@ -12,14 +12,28 @@ import typer
 
 from regfs import api, render
 from regfs.cli.console import Display, echo_text, errors, fail, text_width
-from regfs.cli.options import JobsOpt, JsonOpt, RepoOpt, RootArg, duration, tuning_from
+from regfs.cli.options import (
+    ConfigOpt,
+    EndpointOpt,
+    JobsOpt,
+    JsonOpt,
+    RepoOpt,
+    RootArg,
+    duration,
+    tuning_from,
+)
 from regfs.defaults import UPLOADS_OLDER_THAN_TEXT
 from regfs.errors import EXIT_FINDINGS, EXIT_OK
 from regfs.reports.check import VERIFY_PHASE
 
 
 def tree_cmd(
-    root: RootArg = None, repo: RepoOpt = None, as_json: JsonOpt = False, jobs: JobsOpt = None
+    root: RootArg = None,
+    repo: RepoOpt = None,
+    as_json: JsonOpt = False,
+    jobs: JobsOpt = None,
+    config: ConfigOpt = None,
+    endpoint_url: EndpointOpt = None,
 ) -> None:
     """Show repositories, tags, manifests, configs and layers as a tree.
 
@@ -33,7 +47,9 @@ def tree_cmd(
     """
     tune = tuning_from(jobs)
     with Display(not as_json) as display, errors(display):
-        data = api.Registry.at(root, tune).tree(repo_glob=repo, progress=display.callback)
+        data = api.Registry.at(root, tune, config=config, endpoint_url=endpoint_url).tree(
+            repo_glob=repo, progress=display.callback
+        )
     echo_text(render.tree_json(data) if as_json else render.tree_text(data))
 
 
@@ -49,6 +65,8 @@ def orphans_cmd(
     ] = UPLOADS_OLDER_THAN_TEXT,
     as_json: JsonOpt = False,
     jobs: JobsOpt = None,
+    config: ConfigOpt = None,
+    endpoint_url: EndpointOpt = None,
 ) -> None:
     """Report orphaned blobs, untagged manifests, dangling references, stale uploads and every
     problem the scan met.
@@ -62,7 +80,7 @@ def orphans_cmd(
     tune = tuning_from(jobs)
     age = duration(uploads_older_than, "--uploads-older-than")
     with Display(not as_json) as display, errors(display):
-        report = api.Registry.at(root, tune).orphans(
+        report = api.Registry.at(root, tune, config=config, endpoint_url=endpoint_url).orphans(
             uploads_older_than=age, progress=display.callback
         )
     if as_json:
@@ -84,6 +102,8 @@ def check_cmd(
     repo: RepoOpt = None,
     as_json: JsonOpt = False,
     jobs: JobsOpt = None,
+    config: ConfigOpt = None,
+    endpoint_url: EndpointOpt = None,
 ) -> None:
     """Check the storage (fsck): everything the scanner finds, tags that cannot be pulled,
     dangling and unlinked references; with --verify-digests, corrupt blobs.
@@ -96,7 +116,7 @@ def check_cmd(
     """
     tune = tuning_from(jobs)
     with Display(True, (VERIFY_PHASE,)) as display, errors(display):
-        report = api.Registry.at(root, tune).check(
+        report = api.Registry.at(root, tune, config=config, endpoint_url=endpoint_url).check(
             repo_glob=repo, verify_digests=verify_digests, progress=display.callback
         )
     if as_json:
@@ -127,6 +147,8 @@ def du_cmd(
     ] = None,
     as_json: JsonOpt = False,
     jobs: JobsOpt = None,
+    config: ConfigOpt = None,
+    endpoint_url: EndpointOpt = None,
 ) -> None:
     """Disk usage per repository (and per tag): total, shared with other repositories,
     exclusive (what `regfs rm REPO` followed by `regfs gc` would free), untagged; registry
@@ -146,7 +168,7 @@ def du_cmd(
         except ValueError:
             fail(f"--top must be a positive number, not {top!r}")
     with Display(not as_json) as display, errors(display):
-        report = api.Registry.at(root, tune).du(
+        report = api.Registry.at(root, tune, config=config, endpoint_url=endpoint_url).du(
             by=by, sort=sort, top=limit, progress=display.callback
         )
     if as_json:

@@ -15,10 +15,30 @@ RootArg = Annotated[
     str | None,
     typer.Argument(
         metavar="ROOT",
-        help="Registry rootdirectory (holding docker/registry/v2) or the v2 folder. "
-        "Default: $REGFS_ROOT, else /var/lib/registry.",
+        help="Registry rootdirectory (holding docker/registry/v2), the v2 folder, or "
+        "s3://BUCKET/PREFIX. Default: $REGFS_ROOT, else /var/lib/registry.",
         show_default=False,
         autocompletion=complete_root,
+    ),
+]
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        metavar="CONFIG.yml",
+        help="Instead of ROOT: the store the registry's own configuration names (filesystem "
+        "or s3 storage, REGISTRY_* environment overrides applied as the registry does).",
+        show_default=False,
+    ),
+]
+EndpointOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        metavar="URL",
+        help="The S3-compatible server of an s3:// ROOT (or instead of the config's "
+        "regionendpoint). Credentials: the usual AWS chain.",
+        show_default=False,
     ),
 ]
 JsonOpt = Annotated[

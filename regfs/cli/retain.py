@@ -23,6 +23,8 @@ from regfs.cli.console import (
 )
 from regfs.cli.gc import exit_for
 from regfs.cli.options import (
+    ConfigOpt,
+    EndpointOpt,
     JobsOpt,
     JsonOpt,
     RegistryUrlOpt,
@@ -121,6 +123,8 @@ def retain_cmd(
     registry_url: RegistryUrlOpt = None,
     skip_live_check: SkipLiveOpt = False,
     jobs: JobsOpt = None,
+    config: ConfigOpt = None,
+    endpoint_url: EndpointOpt = None,
 ) -> None:
     """Remove tags by retention rules (keep the last N, drop what is older, by pattern),
     with the manifests they leave untagged and exactly the blobs nothing needs any more.
@@ -161,7 +165,9 @@ def retain_cmd(
 
         with errors(display):
             try:
-                outcome: RetainOutcome = api.Registry.at(root, tune).retain(
+                outcome: RetainOutcome = api.Registry.at(
+                    root, tune, config=config, endpoint_url=endpoint_url
+                ).retain(
                     rules,
                     dry_run=dry_run,
                     trash=trash,

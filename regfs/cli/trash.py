@@ -16,7 +16,7 @@ from regfs.cli.console import (
     require_confirmation_channel,
     text_width,
 )
-from regfs.cli.options import JsonOpt, RootArg, YesOpt, duration
+from regfs.cli.options import ConfigOpt, EndpointOpt, JsonOpt, RootArg, YesOpt, duration
 from regfs.defaults import TRASH_OLDER_THAN_TEXT
 from regfs.errors import EXIT_FINDINGS
 from regfs.gc.trash import TrashRun
@@ -33,6 +33,8 @@ def restore_cmd(
         ),
     ],
     as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    endpoint_url: EndpointOpt = None,
 ) -> None:
     """Put back everything a `regfs gc --trash` (or `rm --trash`) run moved; never overwrites.
 
@@ -46,7 +48,7 @@ def restore_cmd(
     with errors():
         root, rest = api.split_root(args, "RUN-ID", single=True)
     with errors():
-        res = api.Registry.at(root).restore(rest[0])
+        res = api.Registry.at(root, config=config, endpoint_url=endpoint_url).restore(rest[0])
     if as_json:
         echo_text(render.to_json(render.restore_dict(res)))
     else:
@@ -55,7 +57,12 @@ def restore_cmd(
         raise typer.Exit(EXIT_FINDINGS)
 
 
-def trash_list_cmd(root: RootArg = None, as_json: JsonOpt = False) -> None:
+def trash_list_cmd(
+    root: RootArg = None,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    endpoint_url: EndpointOpt = None,
+) -> None:
     """The runs in the trash: when each was made, how many items `regfs restore` would put
     back, and what they hold on disk.
 
@@ -64,7 +71,7 @@ def trash_list_cmd(root: RootArg = None, as_json: JsonOpt = False) -> None:
       regfs trash list /srv/registry
     """
     with errors():
-        runs = api.Registry.at(root).trash_runs()
+        runs = api.Registry.at(root, config=config, endpoint_url=endpoint_url).trash_runs()
     if as_json:
         echo_text(render.to_json(render.trash_list_dict(runs)))
     else:
@@ -86,6 +93,8 @@ def trash_purge_cmd(
     ] = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    endpoint_url: EndpointOpt = None,
 ) -> None:
     """Delete trash runs for good: they can no longer be restored.
 
@@ -113,7 +122,9 @@ def trash_purge_cmd(
     )
 
     with errors():
-        res = api.Registry.at(root).purge_trash(age, dry_run=dry_run, confirm=confirm)
+        res = api.Registry.at(root, config=config, endpoint_url=endpoint_url).purge_trash(
+            age, dry_run=dry_run, confirm=confirm
+        )
     if as_json:
         echo_text(render.to_json(render.trash_purge_dict(res)))
     else:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from regfs.layout import blob_data
@@ -63,8 +65,14 @@ def hash_blobs(
     ``on_bytes(n)`` is called in this process as data is hashed (per file here, per finished
     chunk or piece of a large file in a helper). The chunks are shared with forked helpers
     when ``tuning`` allows more than one process and the job is worth it
-    (``tuning.hash_min_blobs`` blobs or ``tuning.hash_min_bytes`` bytes).
+    (``tuning.hash_min_blobs`` blobs or ``tuning.hash_min_bytes`` bytes). A store that
+    prefers listing (S3) streams and hashes in ``tuning.threads`` threads instead: every blob
+    is a request, the waits overlap in threads (hashlib releases the GIL on large updates), and
+    nothing forks a process holding a client's connections.
     """
+    if storage.prefers_listing:
+        found = _run_threads(storage, items, tuning.threads, on_bytes, accept)
+        return sorted(found)
     total = sum(max(0, size) for _, size in items)
     chunks = plan_chunks(items, total, tuning)
     worth = len(items) >= tuning.hash_min_blobs or total >= tuning.hash_min_bytes
@@ -96,6 +104,40 @@ def hash_blobs(
     )
     suspects = [s for found in results for s in found]
     suspects.sort()
+    return suspects
+
+
+def _run_threads(
+    storage: Storage,
+    items: Sequence[Item],
+    threads: int,
+    on_bytes: OnBytes | None,
+    accept: Accept | None,
+) -> list[Suspect]:
+    """Hash every item in ``threads`` threads, a blob a task (each a streamed GET);
+    ``on_bytes`` is called under a lock."""
+    lock = threading.Lock()
+
+    def counted(n: int) -> None:
+        if on_bytes is not None:
+            with lock:
+                on_bytes(n)
+
+    folders = _Folders(storage)
+
+    def one(item: Item) -> list[Suspect]:
+        found, done = hash_chunk(folders, (item,), counted, accept)
+        if done:
+            counted(done)
+        return found
+
+    suspects: list[Suspect] = []
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(threads, len(items)))) as workers:
+            for found in workers.map(one, items):
+                suspects.extend(found)
+    finally:
+        folders.close()
     return suspects
 
 

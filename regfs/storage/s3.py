@@ -6,7 +6,9 @@ driver does); there are no folder objects: a folder is a key prefix. Everything 
 has (:meth:`S3Storage.delete_many`, :meth:`S3Storage.multipart_uploads`,
 :meth:`S3Storage.abort_multipart`, :func:`proves_revision_link`).
 
-How it stays fast and correct on a big bucket:
+How it stays fast and correct on a big bucket (keys, requests, the parallel listing and stats
+are :class:`regfs.storage.s3base.S3Base`'s; the stream of a GET is
+:class:`regfs.storage.s3client.S3Stream`):
 
 * **List, do not walk.** :meth:`S3Storage.list_prefix` splits the prefix into shards with a few
   delimiter listings (``blobs/sha256/00/`` … ``ff/``, each repository namespace), then lists
@@ -19,7 +21,8 @@ How it stays fast and correct on a big bucket:
 * **Errors as values** where the protocol says so: a shard that cannot be listed is a
   ``ListError`` and the walk goes on.
 * **ETags prove links**: a plain ``PutObject``'s ETag is the MD5 of its body, and a revision
-  link must hold ``sha256:<its folder>``: :func:`proves_revision_link` needs no GET.
+  link must hold ``sha256:<its folder>``: :func:`proves_revision_link` needs no GET (the scan's
+  listed view, :mod:`regfs.storage.listed`, does the same for every digest folder's link).
 * **Batched deletes** (``DeleteObjects``, 1,000 keys a call, per-key errors kept as values).
 
 Needs the optional extra ``regfs[s3]`` (boto3); this module imports it only when a client is
@@ -28,11 +31,10 @@ made.
 
 from __future__ import annotations
 
-import hashlib
 import stat as stat_mod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from regfs.storage.base import (
     DIR,
@@ -50,22 +52,27 @@ from regfs.storage.base import (
     check_path,
     storage_error,
 )
-from regfs.storage.s3client import (
-    RETRYABLE_CODES,
-    FakeClientError,
-    Retry,
-    Stats,
-    error_code,
-    is_network_error,
-    to_storage_error,
+from regfs.storage.s3base import (
+    FILE_MODE,
+    V2,
+    S3Base,
+    proves_revision_link,
+    under,
 )
+from regfs.storage.s3client import FakeClientError, S3Stream, error_code, to_storage_error
 
-T = TypeVar("T")
+__all__ = [
+    "DELETE_BATCH",
+    "V2",
+    "DeleteResult",
+    "MultipartUpload",
+    "S3Storage",
+    "S3Stream",
+    "proves_revision_link",
+    "under",
+]
 
-V2 = "docker/registry/v2"
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
-_FILE_MODE = stat_mod.S_IFREG | 0o644
-_DIR_MODE = stat_mod.S_IFDIR | 0o755
 
 
 class MultipartUpload(NamedTuple):
@@ -85,130 +92,9 @@ class DeleteResult(NamedTuple):
     error: StorageError | None
 
 
-def proves_revision_link(info: ObjectInfo) -> bool:
-    """Whether a listing entry alone proves a revision link: ``.../_manifests/revisions/
-    <alg>/<hex>/link`` whose ETag is the MD5 of ``<alg>:<hex>``, the only content such a link
-    may hold. False (read it) for anything else: another ETag, a multipart or encrypted
-    object's ETag, no ETag."""
-    parts = info.path.split("/")
-    if len(parts) < 5 or parts[-1] != "link" or parts[-4] != "revisions":
-        return False
-    if parts[-5] != "_manifests" or info.etag is None:
-        return False
-    expected = hashlib.md5(f"{parts[-3]}:{parts[-2]}".encode(), usedforsecurity=False)
-    return info.etag.lower() == expected.hexdigest() and info.size == len(parts[-3]) + 1 + len(
-        parts[-2]
-    )
-
-
-def under(prefix: str, rel: str) -> str:
-    """``rel`` below ``prefix`` (a key prefix or an ``s3://`` location); ``prefix`` itself
-    for an empty ``rel``. Callers check ``rel`` first (:func:`check_path`)."""
-    return f"{prefix}/{rel}" if rel else prefix
-
-
-class S3Storage:
+class S3Storage(S3Base):
     """The ``docker/registry/v2`` part of a bucket, below ``prefix`` (the registry's
     ``rootdirectory``). Implements :class:`regfs.storage.base.Storage`."""
-
-    def __init__(
-        self,
-        client: Any,
-        bucket: str,
-        prefix: str = "",
-        *,
-        workers: int = 16,
-        retry: Retry | None = None,
-        shard_target: int = 64,
-    ) -> None:
-        self.client = client
-        self.bucket = bucket
-        self.root_prefix = prefix.strip("/")
-        self.v2_prefix = f"{self.root_prefix}/{V2}" if self.root_prefix else V2
-        self.state_prefix = f"{self.root_prefix}/.regfs" if self.root_prefix else ".regfs"
-        self.workers = max(1, workers)
-        self.retry = retry or Retry()
-        self.shard_target = shard_target
-        self.stats = Stats()
-
-    # --- keys --------------------------------------------------------------------------------
-
-    @property
-    def location(self) -> str:
-        return f"s3://{self.bucket}/{self.v2_prefix}"
-
-    def abspath(self, rel: str) -> str:
-        return under(self.location, rel)
-
-    @property
-    def prefers_listing(self) -> bool:
-        """A bucket is listed, not walked: one flat listing per shard, in parallel."""
-        return True
-
-    def key(self, rel: str) -> str:
-        check_path(rel)
-        return under(self.v2_prefix, rel)
-
-    def _folder_key(self, rel: str) -> str:
-        return self.key(rel) + "/"
-
-    def _rel(self, key: str) -> str:
-        return key[len(self.v2_prefix) + 1 :]
-
-    def trash_key(self, run_id: str, rel: str) -> str:
-        check_path(run_id)
-        check_path(rel)
-        return f"{self.state_prefix}/trash/{run_id}/{rel}"
-
-    # --- requests ----------------------------------------------------------------------------
-
-    def call(self, op: str, path: str, fn: Callable[[], T]) -> T:
-        """``fn()`` (one S3 request) with retries; raises a :class:`StorageError`."""
-        n = 0
-        while True:
-            self.stats.count(op, retry=n > 0)
-            try:
-                return fn()
-            except Exception as exc:
-                retryable = error_code(exc) in RETRYABLE_CODES or is_network_error(exc)
-                if not retryable or n + 1 >= self.retry.attempts:
-                    raise to_storage_error(exc, self.abspath(path)) from exc
-                self.retry.sleep(self.retry.delay(n))
-                n += 1
-
-    def _pages(self, op_path: str, prefix: str, delimiter: str | None) -> Iterator[dict[str, Any]]:
-        token: str | None = None
-        while True:
-            kw: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": 1000}
-            if delimiter:
-                kw["Delimiter"] = delimiter
-            if token:
-                kw["ContinuationToken"] = token
-            page: dict[str, Any] = self.call(
-                "ListObjectsV2", op_path, self._bound("list_objects_v2", kw)
-            )
-            yield page
-            if not page.get("IsTruncated"):
-                return
-            token = page.get("NextContinuationToken")
-            if not token:
-                return
-
-    def _bound(self, method: str, kw: dict[str, Any]) -> Callable[[], Any]:
-        """``client.<method>(**kw)`` with ``kw`` as it is now, for :meth:`call`."""
-        fn = getattr(self.client, method)
-        args = dict(kw)
-        return lambda: fn(**args)
-
-    def _info(self, obj: dict[str, Any]) -> ObjectInfo:
-        etag = obj.get("ETag")
-        return ObjectInfo(
-            self._rel(obj["Key"]),
-            FILE,
-            int(obj.get("Size") or 0),
-            obj["LastModified"].timestamp(),
-            etag.strip('"') if isinstance(etag, str) else None,
-        )
 
     # --- read side ---------------------------------------------------------------------------
 
@@ -242,109 +128,6 @@ class S3Storage:
             return Listing(rel, self.list_dir(rel))
         except StorageError as exc:
             return Listing(rel, [], exc)
-
-    def shards(self, rel: str) -> tuple[list[str], list[ObjectInfo | ListError]]:
-        """Split ``rel`` into prefixes to list in parallel: delimiter listings, level by level
-        and in parallel, until there are ``shard_target`` of them or four levels were split.
-        Returns the shard prefixes (relative, ending in ``/``) and what the split levels held
-        directly (objects, or the error of a level that could not be listed)."""
-        start = self._folder_key(rel) if rel else self.v2_prefix + "/"
-        shards = [start]
-        direct: list[ObjectInfo | ListError] = []
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            for _level in range(4):
-                if len(shards) >= self.shard_target:
-                    break
-                results = list(pool.map(self._split_one, shards))
-                nxt: list[str] = []
-                for prefixes, found in results:
-                    nxt.extend(prefixes)
-                    direct.extend(found)
-                if not nxt:
-                    shards = []
-                    break
-                shards = nxt
-        return shards, direct
-
-    def _split_one(self, prefix: str) -> tuple[list[str], list[ObjectInfo | ListError]]:
-        rel = self._rel(prefix.rstrip("/")) if prefix != self.v2_prefix + "/" else ""
-        prefixes: list[str] = []
-        found: list[ObjectInfo | ListError] = []
-        try:
-            for page in self._pages(rel, prefix, "/"):
-                prefixes.extend(cp["Prefix"] for cp in page.get("CommonPrefixes") or [])
-                found.extend(self._info(o) for o in page.get("Contents") or [])
-        except StorageError as exc:
-            found.append(ListError(rel, exc))
-        return prefixes, found
-
-    def _list_flat(self, prefix: str) -> list[ObjectInfo | ListError]:
-        rel = self._rel(prefix.rstrip("/"))
-        out: list[ObjectInfo | ListError] = []
-        try:
-            for page in self._pages(rel, prefix, None):
-                out.extend(self._info(o) for o in page.get("Contents") or [])
-        except StorageError as exc:
-            out.append(ListError(rel, exc))
-        return out
-
-    def list_prefix(self, rel: str) -> Iterator[ObjectInfo | ListError]:
-        """Every object below ``rel`` (files only: a bucket has no folders), listed in parallel
-        shards (:meth:`shards`); a shard that cannot be listed is a :class:`ListError` and
-        the others are still listed. Order unspecified."""
-        shards, direct = self.shards(rel)
-        yield from direct
-        if not shards:
-            return
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            for result in pool.map(self._list_flat, shards):
-                yield from result
-
-    def _head(self, rel: str) -> dict[str, Any]:
-        key = self.key(rel)
-        out: dict[str, Any] = self.call(
-            "HeadObject", rel, lambda: self.client.head_object(Bucket=self.bucket, Key=key)
-        )
-        return out
-
-    def _is_prefix(self, rel: str) -> bool:
-        prefix = self._folder_key(rel) if rel else self.v2_prefix + "/"
-        page: dict[str, Any] = self.call(
-            "ListObjectsV2",
-            rel,
-            lambda: self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1),
-        )
-        return bool(page.get("Contents"))
-
-    def lstat(self, rel: str) -> Stat:
-        """HEAD of the object: size, LastModified, ETag (the re-check before a delete). A
-        prefix holding objects is a folder; anything else raises :class:`NotFound`."""
-        try:
-            head = self._head(rel)
-        except NotFound:
-            if self._is_prefix(rel):
-                return Stat(_DIR_MODE, 0, 0.0, None)
-            raise
-        etag = head.get("ETag")
-        return Stat(
-            _FILE_MODE,
-            int(head.get("ContentLength") or 0),
-            head["LastModified"].timestamp(),
-            etag.strip('"') if isinstance(etag, str) else None,
-        )
-
-    def stat(self, rel: str) -> Stat:
-        return self.lstat(rel)  # no links in a bucket
-
-    def exists(self, rel: str) -> bool:
-        try:
-            self.lstat(rel)
-        except NotFound:
-            return False
-        return True
-
-    def realpath(self, rel: str) -> str:
-        return self.abspath(rel)
 
     def read_file(self, rel: str, limit: int, *, follow: bool = False) -> tuple[bytes, int, float]:
         """At most ``limit`` bytes (one ranged GET): ``(data, size, mtime)``. A prefix raises
@@ -405,7 +188,7 @@ class S3Storage:
         return S3Stream(
             resp["Body"],
             Stat(
-                _FILE_MODE,
+                FILE_MODE,
                 int(resp.get("ContentLength") or 0),
                 resp["LastModified"].timestamp(),
                 etag.strip('"') if isinstance(etag, str) else None,
@@ -565,38 +348,3 @@ class S3Storage:
                 Bucket=self.bucket, Key=key, UploadId=upload.upload_id
             ),
         )
-
-
-class S3Stream:
-    """An object's body opened for reading (:meth:`S3Storage.open_stream`)."""
-
-    def __init__(self, body: Any, st: Stat, shown: str) -> None:
-        self._body = body
-        self._stat = st
-        self.size = st.st_size
-        self._shown = shown
-
-    def stat(self) -> Stat:
-        """Size, LastModified and ETag of the object, as the GET answered them."""
-        return self._stat
-
-    def read(self, n: int = -1) -> bytes:
-        try:
-            data = self._body.read() if n < 0 else self._body.read(n)
-        except Exception as exc:
-            raise to_storage_error(exc, self._shown) from exc
-        return bytes(data)
-
-    def readinto(self, buf: memoryview) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self._body.close()
-
-    def __enter__(self) -> S3Stream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

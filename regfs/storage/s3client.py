@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from regfs.storage.base import ErrorKind, StorageError, storage_error
+from regfs.storage.base import ErrorKind, Stat, StorageError, storage_error
 
 # Error codes worth another attempt (S3 and S3-compatible servers).
 RETRYABLE_CODES = frozenset(
@@ -169,3 +169,38 @@ class FakeClientError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.response = {"Error": {"Code": code, "Message": message}}
+
+
+class S3Stream:
+    """An object's body opened for reading (:meth:`S3Storage.open_stream`)."""
+
+    def __init__(self, body: Any, st: Stat, shown: str) -> None:
+        self._body = body
+        self._stat = st
+        self.size = st.st_size
+        self._shown = shown
+
+    def stat(self) -> Stat:
+        """Size, LastModified and ETag of the object, as the GET answered them."""
+        return self._stat
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data = self._body.read() if n < 0 else self._body.read(n)
+        except Exception as exc:
+            raise to_storage_error(exc, self._shown) from exc
+        return bytes(data)
+
+    def readinto(self, buf: memoryview) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._body.close()
+
+    def __enter__(self) -> S3Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,5 +1,6 @@
-"""regfs.gc.regconfig.describe_storage: the store a registry CONFIG names, read as the registry
-reads it (environment overrides included), checked against the real registry on S3."""
+"""regfs.storage.config.describe_storage (re-exported by regfs.gc.regconfig): the store a
+registry CONFIG names, read as the registry reads it (environment overrides included), checked
+against the real registry on S3."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import s3bed
 from hypothesis import given
 from hypothesis import strategies as st
 
-from regfs.gc.regconfig import ConfigError, describe_storage
+from regfs.storage.config import describe_storage
+from regfs.storage.regyaml import ConfigError
 
 S3_CONFIG = """
 version: 0.1
@@ -220,8 +222,8 @@ def test_a_config_opens_the_bucket_the_registry_wrote(
 ) -> None:
     """--config end to end: the registry's own config file (here with the bucket and root set
     by environment overrides) opens the store the registry wrote, and regfs lists it all."""
-    from regfs.gc.regconfig import open_s3
     from regfs.storage.base import ListError
+    from regfs.storage.config import open_s3
 
     tree = scenarios.get("demo")
     wrong = {**tree.s3.storage, "bucket": "elsewhere", "rootdirectory": "/nope"}

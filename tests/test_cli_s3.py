@@ -1,0 +1,213 @@
+"""The command line on a registry in S3 (SeaweedFS on 127.0.0.1, buckets the real registry
+wrote): ``s3://BUCKET/PREFIX`` with ``--endpoint-url``, ``--config CONFIG.yml`` (the registry's
+own file, ``REGISTRY_*`` overrides applied), every reading command, and the one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import faultproxy
+import pytest
+import realreg as rr
+import s3bed
+from s3compare import comparable_orphans
+from typer.testing import CliRunner
+
+from regfs.cli import app
+
+pytestmark = pytest.mark.registry
+
+
+@pytest.fixture
+def aws(weed: s3bed.Weed, monkeypatch: pytest.MonkeyPatch) -> s3bed.Weed:
+    """The AWS credential chain (environment) set to the test server's keys."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", weed.ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", weed.SECRET_KEY)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", weed.REGION)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    return weed
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    res = CliRunner().invoke(app, list(args))
+    return res.exit_code, res.stdout, res.stderr
+
+
+def url(weed: s3bed.Weed, tree: Any) -> str:
+    return f"s3://{weed.bucket}/{tree.s3.prefix}"
+
+
+def config_file(tmp_path: Path, tree: Any, **storage: Any) -> str:
+    return rr.write_config(
+        None, 5000, s3={**tree.s3.storage, **storage}, path=str(tmp_path / "config.yml")
+    )
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("name", rr.ALL_FIXTURES)
+def test_orphans_on_the_bucket_are_orphans_on_disk(
+    aws: s3bed.Weed, scenarios: s3bed.Scenarios, tmp_path: Path, name: str
+) -> None:
+    tree = scenarios.get(name)
+    code, out, err = run("orphans", url(aws, tree), "--endpoint-url", aws.endpoint, "--json")
+    disk = rr.extract_fixture(name, tmp_path / "root")
+    fs_code, fs_out, _ = run("orphans", str(disk), "--json")
+    assert code == fs_code, err
+    assert comparable_orphans(json.loads(out)) == comparable_orphans(json.loads(fs_out))
+    if name != "damaged":  # where the reference is right: the same blobs on the same bucket
+        ref = rr.reference_gc(None, dry_run=True, s3=tree.s3.storage, schema1=tree.schema1)
+        assert sorted(b["digest"] for b in json.loads(out)["orphaned_blobs"]) == sorted(ref.blobs)
+
+
+def test_config_reads_the_bucket_as_the_registry_does(
+    aws: s3bed.Weed, scenarios: s3bed.Scenarios, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = scenarios.get("shared")
+    by_url = run("orphans", url(aws, tree), "--endpoint-url", aws.endpoint, "--json")
+    # The file names another bucket and prefix; the environment overrides both, as it does for
+    # `registry garbage-collect CONFIG`. Keys come from the file, not the environment.
+    cfg = config_file(tmp_path, tree, bucket="elsewhere", rootdirectory="/nowhere")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("REGISTRY_STORAGE_S3_BUCKET", aws.bucket)
+    monkeypatch.setenv("REGISTRY_STORAGE_S3_ROOTDIRECTORY", "/" + tree.s3.prefix)
+    assert run("orphans", "--config", cfg, "--json") == by_url
+    ref = rr.reference_gc(None, dry_run=True, s3=tree.s3.storage)
+    assert sorted(b["digest"] for b in json.loads(by_url[1])["orphaned_blobs"]) == sorted(ref.blobs)
+
+
+def test_every_reading_command_works_on_a_bucket(
+    aws: s3bed.Weed, scenarios: s3bed.Scenarios, tmp_path: Path
+) -> None:
+    tree = scenarios.get("multiarch")
+    disk = str(rr.extract_fixture("multiarch", tmp_path / "root"))
+    where = [url(aws, tree), "--endpoint-url", aws.endpoint]
+    for cmd in (["tree", "--json"], ["du", "--json", "--by", "tag"], ["check", "--json"]):
+        code, out, err = run(cmd[0], *where, *cmd[1:])
+        fs_code, fs_out, _ = run(cmd[0], disk, *cmd[1:])
+        assert code == fs_code == 0, err
+        doc, fs_doc = json.loads(out), json.loads(fs_out)
+        if cmd[0] == "tree":  # where the registry is: a bucket's location, a folder's path
+            assert doc.pop("path") == f"{url(aws, tree)}/docker/registry/v2"
+            fs_doc.pop("path")
+        assert doc == fs_doc, cmd
+    code, out, _ = run("tree", *where)
+    assert code == 0 and "multi/" in out
+
+
+def test_verify_digests_hashes_the_bucket(
+    aws: s3bed.Weed, scenarios: s3bed.Scenarios, tmp_path: Path
+) -> None:
+    """``check --verify-digests`` streams every blob and hashes it (in threads): the byte
+    flipped in ``damaged`` is found, as on disk; a healthy bucket verifies clean."""
+    damaged = scenarios.get("damaged")
+    code, out, err = run(
+        "check", url(aws, damaged), "--endpoint-url", aws.endpoint, "--verify-digests", "--json"
+    )
+    assert code == 1, err
+    doc = json.loads(out)
+    flipped = next(d for d in damaged.meta["damage"] if d["id"] == "bit-flip")
+    assert ("digest_mismatch", flipped["digest"]) in {
+        (p["kind"], p.get("digest")) for p in doc["problems"]
+    }
+    healthy = scenarios.get("demo")
+    code, out, err = run(
+        "check", url(aws, healthy), "--endpoint-url", aws.endpoint, "--verify-digests", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["verified_blobs"] == len(healthy.meta["blobs"])
+
+
+def _one_line_error(code: int, out: str, err: str, *needles: str) -> None:
+    assert code == 2, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("regfs: error: "), err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def test_errors_are_one_line_exit_2(
+    aws: s3bed.Weed, scenarios: s3bed.Scenarios, tmp_path: Path
+) -> None:
+    tree = scenarios.get("demo")
+    good = url(aws, tree)
+    dead = f"http://127.0.0.1:{rr.free_port()}"
+    cases: list[tuple[list[str], tuple[str, ...]]] = [
+        (["orphans", good, "--endpoint-url", dead], ("cannot reach", dead)),
+        (
+            ["orphans", f"s3://{aws.bucket}/no-registry-here", "--endpoint-url", aws.endpoint],
+            ("not a registry storage root", "no-registry-here"),
+        ),
+        (["orphans", "s3://no-such-bucket-x/p", "--endpoint-url", aws.endpoint], ("bucket",)),
+        (["orphans", "s3://"], ("s3://BUCKET/PREFIX",)),
+        (["orphans", str(tmp_path), "--endpoint-url", aws.endpoint], ("--endpoint-url",)),
+        (["orphans", good, "--config", "x.yml"], ("ROOT or --config",)),
+        (["orphans", "--config", str(tmp_path / "missing.yml")], ("missing.yml", "cannot read")),
+        (["gc", good, "--endpoint-url", aws.endpoint, "--dry-run"], ("folder only",)),
+    ]
+    bad = tmp_path / "bad.yml"
+    bad.write_text("storage: [not, a, mapping\n")
+    cases.append((["du", "--config", str(bad)], ("bad.yml", "YAML")))
+    gcs = tmp_path / "gcs.yml"
+    gcs.write_text("version: 0.1\nstorage:\n  gcs: {bucket: b}\n")
+    cases.append((["tree", "--config", str(gcs)], ("gcs.yml", "'gcs' is not supported")))
+    nobucket = tmp_path / "nobucket.yml"
+    nobucket.write_text("version: 0.1\nstorage:\n  s3: {region: us-east-1}\n")
+    cases.append((["check", "--config", str(nobucket)], ("no bucket",)))
+    for args, needles in cases:
+        _one_line_error(*run(*args), *needles)
+
+
+def test_a_filesystem_config_and_its_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = rr.extract_fixture("demo", tmp_path / "root")
+    expected = run("orphans", str(root), "--json")
+    cfg = tmp_path / "config.yml"
+    cfg.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root}\n")
+    assert run("orphans", "--config", str(cfg), "--json") == expected
+    moved = tmp_path / "moved"
+    root.rename(moved)
+    monkeypatch.setenv("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", str(moved))
+    code, out, err = run("orphans", "--config", str(cfg), "--json")
+    assert (code, out) == expected[:2], err
+    # --config works for the deleting commands too, on a folder.
+    code, _out, err = run("gc", "--config", str(cfg), "--dry-run", "--skip-live-check")
+    assert code == 0, err
+
+
+def test_missing_boto3_says_how_to_install(
+    aws: s3bed.Weed, scenarios: s3bed.Scenarios, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "boto3", None)  # import boto3 -> ImportError
+    tree = scenarios.get("demo")
+    code, out, err = run("orphans", url(aws, tree), "--endpoint-url", aws.endpoint)
+    _one_line_error(code, out, err, "pip install 'regfs[s3]'")
+
+
+def test_an_unreadable_key_is_a_finding_exit_1_never_a_wrong_report(
+    aws: s3bed.Weed, scenarios: s3bed.Scenarios
+) -> None:
+    """Through a loopback proxy that answers SlowDown to every read of one manifest: retried,
+    then reported (exit 1); nothing that manifest may reference is called orphaned."""
+    tree = scenarios.get("shared")
+    clean = json.loads(run("orphans", url(aws, tree), "--endpoint-url", aws.endpoint, "--json")[1])
+    image = next(i for i in tree.meta["images"] if i["tag"] and i["state"] == "tagged")
+    hexd = image["digest"].split(":", 1)[1]
+    with faultproxy.FaultProxy(aws.s3_port) as proxy:
+        proxy.inject("slowdown", op="GetObject", times=-1, match=lambda _o, _m, p: hexd in p)
+        code, out, err = run("orphans", url(aws, tree), "--endpoint-url", proxy.url, "--json")
+        assert any(s.fault == "slowdown" for s in proxy.seen())
+    assert code == 1, err
+    doc = json.loads(out)
+    assert [p["kind"] for p in doc["problems"]] == ["unparseable_manifest"]
+    assert hexd in doc["problems"][0]["path"] and doc["problems"][0]["blocks_gc"]
+    ours = {b["digest"] for b in doc["orphaned_blobs"]}
+    assert ours <= {b["digest"] for b in clean["orphaned_blobs"]}
+    assert image["config"] not in ours and not set(image["layers"]) & ours
