@@ -31,20 +31,22 @@ from regfs.gc.plan import GcOptions, GcPlan
 from regfs.gc.probe import check_url
 from regfs.gc.run import GcOutcome, RmOutcome, collect, execute_planned, remove
 from regfs.gc.trash import PurgeResult, RestoreResult, TrashRun
-from regfs.layout import join, repo_dir, tags_dir
+from regfs.layout import REPOSITORIES, join, repo_dir, tags_dir
 from regfs.layout.folders import LayoutError, check_run_id
+from regfs.model.findings import Finding, Kind
 from regfs.parallel.tuning import Tuning
 from regfs.reports.check import CheckReport
 from regfs.reports.check import check as check_snapshot
 from regfs.reports.du import DuReport, validate_du_options
 from regfs.reports.du import du as disk_usage
+from regfs.reports.multipart import multipart_leftovers
 from regfs.reports.orphans import OrphansReport, orphans
 from regfs.reports.treeview import Node, build_tree
 from regfs.retain.policy import Rule
 from regfs.retain.run import RetainOutcome
 from regfs.retain.run import retain as retain_run
 from regfs.scan import Progress, Snapshot, scan
-from regfs.storage.base import DIR, StateStore, Storage
+from regfs.storage.base import DIR, StateStore, Storage, StorageError
 from regfs.storage.local import LocalStorage
 from regfs.storage.locate import is_s3_url, open_store, state_of
 from regfs.storage.s3 import S3Storage
@@ -230,8 +232,28 @@ class Registry:
         progress: Progress | None = None,
     ) -> OrphansReport:
         """``regfs orphans``: orphaned blobs, untagged manifests, dangling references, stale
-        uploads (started more than ``uploads_older_than`` seconds ago) and problems."""
-        return orphans(self.snapshot(progress=progress), uploads_older_than=uploads_older_than)
+        uploads (started more than ``uploads_older_than`` seconds ago) and problems; on a
+        bucket also the multipart uploads of unfinished uploads started that long ago
+        (:func:`regfs.reports.multipart.multipart_leftovers`; when they cannot be listed, a
+        problem)."""
+        snap = self.snapshot(progress=progress)
+        report = orphans(snap, uploads_older_than=uploads_older_than)
+        storage = self.storage
+        if isinstance(storage, S3Storage):
+            try:
+                report.multipart_uploads = multipart_leftovers(
+                    storage, snap, older_than=uploads_older_than
+                )
+            except StorageError as exc:
+                report.multipart_uploads = []
+                report.problems.append(
+                    Finding(
+                        Kind.UNREADABLE,
+                        REPOSITORIES,
+                        f"cannot list multipart uploads: {exc.strerror or exc}",
+                    )
+                )
+        return report
 
     def check(
         self,

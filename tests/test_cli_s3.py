@@ -211,3 +211,24 @@ def test_an_unreadable_key_is_a_finding_exit_1_never_a_wrong_report(
     ours = {b["digest"] for b in doc["orphaned_blobs"]}
     assert ours <= {b["digest"] for b in clean["orphaned_blobs"]}
     assert image["config"] not in ours and not set(image["layers"]) & ours
+
+
+def test_orphans_on_a_bucket_lists_the_open_multipart_uploads(
+    aws: s3bed.Weed, scenarios: s3bed.Scenarios
+) -> None:
+    """An unfinished upload's data is an open multipart upload (invisible to the listing): the
+    bucket's report lists each one with its bytes; a folder's report has no such key."""
+    tree = scenarios.get("uploads")
+    where = [url(aws, tree), "--endpoint-url", aws.endpoint]
+    code, out, err = run("orphans", *where, "--uploads-older-than", "0", "--json")
+    assert code == 0, err
+    listed = {
+        (m["uuid"], m["size"], m["folder_left"]) for m in json.loads(out)["multipart_uploads"]
+    }
+    expected = {
+        (u["uuid"], u["multipart"][0]["size"], True) for u in tree.meta["uploads"] if u["multipart"]
+    }
+    assert listed == expected and expected
+    # Started just now (nothing can back-date a multipart upload): not stale at the default age.
+    code, out, err = run("orphans", *where, "--json")
+    assert json.loads(out)["multipart_uploads"] == []
