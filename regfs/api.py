@@ -178,27 +178,35 @@ class Registry:
             self._state = state_of(storage)
         return self._state
 
-    def _where(self, command: str) -> str | None:
-        """ROOT for the runs that resolve it themselves (gc, rm, retain), after checking
-        their arguments: the folder, once a CONFIG or a given store says which.
-
-        Raises:
-            UsageError: the store is not a folder (those runs read a folder today).
-        """
+    def _where(self) -> str | LocalStorage | S3Storage | None:
+        """What the runs that open ROOT themselves (gc, rm) get, after checking their
+        arguments: ROOT as given, or the store once a CONFIG, a bucket or a given storage
+        says which."""
         if self._storage is None and self._config is None and not is_s3_url(self._root):
             if self._endpoint_url is not None:
                 self._open()  # says why --endpoint-url does not apply
             return self._root
-        return self._local(command).location
-
-    def _local(self, command: str) -> LocalStorage:
         storage = self._open()
-        if not isinstance(storage, LocalStorage):
+        if not isinstance(storage, LocalStorage | S3Storage):
             raise UsageError(
-                f"regfs {command} works on a registry folder only for now, not on "
-                f"{storage.location} (the read-only commands tree, orphans, check, du do)"
+                f"regfs gc and rm run on a folder or a bucket, not on {storage.location}"
             )
         return storage
+
+    def _folder(self, command: str) -> str | None:
+        """ROOT for the runs that read a folder only (retain).
+
+        Raises:
+            UsageError: the store is not a folder.
+        """
+        where = self._where()
+        if where is None or isinstance(where, str):
+            return where
+        if not isinstance(where, LocalStorage):
+            raise UsageError(
+                f"regfs {command} works on a registry folder only for now, not on {where.location}"
+            )
+        return where.location
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -336,7 +344,7 @@ class Registry:
             UsageError: a malformed ``registry_url``.
         """
         return collect(
-            self._where("gc"),
+            self._where(),
             options or GcOptions(),
             dry_run=True,
             registry_url=registry_url,
@@ -365,7 +373,7 @@ class Registry:
             UsageError: a malformed target, or one that matches nothing.
         """
         return remove(
-            self._where("rm"),
+            self._where(),
             targets,
             dry_run=True,
             trash=trash,
@@ -402,7 +410,7 @@ class Registry:
         """
         if planned.plan.v2 != self.v2:
             raise UsageError(f"the plan is for {planned.plan.v2}, not {self.v2}")
-        storage = self.storage
+        storage = self._open()
         if not isinstance(storage, LocalStorage | S3Storage):
             raise UsageError(f"no executor for {storage.location}")
         return execute_planned(
@@ -437,7 +445,7 @@ class Registry:
             GcRefused: a real run refused for safety; nothing deleted.
         """
         return collect(
-            self._where("gc"),
+            self._where(),
             options,
             dry_run=dry_run,
             registry_url=registry_url,
@@ -472,7 +480,7 @@ class Registry:
             GcRefused: refused for safety; its ``outcome`` is the :class:`RmOutcome`.
         """
         return remove(
-            self._where("rm"),
+            self._where(),
             targets,
             dry_run=dry_run,
             trash=trash,
@@ -509,7 +517,7 @@ class Registry:
             RetainRefused: refused for safety; its ``result`` holds the plan and reasons.
         """
         return retain_run(
-            self._where("retain"),
+            self._folder("retain"),
             rules,
             dry_run=dry_run,
             trash=trash,

@@ -99,6 +99,25 @@ def test_every_reading_command_works_on_a_bucket(
     assert code == 0 and "multi/" in out
 
 
+def test_gc_dry_run_on_a_bucket_plans_the_reference_blobs(
+    aws: s3bed.Weed, scenarios: s3bed.Scenarios, tmp_path: Path
+) -> None:
+    """gc and rm take the bucket from s3:// + --endpoint-url and from --config alike."""
+    tree = scenarios.get("shared")
+    args = ["--dry-run", "--min-age", "0", "--skip-live-check", "--json"]
+    code, out, err = run("gc", url(aws, tree), "--endpoint-url", aws.endpoint, *args)
+    assert code == 0, err
+    ref = rr.reference_gc(None, dry_run=True, s3=tree.s3.storage)
+    assert sorted(b["digest"] for b in json.loads(out)["blobs"]) == sorted(ref.blobs)
+    by_config = run("gc", "--config", config_file(tmp_path, tree), *args)
+    assert by_config[0] == 0 and json.loads(by_config[1])["blobs"] == json.loads(out)["blobs"]
+    code, out, err = run(
+        "rm", url(aws, tree), "base/os:1.0", "--endpoint-url", aws.endpoint, "--dry-run"
+    )
+    assert code in (0, 3), err
+    assert "base/os:1.0" in out + err
+
+
 def test_verify_digests_hashes_the_bucket(
     aws: s3bed.Weed, scenarios: s3bed.Scenarios, tmp_path: Path
 ) -> None:
@@ -147,7 +166,10 @@ def test_errors_are_one_line_exit_2(
         (["orphans", str(tmp_path), "--endpoint-url", aws.endpoint], ("--endpoint-url",)),
         (["orphans", good, "--config", "x.yml"], ("ROOT or --config",)),
         (["orphans", "--config", str(tmp_path / "missing.yml")], ("missing.yml", "cannot read")),
-        (["gc", good, "--endpoint-url", aws.endpoint, "--dry-run"], ("folder only",)),
+        (
+            ["retain", good, "--endpoint-url", aws.endpoint, "--keep-last", "1", "--dry-run"],
+            ("folder only",),
+        ),
     ]
     bad = tmp_path / "bad.yml"
     bad.write_text("storage: [not, a, mapping\n")
