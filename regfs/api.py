@@ -27,9 +27,11 @@ from regfs.errors import UsageError
 from regfs.gc import trash
 from regfs.gc.execute import Ops
 from regfs.gc.lock import Lock
+from regfs.gc.outcome import GcOutcome
 from regfs.gc.plan import GcOptions, GcPlan
 from regfs.gc.probe import check_url
-from regfs.gc.run import GcOutcome, RmOutcome, collect, execute_planned, remove
+from regfs.gc.removal import RmOutcome, remove
+from regfs.gc.run import collect, execute_planned
 from regfs.gc.trash import PurgeResult, RestoreResult, TrashRun
 from regfs.layout import REPOSITORIES, join, repo_dir, tags_dir
 from regfs.layout.folders import LayoutError, check_run_id

@@ -9,8 +9,8 @@ from builder import StoreBuilder
 
 from regfs.api import Registry, split_root
 from regfs.errors import RootError, UsageError
+from regfs.gc.outcome import RunStatus
 from regfs.gc.plan import GcOptions
-from regfs.gc.run import RunStatus
 from regfs.gc.steps import Step
 from regfs.reports.orphans import orphans
 

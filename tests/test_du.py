@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from regfs import cli
 from regfs.errors import UsageError
-from regfs.gc.plan import GcOptions, build_plan
+from regfs.gc.plan import GcOptions
+from regfs.gc.refresh import build_plan
 from regfs.gc.steps import Step
 from regfs.reports.du import DuReport, RepoUsage, du
 from regfs.reports.orphans import orphans

@@ -29,10 +29,11 @@ from regfs.errors import RefusedError, UsageError
 from regfs.gc import procs
 from regfs.gc.live import BucketRoot, Verdict, guard
 from regfs.gc.lock import Lock
+from regfs.gc.outcome import GcRefused
 from regfs.gc.plan import GcOptions, state_dir
 from regfs.gc.probe import check_url
 from regfs.gc.regconfig import ConfigError, resolve
-from regfs.gc.run import GcRefused, collect
+from regfs.gc.run import collect
 
 runner = CliRunner()
 

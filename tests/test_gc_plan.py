@@ -10,7 +10,8 @@ from builder import StoreBuilder
 from gc_helpers import OLD, age_tree, fingerprint
 
 from regfs.errors import RefusedError
-from regfs.gc.plan import GcOptions, build_plan, state_dir
+from regfs.gc.plan import GcOptions, state_dir
+from regfs.gc.refresh import build_plan
 from regfs.gc.run import collect
 from regfs.gc.steps import STEP_ORDER, Step
 

@@ -23,8 +23,9 @@ from schemas import schema_errors
 from test_gc_integration import survivors
 
 from regfs.defaults import UPLOADS_OLDER_THAN as DEFAULT_UPLOAD_AGE
+from regfs.gc.outcome import GcOutcome, GcRefused, RunStatus
 from regfs.gc.plan import GcOptions
-from regfs.gc.run import GcOutcome, GcRefused, RunStatus, collect
+from regfs.gc.run import collect
 from regfs.render.json_gc import gc_dict
 from regfs.storage.s3 import S3Storage
 from regfs.storage.s3client import make_client

@@ -13,12 +13,11 @@ import faultproxy
 import pytest
 import s3bed
 
-from regfs.gc.execute import ExecResult
 from regfs.gc.journal import Journal, load_run
 from regfs.gc.plan import GcOptions, GcPlan
 from regfs.gc.run import left_paths
 from regfs.gc.s3exec import S3Executor, plain_md5, same_second
-from regfs.gc.steps import Action, Step
+from regfs.gc.steps import Action, ExecResult, Step
 from regfs.gc.trash import restore
 from regfs.storage.s3 import S3Storage
 from regfs.storage.s3client import Retry, make_client

@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from regfs.gc.execute import Executor
-from regfs.gc.plan import GcOptions, build_plan
+from regfs.gc.plan import GcOptions
+from regfs.gc.refresh import build_plan
 from regfs.gc.steps import (
     STEP_LEVEL,
     STEP_ORDER,

@@ -51,12 +51,15 @@ LAYERS: list[set[str]] = [
         "reports.multipart",
         "retain.select",
     },
-    {"gc.steps"},  # the gc protocol: steps, statuses, actions
-    {"gc.plan", "gc.rm", "gc.multipart", "retain.plan", "retain.created"},  # GC plans (pure)
+    {"gc.steps"},  # the gc protocol: steps, statuses, actions, results
+    {"gc.plan", "gc.folders"},  # a plan and its parts; the folders a plan leaves empty
+    {"gc.targets", "gc.garbage", "gc.compose", "gc.rm", "gc.multipart"},  # GC plans (pure)
+    {"retain.plan", "retain.created"},  # retention plans (pure)
     {"gc.regconfig", "gc.procs", "gc.probe", "gc.bucketroot"},  # the live guard's evidence
-    {"gc.journal", "gc.lock", "gc.live", "gc.trash", "gc.relinks", "gc.execute"},  # GC execution
+    {"gc.journal", "gc.lock", "gc.live", "gc.trash", "gc.relinks", "gc.execute", "gc.refresh"},
     {"gc.s3relinks", "gc.s3exec"},  # GC execution on a bucket (built on the generic one)
-    {"gc.run", "retain.run"},  # one run per deleting command: lock, scan, plan, guard, execute
+    # one run per deleting command: lock, scan, plan, guard, execute
+    {"gc.outcome", "gc.run", "gc.removal", "retain.run"},
     {"api"},  # the library: Registry
     {  # rendering: text and JSON from report values
         "render",

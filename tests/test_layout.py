@@ -462,7 +462,8 @@ def test_every_path_a_plan_holds_is_a_layout_path(tmp_path: Path, untagged: bool
     it reads back with it, on every fixture, including the damaged ones."""
     import realreg as rr
 
-    from regfs.gc.plan import GcOptions, build_plan
+    from regfs.gc.plan import GcOptions
+    from regfs.gc.refresh import build_plan
     from regfs.scan import Refresher, ScanMode, scan
     from regfs.storage.local import LocalStorage, resolve_root
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from regfs.cli import app
 from regfs.errors import UsageError
-from regfs.gc.rm import parse_target
+from regfs.gc.targets import parse_target
 
 FIXTURES = ["demo", "shared", "multiarch", "partial", "referrers", "schema1", "uploads"]
 

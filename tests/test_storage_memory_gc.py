@@ -11,7 +11,8 @@ from builder import StoreBuilder
 from gc_helpers import age_tree
 
 from regfs.gc.execute import Executor
-from regfs.gc.plan import GcOptions, build_plan
+from regfs.gc.plan import GcOptions
+from regfs.gc.refresh import build_plan
 from regfs.scan import Refresher, ScanMode, scan
 from regfs.storage.local import LocalStorage
 from regfs.storage.memfs import MemoryFS

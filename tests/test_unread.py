@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,14 @@ from typing import Any
 import pytest
 from builder import StoreBuilder, hexof
 
-from regfs.gc.plan import GcOptions, GcPlan, build_plan
+from regfs.gc.garbage import gc_candidates
+from regfs.gc.plan import GcOptions, GcPlan
+from regfs.gc.refresh import build_plan, refreshed
 from regfs.graph.mark import Mode, mark
 from regfs.graph.unread import Scope, _classify, unknowns
 from regfs.model.findings import Finding, Kind
 from regfs.reports.orphans import orphans
-from regfs.scan import Refresher, ScanMode, Snapshot, scan
+from regfs.scan import ScanMode, Snapshot, scan
 from regfs.storage.local import LocalStorage
 
 
@@ -59,11 +62,12 @@ def store(builder: StoreBuilder) -> StoreBuilder:
 
 
 def fast_plan(b: StoreBuilder, *, untagged: bool = False) -> tuple[Snapshot, GcPlan]:
-    """The scan and plan `regfs gc --force --min-age 0` makes."""
+    """The scan (as the run refreshed it) and plan `regfs gc --force --min-age 0` makes."""
     storage = LocalStorage(b.v2)
     snap = scan(storage, workers=1, mode=ScanMode.LAZY if untagged else ScanMode.TAG_NAMES)
     opts = GcOptions(delete_untagged=untagged, min_age=0, force=True)
-    return snap, build_plan(snap, opts, refresh=Refresher(storage, snap))
+    fresh = refreshed(storage, snap, gc_candidates(snap, opts, now=time.time()))
+    return fresh, build_plan(fresh, opts)
 
 
 def deleted_blobs(plan: GcPlan) -> set[str]:

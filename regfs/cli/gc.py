@@ -40,8 +40,10 @@ from regfs.cli.options import (
 )
 from regfs.defaults import MIN_AGE_TEXT, UPLOADS_OLDER_THAN_TEXT
 from regfs.errors import EXIT_INTERRUPTED, EXIT_PARTIAL, EXIT_REFUSED
+from regfs.gc.outcome import GcOutcome, GcRefused, RunStatus
 from regfs.gc.plan import GcOptions, GcPlan
-from regfs.gc.run import GcOutcome, GcRefused, RmOutcome, RunStatus, command_line
+from regfs.gc.removal import RmOutcome
+from regfs.gc.run import command_line
 
 
 def gc_cmd(

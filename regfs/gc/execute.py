@@ -14,13 +14,12 @@ import signal
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, assert_never
 
 from regfs.gc.journal import Journal
-from regfs.gc.plan import GcPlan
-from regfs.gc.steps import Action, Status, Step
+from regfs.gc.plan import GcPlan, PartKind
+from regfs.gc.steps import Action, ExecResult, Status, Step, StepResult
 from regfs.layout import DATA, LINK, STARTEDAT, join, tag_current_link
 from regfs.layout.folders import Level, parse_folder
 from regfs.storage.base import DIR, SYMLINK, Entry, Storage, SymlinkFound
@@ -46,34 +45,6 @@ class Ops:
     def move_to_trash(self, storage: Storage, path: str, run_id: str) -> None:
         """Move a folder to the run's trash."""
         storage.move_to_trash(path, run_id)
-
-
-@dataclass(slots=True)
-class StepResult:
-    """What became of one action, with the reason when it was not done."""
-
-    action: Action
-    status: Status
-    detail: str = ""
-
-
-@dataclass(slots=True)
-class ExecResult:
-    """Every step's result, and whether the run stopped early (interrupted, failed)."""
-
-    results: list[StepResult] = field(default_factory=list)
-    interrupted: bool = False
-    failed: StepResult | None = None
-    seconds: float = 0.0
-
-    def with_status(self, status: Status) -> list[StepResult]:
-        """The results with this status."""
-        return [r for r in self.results if r.status == status]
-
-    @property
-    def reclaimed_bytes(self) -> int:
-        """Bytes of the actions done."""
-        return sum(r.action.size for r in self.results if r.status is Status.DONE)
 
 
 class _Skip(Exception):
@@ -165,6 +136,9 @@ class Executor:
         checked_links = False
         pushed: set[str] = set()
         looked: set[Step] = set()
+        # A removal step not done (skipped) that a gc composed into the plan was planned on.
+        not_removed: str | None = None
+        origin = self.plan.origin
         for i, action in enumerate(actions):
             if self._stop:
                 res.interrupted = True
@@ -183,6 +157,8 @@ class Executor:
                     wanted = {a.digest for a in actions if a.step is Step.BLOB and a.digest}
                     relinked = self.relinked(wanted)
             try:
+                if not_removed is not None and _planned_on_others(origin, action):
+                    raise _Skip(f"planned on the removal of {not_removed}, which was not done")
                 if action.step in PUSH_CHECKED_STEPS and action.digest in pushed:
                     raise _Skip("referenced by a manifest pushed since the scan")
                 if action.step is Step.BLOB and action.digest in relinked:
@@ -212,6 +188,8 @@ class Executor:
                 return
             else:
                 r = StepResult(action, Status.DONE)
+            if r.status is Status.SKIPPED and _others_plan_on(origin, action):
+                not_removed = not_removed or action.path
             res.results.append(r)
             if self.journal:
                 self.journal.step(i, r.status, r.detail)
@@ -393,6 +371,18 @@ class Executor:
             if exc.errno == errno.ENOTDIR:
                 raise _Skip("no longer a folder") from None
             raise
+
+
+def _planned_on_others(origin: dict[str, PartKind], a: Action) -> bool:
+    """An action of gc composed after a removal: gc planned it on the tree as the removal
+    leaves it (a folder is only removed when empty: never on others' say)."""
+    return origin.get(a.path) is PartKind.GC and a.step is not Step.FOLDER
+
+
+def _others_plan_on(origin: dict[str, PartKind], a: Action) -> bool:
+    """A removal's step another part of the plan counts on (an upload's does not matter)."""
+    kind = origin.get(a.path)
+    return kind in (PartKind.RM, PartKind.RETAIN) and a.step is not Step.UPLOAD
 
 
 def _is_regular(mode: int) -> bool:

@@ -8,12 +8,16 @@ as the registry does (this only reads).
 from __future__ import annotations
 
 import stat
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 
+from regfs.gc.plan import GcPlan
+from regfs.gc.steps import Step
 from regfs.layout import LAYERS, MANIFESTS, REPOSITORIES, blob_data, join, link_file
+from regfs.layout.folders import parse_folder
 from regfs.manifests import parse_manifest
 from regfs.model.digest import ALGORITHMS, is_hex_for, make_digest, split_digest
 from regfs.model.manifest import ManifestError
+from regfs.model.snapshot import Snapshot
 from regfs.scan import MANIFEST_READ_LIMIT
 from regfs.storage.base import DIR, SYMLINK, Storage
 
@@ -151,3 +155,27 @@ def referenced_by(storage: Storage, manifests: Iterable[str]) -> set[str]:
         out.update(desc.digest for desc in m.blob_refs())
         stack.extend(desc.digest for desc in m.children)
     return out
+
+
+def expected_revisions(plan: GcPlan, snap: Snapshot) -> Callable[[Step], dict[str, set[str]]]:
+    """``step -> {repository: revisions}``: the revision links a run expects to find when
+    ``step`` starts. Until the revisions step, what the scan saw; from then on, minus those the
+    plan removes. Any other revision link is a manifest pushed (again) since the scan, and a
+    planned one still there was pushed again or changed: what it references must stay."""
+    seen = {name: set(repo.revisions) for name, repo in snap.repositories.items()}
+    after: dict[str, set[str]] | None = None
+
+    def expected(step: Step) -> dict[str, set[str]]:
+        nonlocal after
+        if step in (Step.TAG, Step.TAG_INDEX, Step.REVISION):
+            return seen
+        if after is None:
+            after = {name: set(revs) for name, revs in seen.items()}
+            for a in plan.by_step(Step.REVISION):
+                # The folder names the revision (``.../revisions/<alg>/<hex>``).
+                folder = parse_folder(a.path)
+                if folder is not None and folder.digest:
+                    after.get(a.repository or "", set()).discard(folder.digest)
+        return after
+
+    return expected

@@ -1,14 +1,11 @@
 """``regfs rm``: delete tags, manifests and whole repositories offline.
 
-Targets: ``REPO:TAG`` removes one tag folder; ``REPO@DIGEST`` removes a manifest as the
-registry's API DELETE does (its revision, every tag pointing at it, its tag history entries);
-``REPO`` removes the whole repository (``_manifests``, ``_layers``, ``_uploads``, and the folder
-when nothing else lives in it; child repositories stay). Glob patterns match repositories and
-tags (:mod:`regfs.pattern`: ``*`` within one path segment, ``**`` across). Blobs are left to
-``regfs gc``.
-
-``DIGEST`` may be the short form regfs prints: a unique prefix of at least
-:data:`MIN_PREFIX` hex digits, with or without ``sha256:``; an ambiguous one is refused.
+``REPO:TAG`` removes one tag folder; ``REPO@DIGEST`` removes a manifest as the registry's API
+DELETE does (its revision, every tag pointing at it, its tag history entries); ``REPO`` removes
+the whole repository (``_manifests``, ``_layers``, ``_uploads``, and the folder when nothing
+else lives in it; child repositories stay). Targets are parsed and selected in
+:mod:`regfs.gc.targets`. Blobs are left to gc: ``rm --gc`` composes a gc part into the same
+plan (:mod:`regfs.gc.compose`).
 
 Safety, decided before anything is deleted:
 
@@ -23,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,78 +27,21 @@ from dataclasses import dataclass, field
 from regfs.defaults import MIN_AGE
 from regfs.duration import cutoff as age_cutoff
 from regfs.duration import format_duration
-from regfs.errors import UsageError
-from regfs.gc.plan import (
-    GcOptions,
-    GcPlan,
-    keep_off_symlinks,
-    new_run_id,
-    plan_folders,
-    sort_actions,
-    young_uploads,
-)
+from regfs.gc.compose import compose
+from regfs.gc.plan import GcOptions, GcPlan, Part, PartKind, Planned, new_run_id, young_uploads
 from regfs.gc.steps import Action, Step
+from regfs.gc.targets import Selection
 from regfs.graph.mark import Mode, mark, referrers_index
 from regfs.graph.servable import AbsentChild, tag_report
-from regfs.graph.unread import unknowns
 from regfs.layout import (
-    REPO_NAME_RE,
-    TAG_RE,
     layer_dir,
     revision_dir,
     tag_dir,
     tag_index_dir,
     upload_dir,
 )
-from regfs.model.digest import ALGORITHMS, DigestError, parse_digest
-from regfs.pattern import is_glob, matcher
 from regfs.reports.orphans import manifest_closure
 from regfs.scan import Repository, Snapshot
-
-# The shortest digest prefix `rm` accepts: what regfs prints (render.short).
-MIN_PREFIX = 12
-_PREFIX_RE = re.compile(r"(?:(?P<alg>[a-z0-9]+):)?(?P<hex>[0-9a-f]+)")
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    text: str
-    repo: str
-    tag: str | None = None
-    digest: str | None = None
-    # A short digest: (algorithm or None for any, hex prefix).
-    prefix: tuple[str | None, str] | None = None
-
-    @property
-    def is_glob(self) -> bool:
-        return is_glob(self.repo + (self.tag or ""))
-
-    def matches(self, digest: str) -> bool:
-        """Whether ``digest`` is the one this manifest target names (full or short)."""
-        if self.digest is not None:
-            return digest == self.digest
-        if self.prefix is None:
-            return False
-        alg, hexpart = self.prefix
-        d_alg, _, d_hex = digest.partition(":")
-        return (alg is None or alg == d_alg) and d_hex.startswith(hexpart)
-
-
-@dataclass(slots=True)
-class Selection:
-    """What the targets matched: whole repositories, tags, manifests."""
-
-    repositories: list[str] = field(default_factory=list)
-    tags: list[tuple[str, str]] = field(default_factory=list)
-    manifests: list[tuple[str, str]] = field(default_factory=list)
-    globbed: bool = False
-
-    def describe(self) -> list[str]:
-        return (
-            [f"repository {r}" for r in self.repositories]
-            + [f"tag {r}:{t}" for r, t in self.tags]
-            + [f"manifest {r}@{d}" for r, d in self.manifests]
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,91 +91,47 @@ class RmPlan(GcPlan):
     breaks: list[Breakage] = field(default_factory=list)
 
 
-def parse_target(text: str) -> Target:
-    """``REPO``, ``REPO:TAG`` or ``REPO@DIGEST``, globs allowed in REPO and TAG."""
-    if not text:
-        raise UsageError("empty target")
-    if "@" in text:
-        repo, _, ref = text.partition("@")
-        _check_repo(repo, text)
-        try:
-            return Target(text, repo, digest=parse_digest(ref))
-        except DigestError as exc:
-            m = _PREFIX_RE.fullmatch(ref)
-            alg = m.group("alg") if m else None
-            full = ALGORITHMS.get(alg or "sha256", 0)
-            if m is None or (alg is not None and alg not in ALGORITHMS):
-                raise UsageError(f"malformed target {text!r}: {exc}") from None
-            if not MIN_PREFIX <= len(m.group("hex")) < max(ALGORITHMS.values()) or (
-                alg is not None and len(m.group("hex")) >= full
-            ):
-                raise UsageError(
-                    f"malformed target {text!r}: a digest is either full or a prefix of at "
-                    f"least {MIN_PREFIX} hex digits ({exc})"
-                ) from None
-            return Target(text, repo, prefix=(alg, m.group("hex")))
-    repo, sep, tag = text.partition(":")
-    _check_repo(repo, text)
-    if sep:
-        if not tag or not (TAG_RE.fullmatch(tag) or is_glob(tag)):
-            raise UsageError(f"malformed target {text!r}: bad tag {tag!r}")
-        return Target(text, repo, tag=tag)
-    return Target(text, repo)
+@dataclass(slots=True)
+class RmPart(Part):
+    """The removal part of a plan, with what it takes along and what it breaks."""
+
+    referrers: list[Referrer] = field(default_factory=list)
+    breaks: list[Breakage] = field(default_factory=list)
 
 
-def _check_repo(repo: str, text: str) -> None:
-    if not repo:
-        raise UsageError(f"malformed target {text!r}: no repository")
-    if is_glob(repo):
-        matcher(repo)  # a malformed glob is an error now, before anything is scanned
-        return
-    if not REPO_NAME_RE.fullmatch(repo):
-        raise UsageError(f"malformed target {text!r}: {repo!r} is not a repository name")
+def rm_part(snap: Snapshot, sel: Selection, *, min_age: float = MIN_AGE, now: float) -> RmPart:
+    """The removal of ``sel`` (pure), the referrers it takes along, and the tags it would
+    break (``breaks``: the caller refuses them unless forced). Its scope is the repositories
+    it touches: their leftovers only, never tidying elsewhere."""
+    part = RmPart(PartKind.RM)
+    whole = set(sel.repositories)
+    tags_done: set[tuple[str, str]] = set()
+    for name in sel.repositories:
+        _remove_repository(snap.repositories[name], part)
+        tags_done.update((name, t) for t in snap.repositories[name].tags)
+    for name, tag in sel.tags:
+        if name not in whole and (name, tag) not in tags_done:
+            tags_done.add((name, tag))
+            _remove_tag(snap.repositories[name], tag, part)
+    manifests = [(n, d) for n, d in sel.manifests if n not in whole]
+    for name, digest in manifests:
+        _remove_manifest(snap.repositories[name], digest, part, tags_done)
+    for ref in _orphaned_referrers(snap, part, manifests):
+        part.referrers.append(ref)
+        _remove_manifest(snap.repositories[ref.repository], ref.digest, part, tags_done)
+    part.breaks = breakage(snap, part, whole)
+    part.young_uploads = young_uploads(snap, age_cutoff(now, min_age))
+    part.scope = frozenset(a.repository for a in part.actions if a.repository)
+    return part
 
 
-def select(snap: Snapshot, targets: list[Target]) -> Selection:
-    """Resolve targets against the snapshot; any that matches nothing is an error."""
-    sel = Selection(globbed=any(t.is_glob for t in targets))
-    names = list(snap.repositories)
-    seen_repo: set[str] = set()
-    seen_tag: set[tuple[str, str]] = set()
-    seen_man: set[tuple[str, str]] = set()
-    for t in targets:
-        repos = [n for n in names if matcher(t.repo)(n)]
-        if not repos:
-            raise UsageError(f"no repository matches {t.text!r}")
-        hit = False
-        for name in repos:
-            repo = snap.repositories[name]
-            if t.digest is not None or t.prefix is not None:
-                found = sorted(d for d in repo.revision_digests() if t.matches(d))
-                if len(found) > 1:
-                    raise UsageError(
-                        f"{t.text!r} is ambiguous: {len(found)} manifests of {name} start with "
-                        f"it: {', '.join(found)}"
-                    )
-                if found:
-                    hit = True
-                    if (name, found[0]) not in seen_man:
-                        seen_man.add((name, found[0]))
-                        sel.manifests.append((name, found[0]))
-            elif t.tag is not None:
-                tag_matches = matcher(t.tag)
-                for tag in sorted(repo.tags):
-                    if tag_matches(tag):
-                        hit = True
-                        if (name, tag) not in seen_tag:
-                            seen_tag.add((name, tag))
-                            sel.tags.append((name, tag))
-            else:
-                hit = True
-                if name not in seen_repo:
-                    seen_repo.add(name)
-                    sel.repositories.append(name)
-        if not hit:
-            what = "manifest" if t.digest or t.prefix else "tag"
-            raise UsageError(f"no {what} matches {t.text!r}")
-    return sel
+def rm_plan(
+    snap: Snapshot, part: RmPart, *, run_id: str, options: GcOptions, created: float
+) -> RmPlan:
+    """The plan of a removal alone (composed: folders, symbolic links kept off, sorted)."""
+    plan = RmPlan(run_id, str(snap.v2), options, created, [], [], [])
+    plan.referrers, plan.breaks = part.referrers, part.breaks
+    return compose(snap, plan, [part])
 
 
 def build_rm_plan(
@@ -247,45 +142,15 @@ def build_rm_plan(
     min_age: float = MIN_AGE,
     now: float | None = None,
 ) -> RmPlan:
-    """The removal of ``sel``, the referrers it takes along, and the tags it would break
-    (``plan.breaks``: the caller refuses them unless forced)."""
+    """The removal of ``sel`` as a plan of its own (:func:`rm_part`, composed)."""
     now = time.time() if now is None else now
-    plan = RmPlan(
-        run_id=new_run_id(now),
-        v2=str(snap.v2),
-        options=GcOptions(trash=trash, min_age=min_age),
-        created=now,
-        actions=[],
-        kept=[],
-        blocking=[],
-    )
-    whole = set(sel.repositories)
-    tags_done: set[tuple[str, str]] = set()
-    for name in sel.repositories:
-        _remove_repository(snap.repositories[name], plan)
-        tags_done.update((name, t) for t in snap.repositories[name].tags)
-    for name, tag in sel.tags:
-        if name not in whole and (name, tag) not in tags_done:
-            tags_done.add((name, tag))
-            _remove_tag(snap.repositories[name], tag, plan)
-    manifests = [(n, d) for n, d in sel.manifests if n not in whole]
-    for name, digest in manifests:
-        _remove_manifest(snap.repositories[name], digest, plan, tags_done)
-    for ref in _orphaned_referrers(snap, plan, manifests):
-        plan.referrers.append(ref)
-        _remove_manifest(snap.repositories[ref.repository], ref.digest, plan, tags_done)
-    plan.breaks = breakage(snap, plan, whole)
-    cutoff = age_cutoff(now, min_age)
-    plan.young_uploads = young_uploads(snap, cutoff)
-    touched = {a.repository for a in plan.actions if a.repository}
-    plan_folders(snap, plan, scope=touched)
-    keep_off_symlinks(plan, unknowns(snap))  # the registry serves through them: as in gc
-    sort_actions(plan)
-    return plan
+    part = rm_part(snap, sel, min_age=min_age, now=now)
+    options = GcOptions(trash=trash, min_age=min_age)
+    return rm_plan(snap, part, run_id=new_run_id(now), options=options, created=now)
 
 
 def _remove_manifest(
-    repo: Repository, digest: str, plan: GcPlan, tags_done: set[tuple[str, str]]
+    repo: Repository, digest: str, plan: Planned, tags_done: set[tuple[str, str]]
 ) -> None:
     """What the registry's DELETE of ``repo@digest`` removes: every tag pointing at it, its
     tag history entries, its revision."""
@@ -319,7 +184,7 @@ def _remove_manifest(
             plan.manifests.append((name, digest))
 
 
-def _touched(snap: Snapshot, plan: GcPlan) -> Snapshot:
+def _touched(snap: Snapshot, plan: Planned) -> Snapshot:
     """The snapshot after ``plan``, restricted to the repositories it touches."""
     after = without(snap, plan)
     names = {a.repository for a in plan.actions if a.repository}
@@ -329,7 +194,7 @@ def _touched(snap: Snapshot, plan: GcPlan) -> Snapshot:
 
 
 def _orphaned_referrers(
-    snap: Snapshot, plan: GcPlan, removed: list[tuple[str, str]]
+    snap: Snapshot, plan: Planned, removed: list[tuple[str, str]]
 ) -> list[Referrer]:
     """Referrers of the removed manifests (transitively, same repository) that nothing keeps
     live once they are gone: their subject cannot be pulled, so nothing reaches them."""
@@ -356,7 +221,7 @@ def _orphaned_referrers(
     return out
 
 
-def breakage(snap: Snapshot, plan: GcPlan, whole: Iterable[str] = ()) -> list[Breakage]:
+def breakage(snap: Snapshot, plan: Planned, whole: Iterable[str] = ()) -> list[Breakage]:
     """Tags that survive ``plan`` but pull less after it: index children it removes.
     ``whole``: repositories removed entirely (no tag of theirs stays)."""
     whole = set(whole)
@@ -392,7 +257,7 @@ def breakage(snap: Snapshot, plan: GcPlan, whole: Iterable[str] = ()) -> list[Br
     return out
 
 
-def _remove_tag(repo: Repository, tag: str, plan: GcPlan) -> None:
+def _remove_tag(repo: Repository, tag: str, plan: Planned) -> None:
     cur = repo.tags[tag].current
     plan.actions.append(
         Action(
@@ -405,7 +270,7 @@ def _remove_tag(repo: Repository, tag: str, plan: GcPlan) -> None:
     )
 
 
-def _remove_repository(repo: Repository, plan: GcPlan) -> None:
+def _remove_repository(repo: Repository, plan: Planned) -> None:
     for tag in sorted(repo.tags):
         _remove_tag(repo, tag, plan)
     for d, link in sorted(repo.revisions.items()):
@@ -442,7 +307,7 @@ def _remove_repository(repo: Repository, plan: GcPlan) -> None:
         )
 
 
-def without(snap: Snapshot, plan: GcPlan) -> Snapshot:
+def without(snap: Snapshot, plan: Planned) -> Snapshot:
     """The snapshot as it will be after ``plan`` ran (for the dry-run gc estimate)."""
     repos = {}
     removed = {(a.step, a.path) for a in plan.actions}
@@ -468,7 +333,7 @@ def without(snap: Snapshot, plan: GcPlan) -> Snapshot:
     return out
 
 
-def gc_notes(snap: Snapshot, plan: GcPlan, gc_plan: GcPlan, options: GcOptions) -> list[str]:
+def gc_notes(snap: Snapshot, plan: Planned, gc_plan: Planned, options: GcOptions) -> list[str]:
     """Why the gc that follows a removal would refuse, or frees nothing the removal let go."""
     if gc_plan.blocking and not options.force:
         first = gc_plan.blocking[0]

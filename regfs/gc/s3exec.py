@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, assert_never
 
-from regfs.gc.execute import PUSH_CHECKED_STEPS, ExecResult, StepResult
+from regfs.gc.execute import PUSH_CHECKED_STEPS
 from regfs.gc.journal import Journal
 from regfs.gc.plan import GcPlan
-from regfs.gc.steps import Action, Status, Step
+from regfs.gc.steps import Action, ExecResult, Status, Step, StepResult
 from regfs.storage.base import ListError, NotEmpty, NotFound, StorageError
 from regfs.storage.s3 import DELETE_BATCH, MultipartUpload, S3Storage
 from regfs.storage.s3batch import Deleted, copy_to_trash, delete_checked, head, parallel

@@ -1,6 +1,6 @@
 """The gc protocol's vocabulary: the kinds of step a plan holds (:class:`Step`), what became
-of each one (:class:`Status`), and one deletion (:class:`Action`) or one thing kept
-(:class:`Kept`).
+of each one (:class:`Status`), one deletion (:class:`Action`) or one thing kept
+(:class:`Kept`), and what a run did (:class:`StepResult`, :class:`ExecResult`).
 
 Both enums are string enums whose values are what the ``--json`` documents and the run
 journal have always held. An action read back from a journal goes through
@@ -11,7 +11,7 @@ that step's level (:func:`regfs.layout.folders.check_rel`): a tampered journal i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from regfs.layout.folders import LayoutError, Level, check_rel, parse_folder
@@ -175,3 +175,31 @@ class Kept:
     digest: str | None = None
     repository: str | None = None
     size: int = 0
+
+
+@dataclass(slots=True)
+class StepResult:
+    """What became of one action, with the reason when it was not done."""
+
+    action: Action
+    status: Status
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class ExecResult:
+    """Every step's result, and whether the run stopped early (interrupted, failed)."""
+
+    results: list[StepResult] = field(default_factory=list)
+    interrupted: bool = False
+    failed: StepResult | None = None
+    seconds: float = 0.0
+
+    def with_status(self, status: Status) -> list[StepResult]:
+        """The results with this status."""
+        return [r for r in self.results if r.status == status]
+
+    @property
+    def reclaimed_bytes(self) -> int:
+        """Bytes of the actions done."""
+        return sum(r.action.size for r in self.results if r.status is Status.DONE)

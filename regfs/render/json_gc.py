@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from regfs.gc.outcome import GcOutcome
+from regfs.gc.removal import RmOutcome
 from regfs.gc.rm import RmPlan
-from regfs.gc.run import GcOutcome, RmOutcome
 from regfs.gc.steps import Action, Status
 from regfs.gc.trash import PurgeResult, RestoreResult, TrashRun
 from regfs.layout.folders import parse_folder

@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 
 from regfs.defaults import MIN_AGE
 from regfs.duration import cutoff as age_cutoff
+from regfs.gc.folders import plan_folders
 from regfs.gc.plan import (
     GcOptions,
     GcPlan,
     keep_off_symlinks,
     new_run_id,
-    plan_folders,
     sort_actions,
     young_uploads,
 )

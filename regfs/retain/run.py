@@ -14,9 +14,10 @@ from regfs.defaults import MIN_AGE
 from regfs.errors import UsageError
 from regfs.gc.execute import Ops
 from regfs.gc.live import Reason
+from regfs.gc.outcome import GcOutcome, GcRefused
 from regfs.gc.plan import GcPlan
 from regfs.gc.probe import check_url
-from regfs.gc.run import GcOutcome, GcRefused, _execute, _locked, _scan, assess
+from regfs.gc.run import Run, decide, locked, scan_for_plan
 from regfs.parallel.tuning import SERIAL, Tuning
 from regfs.retain.created import created_reader
 from regfs.retain.plan import RetainPlan, build_retain_plan
@@ -81,34 +82,26 @@ def retain(
     v2 = resolve_root(root)
     storage = LocalStorage(v2)
     now = time.time() if now is None else now
-    with _locked(storage.state, command, dry_run) as lock:
-        snap = _scan(storage, progress, tag_links=True, tuning=tuning)
+    with locked(storage.state, command, dry_run) as lock:
+        snap = scan_for_plan(storage, progress, tag_links=True, tuning=tuning)[0]
         created = created_reader(storage, snap) if any(r.by is By.CREATED for r in rules) else None
         sel = select(snap, rules, now=now, min_age=min_age, created=created)
         plan = build_retain_plan(
             snap, sel, trash=trash, min_age=min_age, now=now, refresh=Refresher(storage, snap)
         )
         outcome = GcOutcome(plan, snap, dry_run, live_check_skipped=skip_live_check)
-        refusals, outcome.guard = assess(
-            plan, force=False, lock=lock, registry_url=url, skip_live_check=skip_live_check
-        )
-        outcome.would_refuse = refusals or None
         result = RetainOutcome(sel, outcome)
-        if dry_run:
-            return result
-        if refusals:
-            raise RetainRefused(result, refusals)
-        _execute(
-            outcome,
-            storage,
-            confirm=confirm,
-            progress=progress,
-            ops=ops,
-            command=command,
-            recheck=lambda: assess(
-                plan, force=False, lock=None, registry_url=url, skip_live_check=skip_live_check
-            )[0],
-        )
+        try:
+            decide(
+                outcome,
+                Run(storage, confirm, progress, ops, command),
+                force=False,
+                lock=lock,
+                registry_url=url,
+                skip_live_check=skip_live_check,
+            )
+        except GcRefused as exc:
+            raise RetainRefused(result, exc.details) from None
         return result
 
 

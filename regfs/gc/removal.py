@@ -1,0 +1,226 @@
+"""One ``regfs rm`` from ROOT to result: lock, scan, select, plan, guard, confirm, execute.
+
+The removal and, with ``--gc``, the gc after it are one plan (:mod:`regfs.gc.compose`): one
+run id, one lock, one journal, one ``regfs restore``; a dry run shows exactly the plan a real
+run executes. The gc part is planned on the snapshot as the removal leaves it, and the
+executor's re-checks (pushed again, re-linked since the scan) cover a removal step that was
+skipped; a skipped removal step also stops every gc step planned on it (see
+:func:`regfs.gc.execute.Executor`'s ``after_skip``). Without ``--gc``, what gc would then
+reclaim is shown as a preview of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from regfs.errors import UsageError
+from regfs.gc.compose import compose
+from regfs.gc.execute import Ops
+from regfs.gc.garbage import gc_candidates, gc_part
+from regfs.gc.outcome import GcOutcome, GcRefused, RunStatus
+from regfs.gc.plan import GcOptions, GcPlan, Part, PartKind, new_run_id
+from regfs.gc.probe import check_url
+from regfs.gc.refresh import build_plan, refreshed
+from regfs.gc.rm import RmPart, RmPlan, gc_notes, rm_part, without
+from regfs.gc.run import Run, Store, collect, decide, locked, open_root, scan_for_plan, state_of
+from regfs.gc.steps import ExecResult
+from regfs.gc.targets import Selection, parse_target, select
+from regfs.parallel.tuning import SERIAL, Tuning
+from regfs.scan import Progress, Refresher, Snapshot
+from regfs.storage.base import Storage
+from regfs.storage.s3 import S3Storage
+
+
+@dataclass(slots=True)
+class RmOutcome:
+    """One ``regfs rm``: what the targets selected, the run, and gc's share of it.
+
+    ``run`` is the one plan that runs (the removal, and with ``--gc`` the gc composed in)
+    and its execution; ``removal`` and ``gc`` are its two parts as reports (folders belong to
+    the removal: they are planned once). Without ``--gc``, ``gc`` is what gc would then
+    reclaim: a plan of its own, not run.
+    """
+
+    selection: Selection
+    removal: GcOutcome
+    gc: GcOutcome | None = None
+    # Why that gc reclaims nothing the removal let go, or would refuse (for the operator).
+    gc_notes: list[str] = field(default_factory=list)
+    run: GcOutcome | None = None
+
+    @property
+    def status(self) -> RunStatus:
+        """How the whole command ended: refused when the removal or its gc is (or would
+        be); else the removal's failure or interruption, else the gc's; else the removal's
+        status (``rm --json``'s ``status`` is the removal's alone)."""
+        parts = [self.removal] + ([self.gc] if self.gc is not None else [])
+        statuses = [p.status for p in parts]
+        if RunStatus.REFUSED in statuses:
+            return RunStatus.REFUSED
+        for status in statuses:
+            if status in (RunStatus.FAILED, RunStatus.INTERRUPTED):
+                return status
+        return statuses[0]
+
+
+def remove(
+    root: str | Store | None,
+    targets: list[str],
+    *,
+    dry_run: bool,
+    trash: bool = False,
+    run_gc: bool = False,
+    gc_options: GcOptions | None = None,
+    registry_url: str | None = None,
+    skip_live_check: bool = False,
+    confirm: Callable[[GcPlan], bool] | None = None,
+    progress: Progress | None = None,
+    ops: Ops | None = None,
+    now: float | None = None,
+    command: str = "regfs rm",
+    tuning: Tuning = SERIAL,
+) -> RmOutcome:
+    """Remove tags, manifests or repositories (with ``run_gc``, and what gc then reclaims,
+    in the same run); without ``run_gc``, report what gc would reclaim.
+
+    Decided before anything is deleted, by the same rules in a dry run: a removal that
+    breaks a tag that stays (``breaks_tag``) and, with ``run_gc``, a gc that meets blocking
+    scan problems are refusals unless ``gc_options.force``, next to the live-registry guard
+    and the lock.
+
+    Raises:
+        UsageError: a malformed target, or one that matches nothing (nothing is touched).
+        GcRefused: refused for safety (its ``outcome`` is the :class:`RmOutcome`). Nothing
+            is deleted.
+    """
+    parsed = [parse_target(t) for t in targets]
+    if not parsed:
+        raise UsageError("no target given")
+    url = check_url(registry_url) if registry_url else None
+    storage = open_root(root)
+    gopts = gc_options or GcOptions()
+    now = time.time() if now is None else now
+    with locked(state_of(storage), command, dry_run) as lock:
+        snap, seen = scan_for_plan(storage, progress, tag_links=True, tuning=tuning)
+        sel = select(snap, parsed)
+        part = rm_part(snap, sel, min_age=gopts.min_age, now=now)
+        parts: list[Part] = [part]
+        fresh = snap
+        if run_gc:
+            # gc planned on the tree as the removal leaves it, refreshed through the storage.
+            cands = gc_candidates(without(snap, part), gopts, now=now)
+            fresh = refreshed(seen, snap, cands)
+            parts.append(gc_part(without(fresh, part), cands))
+        options = (
+            dataclasses.replace(gopts, trash=trash)
+            if run_gc
+            else GcOptions(trash=trash, min_age=gopts.min_age)
+        )
+        plan = RmPlan(new_run_id(now), str(snap.v2), options, now, [], [], [])
+        plan.referrers, plan.breaks = part.referrers, part.breaks
+        compose(fresh, plan, parts)
+        outcome = GcOutcome(plan, snap, dry_run, live_check_skipped=skip_live_check)
+        preview = None if run_gc else _gc_preview(seen, snap, part, gopts, now)
+        try:
+            decide(
+                outcome,
+                Run(storage, confirm, progress, ops, command),
+                force=gopts.force,
+                lock=lock,
+                registry_url=url,
+                skip_live_check=skip_live_check,
+            )
+        except GcRefused as exc:
+            raise GcRefused(_result(sel, outcome, parts, preview, gopts), exc.details) from None
+    result = _result(sel, outcome, parts, preview, gopts)
+    if run_gc or dry_run or outcome.executed is None:
+        return result
+    if outcome.executed.failed or outcome.executed.interrupted:
+        return RmOutcome(sel, outcome)
+    # What gc would reclaim now, from a scan of the tree as the removal left it.
+    # What gc would reclaim now scans afresh: a folder is opened again from ROOT.
+    gc = collect(
+        storage if isinstance(storage, S3Storage) else root,
+        gopts,
+        dry_run=True,
+        progress=progress,
+        now=now,
+        check_safety=False,
+        tuning=tuning,
+    )
+    return RmOutcome(sel, outcome, gc, gc_notes(snap, plan, gc.plan, gopts), outcome)
+
+
+def _gc_preview(
+    storage: Storage, snap: Snapshot, part: RmPart, options: GcOptions, now: float
+) -> GcOutcome:
+    """What gc would reclaim once the removal ran: a plan of its own on the tree as the
+    removal leaves it (shown, not run)."""
+    after = without(snap, part)
+    plan = build_plan(after, options, now=now, refresh=Refresher(storage, after))
+    return GcOutcome(plan, after, True)
+
+
+def _result(
+    sel: Selection,
+    run: GcOutcome,
+    parts: list[Part],
+    preview: GcOutcome | None,
+    options: GcOptions,
+) -> RmOutcome:
+    """The outcome of ``run`` as the removal and its gc (a part of it, or the preview)."""
+    if preview is not None:
+        notes = gc_notes(run.snapshot, run.plan, preview.plan, options)
+        return RmOutcome(sel, run, preview, notes, run)
+    rm_options = GcOptions(trash=run.plan.options.trash, min_age=options.min_age)
+    removal = _share(run, parts, {PartKind.RM, PartKind.FOLDERS}, rm_options)
+    gc = _share(run, parts, {PartKind.GC}, options)
+    gc.would_refuse = [r for r in run.would_refuse or [] if r.kind == "scan_problem"] or None
+    if run.executed is None:  # the gc part was not looked at by the guard on its own
+        gc.guard, gc.live_check_skipped = [], False
+    notes = gc_notes(run.snapshot, removal.plan, gc.plan, options)
+    return RmOutcome(sel, removal, gc, notes, run)
+
+
+def _share(
+    run: GcOutcome, parts: list[Part], kinds: set[PartKind], options: GcOptions
+) -> GcOutcome:
+    """The actions (planned and done) that parts of ``kinds`` made, as a run of their own
+    (same run id): what the report of each part reads."""
+    plan = run.plan
+    mine = [p for p in parts if p.kind in kinds]
+    # compose kept each part's "kept" in order, then what it kept off symbolic links
+    later = plan.kept[sum(len(p.kept) for p in parts) :]
+    view = (RmPlan if PartKind.RM in kinds else GcPlan)(
+        plan.run_id,
+        plan.v2,
+        options,
+        plan.created,
+        actions=[a for a in plan.actions if plan.origin.get(a.path) in kinds],
+        kept=[k for p in mine for k in p.kept]
+        + [k for k in later if plan.origin.get(k.path) in kinds],
+        blocking=[f for p in mine for f in p.blocking],
+        manifests=[m for p in mine for m in p.manifests],
+        young_uploads=[u for p in mine for u in p.young_uploads],
+        origin={path: kind for path, kind in plan.origin.items() if kind in kinds},
+    )
+    if isinstance(view, RmPlan) and isinstance(plan, RmPlan):
+        view.referrers, view.breaks = plan.referrers, plan.breaks
+    executed = None
+    if run.executed is not None:
+        ex = run.executed
+        results = [r for r in ex.results if plan.origin.get(r.action.path) in kinds]
+        failed = ex.failed if any(r is ex.failed for r in results) else None
+        executed = ExecResult(results, ex.interrupted, failed, ex.seconds)
+    return GcOutcome(
+        view,
+        run.snapshot,
+        run.dry_run,
+        executed,
+        run.would_refuse,
+        list(run.guard),
+        run.live_check_skipped,
+    )
