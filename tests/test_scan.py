@@ -944,8 +944,22 @@ def test_forked_shards_give_the_same_snapshot(
     st = LocalStorage(resolve_root(root))
     # Small manifest chunks, so the manifest phase is shared with the helper too.
     monkeypatch.setattr("regfs.scan.loader.MANIFEST_CHUNK", 2)
+    # Count the helpers forked: the pool quietly runs everything in this process when it
+    # cannot fork safely (another thread alive), and the comparison below would still hold.
+    import multiprocessing.context
+
+    started: list[int] = []
+    real_start = multiprocessing.context.ForkProcess.start
+
+    def counting_start(self: multiprocessing.context.ForkProcess) -> None:
+        started.append(os.getpid())
+        real_start(self)
+
+    monkeypatch.setattr(multiprocessing.context.ForkProcess, "start", counting_start)
     one = scan(st, workers=1, tuning=Tuning(processes=1), mode=mode)
+    assert started == []  # one process: nothing forked
     two = scan(st, workers=1, tuning=Tuning(processes=2), mode=mode)
+    assert started, "no helper was forked: the sharded path was not taken"
     assert one.mode is two.mode is mode
     assert one.lazy == two.lazy == (mode in (ScanMode.LAZY, ScanMode.TAG_NAMES))
     assert one.blobs == two.blobs
