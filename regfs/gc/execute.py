@@ -55,7 +55,39 @@ class _Gone(Exception):
     pass
 
 
-class Executor:
+class StopsOnSigint:
+    """What every executor shares: :meth:`run` times ``_run`` and turns SIGINT into
+    ``_stop``, which ``_run`` checks at its own boundaries (an item on disk, a chunk on S3)."""
+
+    _stop: bool = False
+
+    def run(self) -> ExecResult:
+        """Execute the plan in order; SIGINT stops it at the next boundary."""
+        res = ExecResult()
+        t0 = time.monotonic()
+        previous = self._install_sigint()
+        try:
+            self._run(res)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+            res.seconds = time.monotonic() - t0
+        return res
+
+    def _run(self, res: ExecResult) -> None:
+        raise NotImplementedError
+
+    def _install_sigint(self) -> Any:
+        try:
+            return signal.signal(signal.SIGINT, self._on_sigint)
+        except ValueError:  # not the main thread
+            return None
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        self._stop = True
+
+
+class Executor(StopsOnSigint):
     """Runs a plan once, through ``storage`` (default: the local store at ``plan.v2``):
     re-checks each target, then deletes it or moves it to the run's trash (``trash_run``)."""
 
@@ -106,28 +138,6 @@ class Executor:
             return stat.S_ISLNK(self.storage.lstat(rel).st_mode)
         except OSError:
             return False
-
-    def run(self) -> ExecResult:
-        """Execute every action in order; SIGINT stops at the next item boundary."""
-        res = ExecResult()
-        t0 = time.monotonic()
-        previous = self._install_sigint()
-        try:
-            self._run(res)
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
-            res.seconds = time.monotonic() - t0
-        return res
-
-    def _install_sigint(self) -> Any:
-        try:
-            return signal.signal(signal.SIGINT, self._on_sigint)
-        except ValueError:  # not the main thread
-            return None
-
-    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        self._stop = True
 
     def _run(self, res: ExecResult) -> None:
         actions = self.plan.actions

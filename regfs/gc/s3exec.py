@@ -28,14 +28,11 @@ filesystem (each action done, skipped with a reason, gone, or failed), with what
 from __future__ import annotations
 
 import hashlib
-import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import FrameType
-from typing import Any, assert_never
+from typing import assert_never
 
-from regfs.gc.execute import PUSH_CHECKED_STEPS
+from regfs.gc.execute import PUSH_CHECKED_STEPS, StopsOnSigint
 from regfs.gc.journal import Journal
 from regfs.gc.plan import GcPlan
 from regfs.gc.steps import Action, ExecResult, Status, Step, StepResult
@@ -79,7 +76,7 @@ def plain_md5(etag: str | None) -> bool:
     return etag is not None and len(etag) == 32 and all(c in "0123456789abcdef" for c in etag)
 
 
-class S3Executor:
+class S3Executor(StopsOnSigint):
     """Runs a plan once on an :class:`S3Storage`; the counterpart of
     :class:`regfs.gc.execute.Executor` (same arguments, same :class:`ExecResult`)."""
 
@@ -105,28 +102,6 @@ class S3Executor:
         self.batch = max(1, min(batch, DELETE_BATCH))
         self._stop = False
         self._done = 0
-
-    def run(self) -> ExecResult:
-        """Execute every step in order; SIGINT stops at the next chunk boundary."""
-        res = ExecResult()
-        t0 = time.monotonic()
-        previous = self._install_sigint()
-        try:
-            self._run(res)
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
-            res.seconds = time.monotonic() - t0
-        return res
-
-    def _install_sigint(self) -> Any:
-        try:
-            return signal.signal(signal.SIGINT, self._on_sigint)
-        except ValueError:  # not the main thread
-            return None
-
-    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        self._stop = True
 
     # --- steps and chunks ----------------------------------------------------------------
 
