@@ -29,6 +29,11 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
+    """``seconds`` as a duration text that :func:`parse_duration` reads back to the same value.
+
+    The largest unit that divides it exactly (``7d``, ``90m``), else seconds with no trailing
+    zeros (``1.5s``); ``"0"`` for zero or less (no limit).
+    """
     if seconds <= 0:
         return "0"
     for unit, n in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):

@@ -85,6 +85,11 @@ def matcher(pattern: str) -> Callable[[str], bool]:
 
 
 def matches(name: str, pattern: str) -> bool:
+    """Whether ``name`` matches ``pattern`` (a glob, or an exact name), as :func:`matcher`.
+
+    Raises:
+        UsageError: ``pattern`` is a malformed glob.
+    """
     return matcher(pattern)(name)
 
 

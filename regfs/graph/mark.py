@@ -34,6 +34,12 @@ from regfs.scan import Repository, Snapshot
 
 
 class Mode(StrEnum):
+    """Which manifests are roots of the marking (see the module docstring).
+
+    ``DEFAULT``: every revision, as ``registry garbage-collect``; ``UNTAGGED``
+    (``--delete-untagged``): what tags point at, with their children and referrers.
+    """
+
     DEFAULT = "default"
     UNTAGGED = "untagged"
 
@@ -53,6 +59,7 @@ class Dangling:
     referrer: str | None
 
     def as_dict(self) -> dict[str, object]:
+        """This reference as one entry of the ``dangling`` list of ``--json`` documents."""
         return {
             "repository": self.repository,
             "kind": self.kind,
@@ -64,15 +71,26 @@ class Dangling:
 
 @dataclass(slots=True)
 class Marks:
+    """The result of one :func:`mark`: what is live, what is kept, what is dangling.
+
+    Attributes:
+        mode: the roots this marking started from.
+        live: repository -> live manifest digest -> why it is live (``"tag latest"``,
+            ``"child of sha256:..."``, ``"kept: young"``, ...).
+        marked: every blob digest something live needs (manifests, configs, layers), and the
+            blobs of index children or tag targets that are named but not servable.
+        protected: blob digest -> why it is kept although unmarked: something unreadable
+            might reference it.
+        dangling: references to blobs whose data is not in the store, sorted.
+        unknown: what could not be read and what it forces to keep
+            (:mod:`regfs.graph.unread`).
+    """
+
     mode: Mode
-    # repository -> live manifest digest -> why it is live
     live: dict[str, dict[str, str]] = field(default_factory=dict)
-    # every blob digest something live needs (manifests, configs, layers)
     marked: set[str] = field(default_factory=set)
-    # blobs kept only because something unreadable might reference them -> why
     protected: dict[str, str] = field(default_factory=dict)
     dangling: list[Dangling] = field(default_factory=list)
-    # what could not be read and what it forces to keep (regfs.graph.unread)
     unknown: Unknowns = field(default_factory=Unknowns)
 
     @property
@@ -81,9 +99,19 @@ class Marks:
         return self.unknown.everything
 
     def is_live(self, repo: str, digest: str) -> bool:
+        """Whether manifest ``digest`` is live in repository ``repo`` (reached from a root).
+
+        A manifest that is only named (an index child or tag target with no revision link)
+        is marked but not live.
+        """
         return digest in self.live.get(repo, {})
 
     def keeps(self, digest: str) -> bool:
+        """Whether blob ``digest`` must be kept: marked, protected, or every blob is kept.
+
+        ``False`` means no live manifest needs it and nothing unreadable might: garbage in
+        this mode (age and other rules are the planner's business).
+        """
         return digest in self.marked or digest in self.protected or bool(self.unknown.everything)
 
     def undecided_reason(self, digest: str) -> str | None:

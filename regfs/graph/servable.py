@@ -31,6 +31,7 @@ class AbsentChild:
     platform: str | None
 
     def describe(self) -> str:
+        """``"<platform> (<digest>)"`` (``no platform`` when the index gives none), for messages."""
         return f"{self.platform or 'no platform'} ({self.digest})"
 
 
@@ -48,10 +49,12 @@ class PullReport:
 
     @property
     def broken(self) -> bool:
+        """Whether the pull fails: there is damage (``issues``)."""
         return bool(self.issues)
 
     @property
     def partial(self) -> bool:
+        """Whether the pull works but some index children (platforms) are absent."""
         return not self.issues and bool(self.absent)
 
 

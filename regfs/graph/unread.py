@@ -73,12 +73,17 @@ class Unread:
     digest: str | None = None
 
     def describe(self) -> str:
+        """``"<path>: <reason>"`` (naming the manifest for ``MANIFESTS`` scope), for messages."""
         what = self.path
         if self.scope is Scope.MANIFESTS and self.digest:
             what = f"manifest {self.digest} ({self.path})"
         return f"{what}: {self.reason}"
 
     def as_dict(self) -> dict[str, object]:
+        """This part as one entry of the ``unread`` list of ``--json`` documents.
+
+        ``repository`` and ``digest`` appear only when set.
+        """
         out: dict[str, object] = {"path": self.path, "scope": str(self.scope)}
         out["reason"] = self.reason
         if self.repository is not None:

@@ -50,8 +50,26 @@ MAX_NAMED = 3
 
 @dataclass(slots=True)
 class CheckReport:
+    """What :func:`check` found, and what it looked at.
+
+    Attributes:
+        problems: damage, sorted by path: any makes the report unhealthy (exit 1).
+        warnings: worth knowing, not damage (``partial_index``): they leave it healthy.
+        repositories: how many repositories were checked (those ``repo_glob`` selects).
+        tags: the tags of those repositories.
+        manifests: their live manifests (default mode: every revision, index children).
+        blobs: every blob in the store, whatever ``repo_glob`` says.
+        verified: whether digests were verified (``verify_digests``); the three figures
+            below are 0 otherwise.
+        verified_blobs: blobs hashed.
+        verified_bytes: bytes hashed.
+        verify_seconds: wall-clock seconds the verification took.
+        repo_glob: the ``--repo`` glob the check was restricted to, or None for all.
+        reread_ok: digests of blobs whose first read hashed wrong but whose second read was
+            right (not problems).
+    """
+
     problems: list[Finding]
-    # Worth knowing, not damage (``partial_index``): they leave the report healthy.
     warnings: list[Finding] = field(default_factory=list)
     repositories: int = 0
     tags: int = 0
@@ -62,11 +80,11 @@ class CheckReport:
     verified_bytes: int = 0
     verify_seconds: float = 0.0
     repo_glob: str | None = None
-    # Blobs whose first read hashed wrong but whose second read was right.
     reread_ok: list[str] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
+        """No problems (warnings allowed): ``regfs check`` exits 0, else 1."""
         return not self.problems
 
     @property
@@ -77,6 +95,7 @@ class CheckReport:
         return self.verified_bytes / self.verify_seconds
 
     def count(self, kind: Kind) -> int:
+        """How many problems are of ``kind`` (warnings are not counted)."""
         return sum(1 for f in self.problems if f.kind is kind)
 
 

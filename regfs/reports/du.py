@@ -39,6 +39,17 @@ BY_VALUES = ("repo", "tag")
 
 @dataclass(frozen=True, slots=True)
 class TagUsage:
+    """The disk usage of one tag, within its repository (``du --by tag``).
+
+    Attributes:
+        digest: the manifest the tag points at, or None when its link cannot be read (both
+            sizes are then 0).
+        total_bytes: the stored blobs the tag reaches (its manifest, index children,
+            referrers, configs, layers).
+        exclusive_bytes: the part of those no other tag and no untagged manifest of the
+            repository reaches.
+    """
+
     name: str
     digest: str | None
     total_bytes: int
@@ -47,6 +58,17 @@ class TagUsage:
 
 @dataclass(slots=True)
 class RepoUsage:
+    """The disk usage of one repository (the byte figures are defined in the module docstring).
+
+    Attributes:
+        manifests: its revisions (manifests it holds a revision link for).
+        tags: its tags.
+        blobs: the stored blobs in its blob set (what it keeps alive in gc's default mode).
+        tag_usage: per tag with ``by="tag"`` (sorted by name, by total, or else by exclusive
+            bytes); None with ``by="repo"``.
+        unread: paths of its parts that could not be read (its sizes are then a lower bound).
+    """
+
     name: str
     total_bytes: int
     shared_bytes: int
@@ -56,19 +78,38 @@ class RepoUsage:
     tags: int
     blobs: int
     tag_usage: list[TagUsage] | None = None
-    # Parts of the repository that could not be read (its sizes are then a lower bound).
     unread: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class DuReport:
+    """What :func:`du` measured: the store as a whole and one row per repository.
+
+    Attributes:
+        repositories: the rows, sorted by ``sort`` and cut to ``top``.
+        disk_bytes: the bytes of every stored blob; ``disk_blobs`` counts them.
+        referenced_bytes: the bytes of blobs some repository keeps alive (default mode).
+        orphaned_bytes: the bytes proven orphaned: neither referenced nor undecidable.
+        untagged_bytes: the bytes ``gc --delete-untagged`` frees beyond plain ``gc``.
+        repo_total_bytes: the sum of every repository's ``total_bytes`` (before ``top``), for
+            :attr:`dedup_ratio`.
+        repository_count: every repository in the store (before ``top``).
+        by: ``repo`` or ``tag`` (:data:`BY_VALUES`); ``sort`` and ``top`` as given.
+        problems: how many findings the scan made.
+        notes: remarks for the reader (nothing fills them today).
+        undecidable_bytes: blobs neither referenced nor provably orphaned (something
+            unreadable may need them), and ``undecidable_blobs`` their count.
+        unread: every unreadable part that widens what gc keeps (:mod:`regfs.graph.unread`).
+        unreadable_repositories: those of them that are folders where repositories could be
+            (listed, never dropped).
+    """
+
     repositories: list[RepoUsage]
     disk_bytes: int
     disk_blobs: int
     referenced_bytes: int
     orphaned_bytes: int
     untagged_bytes: int
-    # Sum over every repository of total_bytes (before --top), for the dedup ratio.
     repo_total_bytes: int
     repository_count: int
     by: str = "repo"
@@ -76,16 +117,14 @@ class DuReport:
     top: int | None = None
     problems: int = 0
     notes: list[str] = field(default_factory=list)
-    # Blobs neither referenced nor provably orphaned: something unreadable may need them.
     undecidable_bytes: int = 0
     undecidable_blobs: int = 0
-    # Every unreadable part that widens what gc keeps (regfs.graph.unread), and those of them that
-    # are folders where repositories could be (listed, never dropped).
     unread: list[Unread] = field(default_factory=list)
     unreadable_repositories: list[Unread] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
+        """Everything was read: no figure is a lower bound (``regfs du`` exits 0, else 1)."""
         return not self.unread
 
     @property
@@ -198,6 +237,8 @@ def du(
 
 
 def sort_rows(rows: list[RepoUsage], sort: str) -> list[RepoUsage]:
+    """``rows`` in ``--sort`` order, as a new list: by name, or by ``<sort>_bytes``, largest
+    first (ties by name). ``sort`` must be one of :data:`SORT_FIELDS`."""
     if sort == "name":
         return sorted(rows, key=lambda r: r.name)
     attr = f"{sort}_bytes"

@@ -18,6 +18,11 @@ from regfs.scan import Snapshot, Upload
 
 @dataclass(frozen=True, slots=True)
 class OrphanBlob:
+    """A stored blob nothing live needs and nothing unreadable might: ``regfs gc`` deletes it.
+
+    ``size`` is in bytes; ``mtime`` is its ``data`` file's modification time (Unix seconds).
+    """
+
     digest: str
     size: int
     mtime: float
@@ -35,64 +40,101 @@ class UndecidedBlob:
 
 @dataclass(frozen=True, slots=True)
 class UntaggedManifest:
+    """A revision ``gc --delete-untagged`` removes: no tag reaches it.
+
+    Attributes:
+        kind: what it is (:attr:`regfs.model.manifest.Manifest.label`: image, index, list,
+            artifact, schema1), or ``unparseable`` / ``missing`` when it cannot be read.
+        size: the bytes of its own blob (0 when that is not stored).
+        exclusive_bytes: bytes of blobs (its own blob, config, layers) that only untagged
+            manifests hold and that this manifest alone references.
+        history_tags: tags whose history (``tags/<tag>/index``) still lists it.
+    """
+
     repository: str
     digest: str
     kind: str
     size: int
-    # Bytes of blobs (this manifest's own blob, config, layers) that only untagged manifests
-    # hold and that this manifest alone references.
     exclusive_bytes: int
-    # Tags whose history (tags/<tag>/index) still lists this manifest.
     history_tags: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class StaleUpload:
+    """An unfinished upload started longer ago than ``--uploads-older-than``: gc deletes it.
+
+    Attributes:
+        uuid: the upload's id (its folder name under ``_uploads``).
+        path: its folder, relative to the storage root.
+        started_at: when it started, from ``startedat`` or a UUIDv7 id; None when the age
+            comes from mtimes.
+        size: the bytes of its ``data`` file.
+        age: seconds from its start to the report's time (never negative).
+        age_from: what the age was read from: ``startedat``, ``upload_id`` or ``mtime``
+            (:attr:`regfs.model.snapshot.Upload.started_from`).
+    """
+
     repository: str
     uuid: str
     path: str
-    # From ``startedat`` or a UUIDv7 id; None when the age comes from mtimes.
     started_at: datetime | None
     size: int
     age: float = 0.0
-    # What the age was read from: "startedat", "upload_id" or "mtime" (see Upload.started_from).
     age_from: str = "startedat"
 
 
 @dataclass(slots=True)
 class OrphansReport:
+    """What :func:`orphans` found: everything unreferenced, dangling, stale or damaged.
+
+    Attributes:
+        untagged_bytes: bytes ``--delete-untagged`` frees beyond the orphans: blobs only
+            untagged manifests reach.
+        dangling: references to blobs that are not stored (default mode).
+        problems: the scan's findings.
+        protected_blobs: how many blobs are kept only because something unreadable might
+            reference them.
+        marks_default: the default-mode marking the report was built from.
+        undecidable: those blobs, each with the unreadable part that makes it undecidable.
+        unread: every unreadable part that widens what gc keeps (:mod:`regfs.graph.unread`).
+        multipart_uploads: a bucket only (None on a filesystem): multipart uploads of
+            unfinished uploads started more than ``--uploads-older-than`` ago, invisible to
+            listings and billed until aborted.
+    """
+
     orphaned_blobs: list[OrphanBlob]
     untagged_manifests: list[UntaggedManifest]
-    # Bytes `--delete-untagged` frees beyond the orphans: blobs only untagged manifests reach.
     untagged_bytes: int
     dangling: list[Dangling]
     stale_uploads: list[StaleUpload]
     problems: list[Finding]
-    # Blobs kept only because something unreadable might reference them.
     protected_blobs: int = 0
     marks_default: Marks | None = field(default=None, repr=False)
-    # Those blobs, each with the unreadable part that makes it undecidable.
     undecidable: list[UndecidedBlob] = field(default_factory=list)
-    # Every unreadable part that widens what gc keeps (regfs.graph.unread).
     unread: list[Unread] = field(default_factory=list)
-    # A bucket only (None on a filesystem): multipart uploads of unfinished uploads started
-    # more than --uploads-older-than ago, invisible to listings and billed until aborted.
     multipart_uploads: list[MultipartLeftover] | None = None
 
     @property
     def orphaned_bytes(self) -> int:
+        """The bytes of the orphaned blobs: what ``regfs gc`` frees."""
         return sum(b.size for b in self.orphaned_blobs)
 
     @property
     def stale_upload_bytes(self) -> int:
+        """The bytes of the stale uploads."""
         return sum(u.size for u in self.stale_uploads)
 
     @property
     def undecidable_bytes(self) -> int:
+        """The bytes of the blobs kept because something unreadable might reference them."""
         return sum(b.size for b in self.undecidable)
 
     @property
     def healthy(self) -> bool:
+        """Nothing dangling, no finding, no undecidable blob (``regfs orphans`` exits 0, else 1).
+
+        Orphans, untagged manifests and stale uploads are what the report is for: not damage.
+        """
         return not self.dangling and not self.problems and not self.undecidable
 
 
@@ -218,4 +260,9 @@ def blob_repositories(snap: Snapshot, marks: Marks) -> dict[str, set[str]]:
 
 
 def sum_sizes(snap: Snapshot, digests: Iterable[str]) -> int:
+    """The bytes of the stored blobs among ``digests`` (one not stored counts 0).
+
+    Raises:
+        SizeUnknown: a blob known by folder name only (a lazy scan, not refreshed).
+    """
     return sum(snap.blobs[d].known_size for d in digests if d in snap.blobs)
