@@ -58,6 +58,8 @@ class Reason:
     source: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """``kind`` and ``message``, and each of ``pid``, ``path``, ``url``, ``source`` that is
+        set: what :func:`regfs.render.json_gc.refusal_dict` turns into a JSON refusal."""
         out: dict[str, Any] = {"kind": self.kind, "message": self.message}
         for key in ("pid", "path", "url", "source"):
             value = getattr(self, key)
@@ -68,6 +70,12 @@ class Reason:
 
 @dataclass(slots=True)
 class Verdict:
+    """What :func:`guard` concluded: any ``refusals`` and a real run does not go on (exit 3).
+
+    ``notes`` are what the guard looked at and let pass (a read-only registry, one serving
+    something else, not Linux, ...), for the report.
+    """
+
     refusals: list[Reason] = field(default_factory=list)
     notes: list[Reason] = field(default_factory=list)
 

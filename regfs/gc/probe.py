@@ -51,9 +51,19 @@ def check_url(url: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
+    """What :func:`probe` learnt from the registry at ``--registry-url``.
+
+    Attributes:
+        readonly: proven read-only: a probe push was refused with 405 and no error code.
+            False for anything else, the safe side.
+        reachable: it answered over HTTP at all.
+        message: one line: what was asked and what it answered.
+        status: the HTTP status of the last answer, or None when there was none.
+    """
+
     readonly: bool
     reachable: bool
-    message: str  # one line: what was asked and what it answered
+    message: str
     status: int | None = None
 
 

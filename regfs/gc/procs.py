@@ -19,12 +19,21 @@ O_ACCMODE = 0o3
 
 @dataclass(frozen=True, slots=True)
 class Proc:
+    """One process as ``/proc/PID/stat`` and ``cmdline`` show it.
+
+    Attributes:
+        comm: the kernel's short name of the command.
+        argv: the command line (empty for a kernel thread).
+        start_ticks: ``stat`` field 22: when it started, in clock ticks after boot.
+        state: ``stat`` field 3: ``R``, ``S``, ..., ``Z`` zombie, ``X`` dead.
+    """
+
     pid: int
     ppid: int
     comm: str
     argv: tuple[str, ...]
-    start_ticks: int  # /proc/PID/stat field 22: clock ticks after boot
-    state: str = "R"  # /proc/PID/stat field 3: "Z" zombie, "X" dead
+    start_ticks: int
+    state: str = "R"
 
 
 def _read(path: str) -> bytes:
@@ -99,6 +108,7 @@ def start_time(p: Proc) -> float:
 
 
 def clock_tick() -> float:
+    """One clock tick in seconds: the resolution of :func:`start_time`."""
     return 1.0 / os.sysconf("SC_CLK_TCK")
 
 

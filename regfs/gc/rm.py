@@ -69,6 +69,7 @@ class Breakage:
     issues: tuple[str, ...] = ()
 
     def describe(self) -> str:
+        """One line for reports and refusals: what the tag loses, or that it no longer pulls."""
         if self.tag is None:
             return f"{self.repository}: {'; '.join(self.issues)}"
         name = f"{self.repository}:{self.tag}"

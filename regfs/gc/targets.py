@@ -24,15 +24,25 @@ _PREFIX_RE = re.compile(r"(?:(?P<alg>[a-z0-9]+):)?(?P<hex>[0-9a-f]+)")
 
 @dataclass(frozen=True, slots=True)
 class Target:
+    """One ``rm`` target, as :func:`parse_target` read it.
+
+    Attributes:
+        text: the target as given, for messages.
+        repo: the repository name or glob.
+        tag: the tag name or glob, for ``REPO:TAG``.
+        digest: the full digest, for ``REPO@DIGEST``.
+        prefix: a short digest instead: (algorithm, or None for any; hex prefix).
+    """
+
     text: str
     repo: str
     tag: str | None = None
     digest: str | None = None
-    # A short digest: (algorithm or None for any, hex prefix).
     prefix: tuple[str | None, str] | None = None
 
     @property
     def is_glob(self) -> bool:
+        """Whether the repository or tag part holds a glob character."""
         return is_glob(self.repo + (self.tag or ""))
 
     def matches(self, digest: str) -> bool:
@@ -48,7 +58,11 @@ class Target:
 
 @dataclass(slots=True)
 class Selection:
-    """What the targets matched: whole repositories, tags, manifests."""
+    """What the targets matched: whole repositories, tags, manifests.
+
+    ``tags`` and ``manifests`` are (repository, tag) and (repository, digest) pairs;
+    ``globbed`` is whether any target was a glob.
+    """
 
     repositories: list[str] = field(default_factory=list)
     tags: list[tuple[str, str]] = field(default_factory=list)
@@ -56,6 +70,7 @@ class Selection:
     globbed: bool = False
 
     def describe(self) -> list[str]:
+        """One line per selected item: ``repository R``, ``tag R:T``, ``manifest R@D``."""
         return (
             [f"repository {r}" for r in self.repositories]
             + [f"tag {r}:{t}" for r, t in self.tags]

@@ -86,6 +86,10 @@ class Rule:
         return " ".join(parts)
 
     def as_dict(self) -> dict[str, object]:
+        """The rule as one entry of ``rules`` in ``regfs retain --json``.
+
+        ``older_than_seconds`` and ``keep_last`` are null when not set.
+        """
         return {
             "origin": self.origin,
             "repo": list(self.repos),

@@ -36,6 +36,7 @@ class RetainOutcome:
 
     @property
     def plan(self) -> RetainPlan:
+        """The retention plan the run carried out (dry: would carry out)."""
         assert isinstance(self.run.plan, RetainPlan)
         return self.run.plan
 

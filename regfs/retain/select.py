@@ -79,6 +79,7 @@ class Selection:
 
     @property
     def refused(self) -> list[RepoSelection]:
+        """The covered repositories left untouched for safety (the exit status is then 3)."""
         return [r for r in self.repositories if r.refused is not None]
 
     def removed_tags(self) -> list[tuple[str, str]]:
