@@ -121,9 +121,12 @@ class S3Storage(S3Base):
         return out
 
     def list_kinds(self, rel: str) -> list[tuple[str, str]]:
+        """``(name, kind)`` of each entry of :meth:`list_dir` (the same one listing)."""
         return [(e.name, e.kind) for e in self.list_dir(rel)]
 
     def list_folder(self, rel: str) -> Listing:
+        """:meth:`list_dir` with its :class:`StorageError` as a value (``NotFound`` for an empty
+        prefix)."""
         try:
             return Listing(rel, self.list_dir(rel))
         except StorageError as exc:
@@ -340,6 +343,12 @@ class S3Storage(S3Base):
             kw["PartNumberMarker"] = page.get("NextPartNumberMarker", 0)
 
     def abort_multipart(self, upload: MultipartUpload) -> None:
+        """Abort the upload: its parts are deleted and no longer billed.
+
+        Raises:
+            NotFound: it was finished or aborted meanwhile.
+            StorageError: any other failure, after retries.
+        """
         key = self.key(upload.path)
         self.call(
             "AbortMultipartUpload",

@@ -97,9 +97,11 @@ class S3Base:
 
     @property
     def location(self) -> str:
+        """``s3://BUCKET/<prefix>/docker/registry/v2``, for messages."""
         return f"s3://{self.bucket}/{self.v2_prefix}"
 
     def abspath(self, rel: str) -> str:
+        """``rel`` as an ``s3://`` location, for messages (not checked)."""
         return under(self.location, rel)
 
     @property
@@ -108,6 +110,8 @@ class S3Base:
         return True
 
     def key(self, rel: str) -> str:
+        """The object key of ``rel`` (relative to v2); raises :class:`InvalidPath` for a path
+        that is not clean (absolute, empty, ``.`` or ``..`` parts)."""
         check_path(rel)
         return under(self.v2_prefix, rel)
 
@@ -118,6 +122,9 @@ class S3Base:
         return key[len(self.v2_prefix) + 1 :]
 
     def trash_key(self, run_id: str, rel: str) -> str:
+        """The key of ``rel`` in the trash of run ``run_id``
+        (``<rootdirectory>/.regfs/trash/<run_id>/<rel>``); raises :class:`InvalidPath` when
+        either is not a clean relative path."""
         check_path(run_id)
         check_path(rel)
         return f"{self.state_prefix}/trash/{run_id}/{rel}"
@@ -263,9 +270,11 @@ class S3Base:
         )
 
     def stat(self, rel: str) -> Stat:
-        return self.lstat(rel)  # no links in a bucket
+        """:meth:`lstat`: a bucket has no links to follow."""
+        return self.lstat(rel)
 
     def exists(self, rel: str) -> bool:
+        """Whether ``rel`` is an object or a prefix holding objects; other errors raise."""
         try:
             self.lstat(rel)
         except NotFound:
@@ -273,4 +282,5 @@ class S3Base:
         return True
 
     def realpath(self, rel: str) -> str:
+        """:meth:`abspath`: a bucket has no links, so a path is where it really is."""
         return self.abspath(rel)

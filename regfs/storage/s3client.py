@@ -51,6 +51,7 @@ class Retry:
     rng: random.Random = field(default_factory=random.Random)
 
     def delay(self, n: int) -> float:
+        """Seconds to sleep after failed try ``n`` (0-based): random in the range above."""
         return self.rng.uniform(0.0, min(self.cap, self.base * (2**n)))
 
 
@@ -63,6 +64,8 @@ class Stats:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, op: str, *, retry: bool) -> None:
+        """Count one request of operation ``op`` (e.g. ``ListObjectsV2``); ``retry`` when it
+        is a retry of a failed one."""
         with self._lock:
             self.requests[op] = self.requests.get(op, 0) + 1
             if retry:
@@ -70,11 +73,14 @@ class Stats:
 
     @property
     def total(self) -> int:
+        """Requests sent so far, every operation and attempt."""
         with self._lock:
             return sum(self.requests.values())
 
 
 def error_code(exc: BaseException) -> str:
+    """The S3 error code of a botocore error (``NoSuchKey``, ``SlowDown``, ...), else its HTTP
+    status as text (``"503"``); ``""`` for an exception that carries no S3 response."""
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         err = response.get("Error") or {}
@@ -88,6 +94,8 @@ def error_code(exc: BaseException) -> str:
 
 
 def is_network_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure to reach the server or to get its whole answer (refused,
+    reset, timed out, closed): worth another attempt. Without boto3, any :class:`OSError`."""
     try:
         from botocore.exceptions import (
             ConnectionClosedError,
@@ -110,6 +118,12 @@ def is_network_error(exc: BaseException) -> bool:
 
 
 def to_storage_error(exc: BaseException, path: str) -> StorageError:
+    """``exc`` as the :class:`StorageError` of its kind, naming ``path`` (as shown to users).
+
+    Not found, denied, exists (a failed precondition), unavailable (throttling, server and
+    network errors, once retries are spent), else other. A :class:`StorageError` is returned
+    as it is.
+    """
     if isinstance(exc, StorageError):
         return exc
     code = error_code(exc)
@@ -185,6 +199,8 @@ class S3Stream:
         return self._stat
 
     def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all the rest when ``n < 0``), ``b""`` at the end; a failed read
+        raises the :class:`StorageError` of its kind."""
         try:
             data = self._body.read() if n < 0 else self._body.read(n)
         except Exception as exc:
@@ -192,11 +208,13 @@ class S3Stream:
         return bytes(data)
 
     def readinto(self, buf: memoryview) -> int:
+        """Read up to ``len(buf)`` bytes into ``buf``; how many, 0 at the end."""
         data = self.read(len(buf))
         buf[: len(data)] = data
         return len(data)
 
     def close(self) -> None:
+        """Close the response body and release its connection."""
         self._body.close()
 
     def __enter__(self) -> S3Stream:

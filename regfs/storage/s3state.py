@@ -49,12 +49,16 @@ class S3StateStore:
 
     @property
     def location(self) -> str:
+        """``s3://BUCKET/<rootdirectory>/.regfs``, for messages."""
         return f"s3://{self.bucket}/{self.prefix}"
 
     def path(self, rel: str) -> str:
+        """``rel`` as an ``s3://`` location, for messages (not checked)."""
         return under(self.location, rel)
 
     def key(self, rel: str) -> str:
+        """The object key of ``rel`` (relative to the state folder); raises
+        :class:`InvalidPath` for a path that is not clean."""
         check_path(rel)
         return under(self.prefix, rel)
 
@@ -86,6 +90,7 @@ class S3StateStore:
             raise
 
     def read(self, rel: str) -> bytes:
+        """The whole object (one GET); raises :class:`NotFound` and the like."""
         key = self.key(rel)
 
         def get() -> bytes:
@@ -116,13 +121,17 @@ class S3StateStore:
         return _Appender(self, rel, current)
 
     def remove(self, rel: str) -> None:
-        self.lstat(rel)  # NotFound when it is not there
+        """Delete the object; raises :class:`NotFound` when it is not there (a HEAD first:
+        S3's DELETE of a missing key succeeds)."""
+        self.lstat(rel)
         key = self.key(rel)
         self._call(
             "DeleteObject", rel, lambda: self.client.delete_object(Bucket=self.bucket, Key=key)
         )
 
     def list_dir(self, rel: str) -> list[Entry]:
+        """The prefix's direct entries: common prefixes as DIR, objects as FILE (with size and
+        LastModified). A prefix with nothing under it raises :class:`NotFound`."""
         prefix = self.key(rel) + "/"
         out: list[Entry] = []
         token: str | None = None
@@ -144,6 +153,7 @@ class S3StateStore:
         return out
 
     def is_folder(self, rel: str) -> bool:
+        """Whether any object is below ``rel`` (a bucket's folders exist only as prefixes)."""
         prefix = self.key(rel) + "/"
         page = self._call(
             "ListObjectsV2",
@@ -153,6 +163,8 @@ class S3StateStore:
         return bool(page.get("Contents"))
 
     def lstat(self, rel: str) -> Stat:
+        """HEAD of the object: size, LastModified, ETag. A prefix holding objects is a folder;
+        anything else raises :class:`NotFound`."""
         key = self.key(rel)
         try:
             head = self._call(
@@ -183,6 +195,7 @@ class S3StateStore:
         return out
 
     def tree_size(self, rel: str) -> tuple[int, int]:
+        """``(objects, bytes)`` below ``rel`` (0, 0 when there is none)."""
         objects = self._objects(rel)
         return len(objects), sum(size for _, size in objects)
 
