@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from builder import StoreBuilder
 
-from regfs.api import Registry, split_root
+from regfs.api import Registry
 from regfs.errors import RootError, UsageError
 from regfs.gc.outcome import RunStatus
 from regfs.gc.plan import GcOptions
@@ -87,26 +87,9 @@ def test_plan_rm_then_execute_the_removal(store: StoreBuilder) -> None:
     assert reg.tag_names("app") == []
 
 
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        (["app:v1"], (None, ["app:v1"])),
-        (["/srv/reg", "app:v1", "b"], ("/srv/reg", ["app:v1", "b"])),
-    ],
-)
-def test_split_root(args: list[str], expected: tuple[str | None, list[str]]) -> None:
-    assert split_root(args, "target") == expected
+def test_gc_on_a_store_that_is_neither_folder_nor_bucket_is_refused() -> None:
+    from regfs.storage.memory import MemoryStorage
 
-
-@pytest.mark.parametrize(
-    ("args", "single", "message"),
-    [
-        ([], False, "no target given"),
-        (["."], False, "ROOT is '.'"),
-        (["./x/"], False, "no target given"),
-        (["/r", "a", "b"], True, "one target expected after ROOT, got 2: a b"),
-    ],
-)
-def test_split_root_refuses(args: list[str], single: bool, message: str) -> None:
-    with pytest.raises(UsageError, match=message):
-        split_root(args, "target", single=single)
+    reg = Registry(MemoryStorage())
+    with pytest.raises(UsageError, match="run on a folder or a bucket"):
+        reg.gc(GcOptions(), dry_run=True, skip_live_check=True)

@@ -158,17 +158,17 @@ def test_failure_exit_code_is_4_through_the_cli(
     from typer.testing import CliRunner
 
     from regfs import api, cli
-    from regfs.gc.run import collect
+    from regfs.gc.run import execute_planned
 
     b = StoreBuilder(tmp_path / "t")
     build_tree(b)
-    real = collect
+    real = execute_planned
 
-    def failing(*args: Any, **kw: Any) -> Any:
+    def failing(*args: Any, **kw: Any) -> Any:  # the CLI executes the plan it made
         kw["ops"] = FailingOps(at=3, exc=PermissionError(errno.EACCES, "Permission denied"))
         return real(*args, **kw)
 
-    monkeypatch.setattr(api, "collect", failing)
+    monkeypatch.setattr(api, "execute_planned", failing)
     res = CliRunner().invoke(
         cli.app, ["gc", str(b.root), "--yes", "--min-age", "0", "--skip-live-check", "--json"]
     )

@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     {"storage.s3client", "storage.s3base", "storage.s3", "storage.s3batch"},
     {"storage.s3state"},  # regfs's own state in a bucket (built on storage.s3)
     {"storage.regyaml", "storage.config"},  # the registry's CONFIG and the store it names
-    {"storage.locate"},  # ROOT / --config / --endpoint-url -> the store
+    {"storage.locate", "storage.names"},  # ROOT / --config / --endpoint-url -> the store; names
     {"manifests"},  # manifest parsing: bytes -> model types
     {"scan.out", "scan.interpret", "scan.codec"},  # scan: interpret (no I/O)
     {"scan.walk", "scan.links", "scan.uploads", "scan.tree", "scan.blobs", "scan.repository"},
@@ -59,8 +59,8 @@ LAYERS: list[set[str]] = [
     {"gc.journal", "gc.lock", "gc.live", "gc.trash", "gc.relinks", "gc.execute", "gc.refresh"},
     {"gc.s3relinks", "gc.s3exec"},  # GC execution on a bucket (built on the generic one)
     # one run per deleting command: lock, scan, plan, guard, execute
-    {"gc.outcome", "gc.run", "gc.removal", "retain.run"},
-    {"api"},  # the library: Registry
+    {"gc.outcome", "gc.run", "gc.runoptions", "gc.removal", "gc.trashrun", "retain.run"},
+    {"rootargs", "api"},  # the library: Registry (and which argument is ROOT)
     {  # rendering: text and JSON from report values
         "render",
         "render.base",

@@ -25,9 +25,19 @@ from regfs.gc.plan import GcOptions, GcPlan, Part, PartKind, new_run_id
 from regfs.gc.probe import check_url
 from regfs.gc.refresh import build_plan, refreshed
 from regfs.gc.rm import RmPart, RmPlan, gc_notes, rm_part, without
-from regfs.gc.run import Run, Store, collect, decide, locked, open_root, scan_for_plan, state_of
+from regfs.gc.run import (
+    Run,
+    Store,
+    collect,
+    decide,
+    execute_planned,
+    locked,
+    open_root,
+    scan_for_plan,
+    state_of,
+)
 from regfs.gc.steps import ExecResult
-from regfs.gc.targets import Selection, parse_target, select
+from regfs.gc.targets import Selection, Target, parse_target, select
 from regfs.parallel.tuning import SERIAL, Tuning
 from regfs.scan import Progress, Refresher, Snapshot
 from regfs.storage.base import Storage
@@ -50,6 +60,9 @@ class RmOutcome:
     # Why that gc reclaims nothing the removal let go, or would refuse (for the operator).
     gc_notes: list[str] = field(default_factory=list)
     run: GcOutcome | None = None
+    # How the run was planned: its parts (removal, gc) and gc's options.
+    parts: list[Part] = field(default_factory=list)
+    options: GcOptions | None = None
 
     @property
     def status(self) -> RunStatus:
@@ -102,48 +115,131 @@ def remove(
     url = check_url(registry_url) if registry_url else None
     storage = open_root(root)
     gopts = gc_options or GcOptions()
-    now = time.time() if now is None else now
+    asked_now, now = now, time.time() if now is None else now
+    run = Run(storage, confirm, progress, ops, command)
     with locked(state_of(storage), command, dry_run) as lock:
         snap, seen = scan_for_plan(storage, progress, tag_links=True, tuning=tuning)
-        sel = select(snap, parsed)
-        part = rm_part(snap, sel, min_age=gopts.min_age, now=now)
-        parts: list[Part] = [part]
-        fresh = snap
-        if run_gc:
-            # gc planned on the tree as the removal leaves it, refreshed through the storage.
-            cands = gc_candidates(without(snap, part), gopts, now=now)
-            fresh = refreshed(seen, snap, cands)
-            parts.append(gc_part(without(fresh, part), cands))
-        options = (
-            dataclasses.replace(gopts, trash=trash)
-            if run_gc
-            else GcOptions(trash=trash, min_age=gopts.min_age)
-        )
-        plan = RmPlan(new_run_id(now), str(snap.v2), options, now, [], [], [])
-        plan.referrers, plan.breaks = part.referrers, part.breaks
-        compose(fresh, plan, parts)
-        outcome = GcOutcome(plan, snap, dry_run, live_check_skipped=skip_live_check)
-        preview = None if run_gc else _gc_preview(seen, snap, part, gopts, now)
+        planned = _plan(seen, snap, parsed, trash, run_gc, gopts, now, dry_run, skip_live_check)
         try:
             decide(
-                outcome,
-                Run(storage, confirm, progress, ops, command),
+                planned.removal if planned.run is None else planned.run,
+                run,
                 force=gopts.force,
                 lock=lock,
                 registry_url=url,
                 skip_live_check=skip_live_check,
             )
         except GcRefused as exc:
-            raise GcRefused(_result(sel, outcome, parts, preview, gopts), exc.details) from None
-    result = _result(sel, outcome, parts, preview, gopts)
-    if run_gc or dry_run or outcome.executed is None:
+            raise GcRefused(_again(planned), exc.details) from None
+    return _finish(planned, _again_root(root, storage), tuning, progress, asked_now)
+
+
+def execute_removal(
+    planned: RmOutcome,
+    storage: Store,
+    *,
+    root: str | Store | None,
+    registry_url: str | None = None,
+    skip_live_check: bool = False,
+    confirm: Callable[[GcPlan], bool] | None = None,
+    progress: Progress | None = None,
+    ops: Ops | None = None,
+    command: str = "regfs rm",
+    tuning: Tuning = SERIAL,
+) -> RmOutcome:
+    """Execute the run of a dry ``rm`` (:func:`remove` with ``dry_run``): that plan, under
+    the lock, the rules decided again now (:func:`regfs.gc.run.execute_planned`); then the
+    report of the removal and its gc as :func:`remove` gives it.
+
+    Raises:
+        UsageError: not a dry run's plan, a malformed ``registry_url``, not confirmed.
+        GcRefused: refused for safety (its ``outcome`` is the :class:`RmOutcome`).
+    """
+    if planned.run is None or planned.options is None:
+        raise UsageError("only a dry run's plan can be executed (and only once)")
+    try:
+        done = execute_planned(
+            planned.run,
+            storage,
+            force=planned.options.force,
+            registry_url=registry_url,
+            skip_live_check=skip_live_check,
+            confirm=confirm,
+            progress=progress,
+            ops=ops,
+            command=command,
+        )
+    except GcRefused as exc:
+        assert isinstance(exc.outcome, GcOutcome)
+        raise GcRefused(_again(planned, exc.outcome), exc.details) from None
+    return _finish(_again(planned, done), _again_root(root, storage), tuning, progress, None)
+
+
+def _plan(
+    storage: Storage,
+    snap: Snapshot,
+    targets: list[Target],
+    trash: bool,
+    run_gc: bool,
+    gopts: GcOptions,
+    now: float,
+    dry_run: bool,
+    skip_live_check: bool,
+) -> RmOutcome:
+    """The one plan of an ``rm`` (the removal, with ``run_gc`` its gc composed in)."""
+    sel = select(snap, targets)
+    part = rm_part(snap, sel, min_age=gopts.min_age, now=now)
+    parts: list[Part] = [part]
+    fresh = snap
+    if run_gc:
+        # gc planned on the tree as the removal leaves it, refreshed through the storage.
+        cands = gc_candidates(without(snap, part), gopts, now=now)
+        fresh = refreshed(storage, snap, cands)
+        parts.append(gc_part(without(fresh, part), cands))
+    options = (
+        dataclasses.replace(gopts, trash=trash)
+        if run_gc
+        else GcOptions(trash=trash, min_age=gopts.min_age)
+    )
+    plan = RmPlan(new_run_id(now), str(snap.v2), options, now, [], [], [])
+    plan.referrers, plan.breaks = part.referrers, part.breaks
+    compose(fresh, plan, parts)
+    outcome = GcOutcome(plan, snap, dry_run, live_check_skipped=skip_live_check)
+    preview = None if run_gc else _gc_preview(storage, snap, part, gopts, now)
+    return RmOutcome(sel, outcome, preview, [], outcome, parts, gopts)
+
+
+def _again_root(root: str | Store | None, storage: Store) -> str | Store | None:
+    """Where the fresh look after the removal scans: a bucket as it is, a folder opened
+    again from ROOT."""
+    return storage if isinstance(storage, S3Storage) else root
+
+
+def _again(planned: RmOutcome, run: GcOutcome | None = None) -> RmOutcome:
+    """``planned`` (its run replaced by ``run``) as the report of its parts."""
+    assert planned.run is not None and planned.options is not None
+    return _result(planned, run or planned.run)
+
+
+def _finish(
+    result: RmOutcome,
+    root: str | Store | None,
+    tuning: Tuning,
+    progress: Progress | None,
+    now: float | None,
+) -> RmOutcome:
+    """After a real run without ``--gc``: what gc would reclaim now, from a fresh scan."""
+    run = result.run
+    result = _again(result, run)
+    if run is None or run.executed is None or run.dry_run or result.options is None:
         return result
-    if outcome.executed.failed or outcome.executed.interrupted:
-        return RmOutcome(sel, outcome)
-    # What gc would reclaim now, from a scan of the tree as the removal left it.
-    # What gc would reclaim now scans afresh: a folder is opened again from ROOT.
+    if any(p.kind is PartKind.GC for p in result.parts):
+        return result
+    if run.executed.failed or run.executed.interrupted:
+        return dataclasses.replace(result, gc=None, gc_notes=[])
+    gopts = result.options
     gc = collect(
-        storage if isinstance(storage, S3Storage) else root,
+        root,
         gopts,
         dry_run=True,
         progress=progress,
@@ -151,7 +247,8 @@ def remove(
         check_safety=False,
         tuning=tuning,
     )
-    return RmOutcome(sel, outcome, gc, gc_notes(snap, plan, gc.plan, gopts), outcome)
+    notes = gc_notes(run.snapshot, run.plan, gc.plan, gopts)
+    return dataclasses.replace(result, gc=gc, gc_notes=notes)
 
 
 def _gc_preview(
@@ -164,17 +261,13 @@ def _gc_preview(
     return GcOutcome(plan, after, True)
 
 
-def _result(
-    sel: Selection,
-    run: GcOutcome,
-    parts: list[Part],
-    preview: GcOutcome | None,
-    options: GcOptions,
-) -> RmOutcome:
+def _result(planned: RmOutcome, run: GcOutcome) -> RmOutcome:
     """The outcome of ``run`` as the removal and its gc (a part of it, or the preview)."""
-    if preview is not None:
-        notes = gc_notes(run.snapshot, run.plan, preview.plan, options)
-        return RmOutcome(sel, run, preview, notes, run)
+    sel, parts, options = planned.selection, planned.parts, planned.options or GcOptions()
+    if not any(p.kind is PartKind.GC for p in parts):
+        preview = planned.gc if planned.gc is not None and planned.gc.dry_run else None
+        notes = gc_notes(run.snapshot, run.plan, preview.plan, options) if preview else []
+        return RmOutcome(sel, run, preview, notes, run, parts, options)
     rm_options = GcOptions(trash=run.plan.options.trash, min_age=options.min_age)
     removal = _share(run, parts, {PartKind.RM, PartKind.FOLDERS}, rm_options)
     gc = _share(run, parts, {PartKind.GC}, options)
@@ -182,7 +275,7 @@ def _result(
     if run.executed is None:  # the gc part was not looked at by the guard on its own
         gc.guard, gc.live_check_skipped = [], False
     notes = gc_notes(run.snapshot, removal.plan, gc.plan, options)
-    return RmOutcome(sel, removal, gc, notes, run)
+    return RmOutcome(sel, removal, gc, notes, run, parts, options)
 
 
 def _share(

@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from regfs.duration import is_older
 from regfs.layout import DATA, REPOSITORIES, upload_dir
 from regfs.layout.folders import Level, parse_folder
+from regfs.model.findings import Finding, Kind
 from regfs.scan import Snapshot
+from regfs.storage.base import StorageError
 from regfs.storage.s3 import MultipartUpload, S3Storage
 from regfs.storage.s3batch import parallel
+
+if TYPE_CHECKING:
+    from regfs.reports.orphans import OrphansReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +102,21 @@ def multipart_leftovers(
         for (up, folder, repo, uuid), size in zip(found, sizes, strict=True)
     ]
     return sorted(out, key=lambda m: (m.path, m.upload_id))
+
+
+def add_multipart_leftovers(
+    report: OrphansReport, storage: S3Storage, snap: Snapshot, *, older_than: float
+) -> None:
+    """Fill ``report.multipart_uploads`` (:func:`multipart_leftovers`); when they cannot be
+    listed, none, and a problem saying so."""
+    try:
+        report.multipart_uploads = multipart_leftovers(storage, snap, older_than=older_than)
+    except StorageError as exc:
+        report.multipart_uploads = []
+        report.problems.append(
+            Finding(
+                Kind.UNREADABLE,
+                REPOSITORIES,
+                f"cannot list multipart uploads: {exc.strerror or exc}",
+            )
+        )

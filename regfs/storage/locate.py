@@ -57,6 +57,98 @@ class Store:
     state: StateStore
 
 
+class Place:
+    """Where a registry's store is, as the user gave it, opened on first use (so that a
+    command's malformed arguments are reported before an unusable ROOT).
+
+    Args:
+        root: ROOT as given (a folder, ``s3://BUCKET/PREFIX``) or ``None``.
+        config: the registry's configuration file, if given instead.
+        endpoint_url: an S3-compatible server.
+        threads: requests in flight at once on a bucket.
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        *,
+        config: str | None = None,
+        endpoint_url: str | None = None,
+        threads: int = 1,
+    ) -> None:
+        self.root, self.config, self.endpoint_url = root, config, endpoint_url
+        self.threads = threads
+        self._storage: Storage | None = None
+        self._state: StateStore | None = None
+
+    def given(self, storage: Storage, state: StateStore | None = None) -> None:
+        """Use ``storage`` (and ``state``, default: the backend's own) from now on."""
+        self._storage, self._state = storage, state
+
+    @property
+    def storage(self) -> Storage:
+        """The store, opened on first use.
+
+        Raises:
+            RootError: ROOT or the config is missing, unreadable, unreachable or not a
+                registry's storage.
+            UsageError: ROOT and the config both given, or ``--endpoint-url`` without a
+                bucket.
+        """
+        if self._storage is None:
+            store = open_store(
+                self.root,
+                config=self.config,
+                endpoint_url=self.endpoint_url,
+                threads=self.threads,
+            )
+            self._storage, self._state = store.storage, store.state
+        return self._storage
+
+    @property
+    def state(self) -> StateStore:
+        """regfs's own state next to the store (see :func:`state_of`)."""
+        storage = self.storage
+        if self._state is None:
+            self._state = state_of(storage)
+        return self._state
+
+    def runnable(self) -> str | LocalStorage | S3Storage | None:
+        """What the runs that open ROOT themselves (gc, rm, retain) get: ROOT as given, or
+        the store once a CONFIG, a bucket or a given storage says which.
+
+        Raises:
+            UsageError: the store is neither a folder nor a bucket.
+        """
+        if self._storage is None and self.config is None and not is_s3_url(self.root):
+            if self.endpoint_url is not None:
+                _ = self.storage  # says why --endpoint-url does not apply
+            return self.root
+        storage = self.storage
+        from regfs.storage.s3 import S3Storage
+
+        if not isinstance(storage, LocalStorage | S3Storage):
+            raise UsageError(
+                f"regfs gc and rm run on a folder or a bucket, not on {storage.location}"
+            )
+        return storage
+
+    def folder(self, command: str) -> str | None:
+        """ROOT for the runs that read a folder only.
+
+        Raises:
+            UsageError: the store is not a folder.
+        """
+        where = self.runnable()
+        if where is None or isinstance(where, str):
+            return where
+        if not isinstance(where, LocalStorage):
+            raise UsageError(
+                f"regfs {command} works on a registry folder only for now, not on {where.location}"
+            )
+        return where.location
+
+
 def is_s3_url(root: str | None) -> bool:
     """Whether ROOT names a bucket (``s3://…``)."""
     return root is not None and root.startswith(S3_SCHEME)
