@@ -513,7 +513,7 @@ def test_a_writer_that_appears_while_the_prompt_waits_refuses(
     builder: StoreBuilder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _tree(builder)
-    monkeypatch.setattr("regfs.gc.run.RECHECK_AFTER", -1.0)  # as if the prompt took long
+    monkeypatch.setattr("regfs.gc.finish.RECHECK_AFTER", -1.0)  # as if the prompt took long
     target = builder.v2 / "repositories" / "app" / "scratch"
     target.write_bytes(b"x")
     before = fingerprint(builder.root)

@@ -13,9 +13,9 @@ import faultproxy
 import pytest
 import s3bed
 
+from regfs.gc.finish import left_paths
 from regfs.gc.journal import Journal, load_run
 from regfs.gc.plan import GcOptions, GcPlan
-from regfs.gc.run import left_paths
 from regfs.gc.s3exec import S3Executor, plain_md5, same_second
 from regfs.gc.steps import Action, ExecResult, Step
 from regfs.gc.trash import restore

@@ -59,7 +59,16 @@ LAYERS: list[set[str]] = [
     {"gc.journal", "gc.lock", "gc.live", "gc.trash", "gc.relinks", "gc.execute", "gc.refresh"},
     {"gc.s3relinks", "gc.s3exec"},  # GC execution on a bucket (built on the generic one)
     # one run per deleting command: lock, scan, plan, guard, execute
-    {"gc.outcome", "gc.run", "gc.runoptions", "gc.removal", "gc.trashrun", "retain.run"},
+    {
+        "gc.outcome",
+        "gc.rules",
+        "gc.finish",
+        "gc.run",
+        "gc.runoptions",
+        "gc.removal",
+        "gc.trashrun",
+        "retain.run",
+    },
     {"rootargs", "api"},  # the library: Registry (and which argument is ROOT)
     {  # rendering: text and JSON from report values
         "render",

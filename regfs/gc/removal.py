@@ -19,28 +19,21 @@ from dataclasses import dataclass, field
 from regfs.errors import UsageError
 from regfs.gc.compose import compose
 from regfs.gc.execute import Ops
+from regfs.gc.finish import Run, Store, decide
 from regfs.gc.garbage import gc_candidates, gc_part
 from regfs.gc.outcome import GcOutcome, GcRefused, RunStatus
 from regfs.gc.plan import GcOptions, GcPlan, Part, PartKind, new_run_id
 from regfs.gc.probe import check_url
 from regfs.gc.refresh import build_plan, refreshed
 from regfs.gc.rm import RmPart, RmPlan, gc_notes, rm_part, without
-from regfs.gc.run import (
-    Run,
-    Store,
-    collect,
-    decide,
-    execute_planned,
-    locked,
-    open_root,
-    scan_for_plan,
-    state_of,
-)
+from regfs.gc.rules import locked
+from regfs.gc.run import collect, execute_planned, open_root, scan_for_plan
 from regfs.gc.steps import ExecResult
 from regfs.gc.targets import Selection, Target, parse_target, select
 from regfs.parallel.tuning import SERIAL, Tuning
 from regfs.scan import Progress, Refresher, Snapshot
 from regfs.storage.base import Storage
+from regfs.storage.locate import state_of
 from regfs.storage.s3 import S3Storage
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from regfs.duration import format_duration
+from regfs.gc.finish import left_paths
 from regfs.gc.outcome import GcOutcome
 from regfs.gc.plan import GcPlan
 from regfs.gc.removal import RmOutcome
 from regfs.gc.rm import RmPlan
-from regfs.gc.run import left_paths
 from regfs.gc.steps import Action, Step
 from regfs.model.digest import short
 from regfs.render.base import noun, plural, quote, short_type, shorten_digests, size, wrapped

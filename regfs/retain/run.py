@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from regfs.defaults import MIN_AGE
 from regfs.errors import UsageError
 from regfs.gc.execute import Ops
+from regfs.gc.finish import Run, decide
 from regfs.gc.live import Reason
 from regfs.gc.outcome import GcOutcome, GcRefused
 from regfs.gc.plan import GcPlan
 from regfs.gc.probe import check_url
-from regfs.gc.run import Run, decide, locked, scan_for_plan
+from regfs.gc.rules import locked
+from regfs.gc.run import scan_for_plan
 from regfs.parallel.tuning import SERIAL, Tuning
 from regfs.retain.created import created_reader
 from regfs.retain.plan import RetainPlan, build_retain_plan
