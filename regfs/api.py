@@ -28,7 +28,6 @@ from regfs.errors import UsageError
 from regfs.gc import trash
 from regfs.gc.outcome import GcOutcome
 from regfs.gc.plan import GcOptions
-from regfs.gc.probe import check_url
 from regfs.gc.removal import RmOutcome, execute_removal, remove
 from regfs.gc.run import collect, execute_planned
 from regfs.gc.runoptions import Look, RunOptions
@@ -45,7 +44,6 @@ from regfs.reports.treeview import Node, build_tree
 from regfs.retain.policy import Rule
 from regfs.retain.run import RetainOutcome
 from regfs.retain.run import retain as retain_run
-from regfs.rootargs import path_like, split_root
 from regfs.scan import Progress, Snapshot, scan
 from regfs.storage.base import StateStore, Storage
 from regfs.storage.local import LocalStorage
@@ -53,14 +51,7 @@ from regfs.storage.locate import Place
 from regfs.storage.names import repository_names, tag_names
 from regfs.storage.s3 import S3Storage
 
-__all__ = [
-    "Registry",
-    "Tuning",
-    "check_url",
-    "path_like",
-    "split_root",
-    "validate_du_options",
-]
+__all__ = ["Registry"]
 
 
 class Registry:
@@ -172,10 +163,7 @@ class Registry:
             progress: called as the scan goes (only when it scans).
         """
         if self._snapshot is None or rescan:
-            # No threads: the scan is many tiny system calls plus parsing, and threads
-            # contending for the GIL measured slower than one. Forked shards do pay off for
-            # this thorough scan (6.1 s -> 4.3 s on the 2000x10 benchmark tree, 2 cores); see
-            # benchmarks/README.md.
+            # Forked shards, no threads: measured in benchmarks/README.md.
             self._snapshot = scan(self.storage, workers=1, progress=progress, tuning=self.tuning)
         return self._snapshot
 

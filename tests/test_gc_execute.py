@@ -158,17 +158,16 @@ def test_failure_exit_code_is_4_through_the_cli(
     from typer.testing import CliRunner
 
     from regfs import api, cli
-    from regfs.gc.run import execute_planned
 
     b = StoreBuilder(tmp_path / "t")
     build_tree(b)
-    real = execute_planned
+    real = collect
 
-    def failing(*args: Any, **kw: Any) -> Any:  # the CLI executes the plan it made
+    def failing(*args: Any, **kw: Any) -> Any:  # the CLI's one run, failing at its 3rd step
         kw["ops"] = FailingOps(at=3, exc=PermissionError(errno.EACCES, "Permission denied"))
         return real(*args, **kw)
 
-    monkeypatch.setattr(api, "execute_planned", failing)
+    monkeypatch.setattr(api, "collect", failing)
     res = CliRunner().invoke(
         cli.app, ["gc", str(b.root), "--yes", "--min-age", "0", "--skip-live-check", "--json"]
     )

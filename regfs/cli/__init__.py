@@ -8,7 +8,7 @@ Conventions every command follows (tested in tests/test_cli.py):
 
 * ROOT is the first positional argument and may be omitted (``$REGFS_ROOT``, else
   ``/var/lib/registry``); an empty ROOT is an error. For ``rm`` and ``restore``, which take
-  more positionals, see :func:`regfs.api.split_root`.
+  more positionals, see :func:`regfs.rootargs.split_root`.
 * Results go to stdout, warnings, errors, progress and prompts to stderr.
 * A live progress display is stopped before anything is printed on stderr or asked.
 * Text output is wrapped to the terminal's width (``$COLUMNS`` or 80 when stdout is not a

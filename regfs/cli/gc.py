@@ -44,6 +44,7 @@ from regfs.gc.outcome import GcOutcome, GcRefused, RunStatus
 from regfs.gc.plan import GcOptions, GcPlan
 from regfs.gc.removal import RmOutcome
 from regfs.gc.run import command_line
+from regfs.rootargs import split_root
 
 
 def gc_cmd(
@@ -208,7 +209,7 @@ def rm_cmd(
     """
     tune = tuning_from(jobs)
     with errors():
-        root, targets = api.split_root(args, "target", forms="REPO:TAG, REPO@DIGEST or REPO")
+        root, targets = split_root(args, "target", forms="REPO:TAG, REPO@DIGEST or REPO")
     gc_options = GcOptions(min_age=duration(min_age, "--min-age"), trash=trash, force=force)
     require_confirmation_channel(dry_run, yes)
     if skip_live_check:

@@ -20,6 +20,7 @@ from regfs.cli.options import ConfigOpt, EndpointOpt, JsonOpt, RootArg, YesOpt, 
 from regfs.defaults import TRASH_OLDER_THAN_TEXT
 from regfs.errors import EXIT_FINDINGS
 from regfs.gc.trash import TrashRun
+from regfs.rootargs import split_root
 
 
 def restore_cmd(
@@ -46,7 +47,7 @@ def restore_cmd(
       regfs restore /srv/registry 20261129T011500Z-1a2b3c4d
     """
     with errors():
-        root, rest = api.split_root(args, "RUN-ID", single=True)
+        root, rest = split_root(args, "RUN-ID", single=True)
     with errors():
         res = api.Registry.at(root, config=config, endpoint_url=endpoint_url).restore(rest[0])
     if as_json:
