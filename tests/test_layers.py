@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"storage.memfs", "storage.memory"},
     {"storage.listed"},  # a store's read side from one recursive listing
     # a registry in an S3 bucket
-    {"storage.s3client", "storage.s3base", "storage.s3", "storage.s3batch"},
+    {"storage.s3client", "storage.s3fast", "storage.s3base", "storage.s3", "storage.s3batch"},
     {"storage.s3state"},  # regfs's own state in a bucket (built on storage.s3)
     {"storage.regyaml", "storage.config"},  # the registry's CONFIG and the store it names
     {"storage.locate", "storage.names"},  # ROOT / --config / --endpoint-url -> the store; names

@@ -171,10 +171,36 @@ def test_an_etag_that_proves_nothing_means_a_read(bucket: Bucketish) -> None:
     assert bucket.reads == [links[0]]
 
 
-def test_prefetch_reads_in_parallel_once_and_keeps(bucket: Bucketish) -> None:
-    view = ListedStorage(bucket, threads=4)
+def test_current_links_proven_by_their_history_need_no_read(bucket: Bucketish) -> None:
     current = [p for p, _ in _files(bucket) if p.endswith("/current/link")]
     assert current
+    before = ListedStorage(bucket)
+    for p in current:
+        data, size, _ = before.read_file(p, 4096)
+        assert data == bucket.fs.node(bucket.abspath(p)).data and size == len(data)
+    assert bucket.reads == []
+    # An ETag that is the MD5 of no digest in the tag's history proves nothing: read it.
+    bucket.etags = {current[0]: md5(b"sha256:" + b"cd" * 32)}
+    view = ListedStorage(bucket)
+    assert view.proven == before.proven - 1
+    view.read_file(current[0], 4096)
+    assert bucket.reads == [current[0]]
+
+
+def test_a_current_link_without_its_history_is_read(bucket: Bucketish) -> None:
+    current = next(p for p, _ in _files(bucket) if p.endswith("/current/link"))
+    history = current.rsplit("/", 2)[0] + "/index"
+    bucket.failing = {history}  # its history not listed: nothing to prove it by
+    view = ListedStorage(bucket)
+    view.read_file(current, 4096)
+    assert bucket.reads == [current]
+
+
+def test_prefetch_reads_in_parallel_once_and_keeps(bucket: Bucketish) -> None:
+    current = [p for p, _ in _files(bucket) if p.endswith("/current/link")]
+    assert current
+    bucket.etags = {p: "f" * 32 + "-1" for p in current}  # multipart: proves nothing
+    view = ListedStorage(bucket, threads=4)
     assert view.prefetch([*current, *current, "not/listed/link"], 4096) == len(current)
     assert sorted(bucket.reads) == sorted(current)
     for p in current:

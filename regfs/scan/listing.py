@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from regfs.layout import (
+    LINK,
     STARTEDAT,
     LayerLink,
     RevisionLink,
@@ -38,6 +39,9 @@ def wanted(files: Iterable[ObjectInfo], mode: ScanMode) -> Iterator[str]:
     links when it reads tags, layer links and tag history entries when it is thorough, and
     every upload's ``startedat``. (The view skips the ones the listing proved.)"""
     for info in files:
+        name = info.path.rpartition("/")[2]
+        if name != LINK and name != STARTEDAT:
+            continue  # (most of a listing: blob data, manifests' data)
         spec = parse_path(info.path)
         if isinstance(spec, RevisionLink):
             yield info.path

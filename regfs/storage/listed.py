@@ -11,6 +11,12 @@ except where the listing already proves the content:
   ``_manifests/revisions`` or a tag's ``index``) may only hold ``<alg>:<hex>``; when its ETag is
   the MD5 of that text (a plain ``PutObject``) and its size matches, its body is that text
   (:func:`proven_link_body`): no GET. Any other ETag (multipart, SSE-KMS) means a GET;
+* a tag's ``current`` link holds one digest, and the registry writes the tag's history entry
+  (``index/<alg>/<hex>/link``) before it: when its ETag is the MD5 of ``<alg>:<hex>`` for one
+  of the history's folders, with the matching size, its body is that text
+  (:meth:`ListedStorage._prove_current_links`): no GET. MD5 is broken for collisions, not for
+  second preimages: no other body of that size has the MD5 of a given digest's text. A current
+  link matching none of its history (another ETag, no history listed) is read;
 * small files named by :meth:`ListedStorage.prefetch` are fetched at once in parallel threads
   and kept (tag ``current`` links, upload ``startedat`` files), so the scan's walk over the
   tree does no request of its own.
@@ -29,7 +35,14 @@ import stat as stat_mod
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from regfs.layout import LayerLink, RevisionLink, TagIndexLink, parse_path
+from regfs.layout import (
+    LINK,
+    LayerLink,
+    RevisionLink,
+    TagCurrentLink,
+    TagIndexLink,
+    parse_path,
+)
 from regfs.storage.base import (
     DIR,
     FILE,
@@ -68,8 +81,13 @@ def proven_link_body(info: ObjectInfo) -> bytes | None:
     spec = parse_path(info.path)
     if not isinstance(spec, LayerLink | RevisionLink | TagIndexLink):
         return None
-    body = spec.digest.encode()
-    if info.size != len(body):
+    return _proves(info, spec.digest)
+
+
+def _proves(info: ObjectInfo, digest: str) -> bytes | None:
+    """``digest``'s text when the entry's size and ETag (its MD5) are those of that text."""
+    body = digest.encode()
+    if info.etag is None or info.size != len(body):
         return None
     expected = hashlib.md5(body, usedforsecurity=False).hexdigest()
     return body if info.etag.lower() == expected else None
@@ -103,6 +121,9 @@ class ListedStorage:
         self._errors: dict[str, StorageError] = {}
         self._bodies: dict[str, tuple[bytes, int, float]] = {}
         self.proven = 0  # link bodies the listing proved (no GET)
+        # Per tag (repository, tag): its current link's entry, and its history's digests.
+        self._current: dict[tuple[str, str], ObjectInfo] = {}
+        self._history: dict[tuple[str, str], list[str]] = {}
         n = 0
         for item in backend.list_prefix(""):
             if isinstance(item, ListError):
@@ -119,6 +140,7 @@ class ListedStorage:
         if on_listed is not None:
             on_listed(n)
         self.entries = n
+        self._prove_current_links()
 
     def _add_dir(self, rel: str) -> None:
         """Record folder ``rel`` and each missing folder above it, each in its parent."""
@@ -139,10 +161,33 @@ class ListedStorage:
         self._add_dir(head)
         self._dirs[head][name] = Entry(name, info.kind, info.size, info.mtime)
         self._files[info.path] = info
-        body = proven_link_body(info)
-        if body is not None:
-            self._bodies[info.path] = (body, info.size, info.mtime)
-            self.proven += 1
+        if info.kind != FILE or name != LINK:
+            return
+        spec = parse_path(info.path)
+        if isinstance(spec, TagCurrentLink):
+            if info.etag is not None:
+                self._current[(spec.repo, spec.tag)] = info
+            return
+        if isinstance(spec, TagIndexLink):
+            self._history.setdefault((spec.repo, spec.tag), []).append(spec.digest)
+        if isinstance(spec, LayerLink | RevisionLink | TagIndexLink):
+            body = _proves(info, spec.digest)
+            if body is not None:
+                self._bodies[info.path] = (body, info.size, info.mtime)
+                self.proven += 1
+
+    def _prove_current_links(self) -> None:
+        """Keep the body of each tag ``current`` link whose ETag is the MD5 of one of its
+        tag's history digests (see the module docstring); the others are read."""
+        for key, info in self._current.items():
+            for digest in self._history.get(key, ()):
+                body = _proves(info, digest)
+                if body is not None:
+                    self._bodies[info.path] = (body, info.size, info.mtime)
+                    self.proven += 1
+                    break
+        self._current.clear()
+        self._history.clear()
 
     # --- what was listed ---------------------------------------------------------------------
 

@@ -60,6 +60,7 @@ from regfs.storage.s3base import (
     under,
 )
 from regfs.storage.s3client import FakeClientError, S3Stream, error_code, to_storage_error
+from regfs.storage.s3fast import Fallback
 
 __all__ = [
     "DELETE_BATCH",
@@ -141,6 +142,18 @@ class S3Storage(S3Base):
             kw["Range"] = f"bytes=0-{limit - 1}"
 
         def get() -> tuple[bytes, int, float]:
+            fast = self.fast
+            if fast is not None and fast.usable:
+                try:
+                    got = fast.get(key, limit)
+                except Fallback:
+                    pass
+                except Exception as exc:
+                    if error_code(exc) != "InvalidRange":
+                        raise
+                    # an empty object asked for a range: the client's way below
+                else:
+                    return bytes(got.data[: limit if limit > 0 else None]), got.size, got.mtime
             try:
                 resp = self.client.get_object(**kw)
             except Exception as exc:

@@ -39,6 +39,7 @@ from regfs.storage.s3client import (
     is_network_error,
     to_storage_error,
 )
+from regfs.storage.s3fast import Fallback, FastPath
 
 T = TypeVar("T")
 
@@ -92,6 +93,8 @@ class S3Base:
         self.retry = retry or Retry()
         self.shard_target = shard_target
         self.stats = Stats()
+        # GETs and listing pages without botocore's per-request machinery (storage.s3fast).
+        self.fast = FastPath.of(client, bucket)
 
     # --- keys --------------------------------------------------------------------------------
 
@@ -153,15 +156,29 @@ class S3Base:
                 kw["Delimiter"] = delimiter
             if token:
                 kw["ContinuationToken"] = token
-            page: dict[str, Any] = self.call(
-                "ListObjectsV2", op_path, self._bound("list_objects_v2", kw)
-            )
+            page: dict[str, Any] = self.call("ListObjectsV2", op_path, self._lister(kw))
             yield page
             if not page.get("IsTruncated"):
                 return
             token = page.get("NextContinuationToken")
             if not token:
                 return
+
+    def _lister(self, kw: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+        """One listing page for :meth:`call`: through the fast path while it is usable."""
+        args = dict(kw)
+        fast = self.fast
+
+        def page() -> dict[str, Any]:
+            if fast is not None and fast.usable:
+                try:
+                    return fast.list_page(args)
+                except Fallback:
+                    pass
+            out: dict[str, Any] = self.client.list_objects_v2(**args)
+            return out
+
+        return page
 
     def _bound(self, method: str, kw: dict[str, Any]) -> Callable[[], Any]:
         """``client.<method>(**kw)`` with ``kw`` as it is now, for :meth:`call`."""
