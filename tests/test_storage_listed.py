@@ -22,6 +22,7 @@ from regfs.storage.base import (
     NotFound,
     ObjectInfo,
     Storage,
+    StorageError,
     Unavailable,
     storage_error,
 )
@@ -242,3 +243,62 @@ def test_the_view_changes_nothing(bucket: Bucketish) -> None:
         with pytest.raises(Denied):
             change()
     assert bucket.exists(path)
+
+
+class Listed(MemoryStorage):
+    """A store whose listing is exactly ``items``."""
+
+    def __init__(self, items: list[ObjectInfo | ListError]) -> None:
+        super().__init__()
+        self.items = items
+
+    def list_prefix(self, rel: str) -> Iterator[ObjectInfo | ListError]:
+        return iter(self.items)
+
+
+def test_folders_from_sorted_paths_edge_cases() -> None:
+    """Names sorting around ``/`` (``-`` before it, ``0`` after), a key ending in ``/``, a
+    name that is both a file and a folder (a folder), a folder the backend names (empty),
+    and a part that could not be listed (a folder in its parent)."""
+
+    def f(path: str) -> ObjectInfo:
+        return ObjectInfo(path, FILE, 1, 2.0, None)
+
+    err = storage_error(ErrorKind.UNAVAILABLE, "SlowDown", "/x")
+    view = ListedStorage(
+        Listed(
+            [
+                f("a/b/c"),
+                f("a/b-x/y"),
+                f("a/b0"),
+                f("a/b"),
+                f("a/d/"),
+                ObjectInfo("e/empty", DIR, 0, 0.0, None),
+                ListError("a/gone", err),
+                f("z"),
+            ]
+        )
+    )
+    assert sorted(view.list_kinds("")) == [("a", DIR), ("e", DIR), ("z", FILE)]
+    assert sorted(view.list_kinds("a")) == [
+        ("b", DIR),
+        ("b-x", DIR),
+        ("b0", FILE),
+        ("d", DIR),
+        ("gone", DIR),
+    ]
+    assert view.list_kinds("a/b") == [("c", FILE)]
+    assert view.list_kinds("a/b-x") == [("y", FILE)]
+    assert view.list_kinds("a/d") == []
+    assert view.list_kinds("e") == [("empty", DIR)] and view.list_kinds("e/empty") == []
+    with pytest.raises(Unavailable):
+        view.list_dir("a/gone")
+    with pytest.raises(NotFound):
+        view.list_dir("a/c")
+    with pytest.raises(StorageError) as not_a_folder:
+        view.list_dir("z")
+    assert not_a_folder.value.kind == ErrorKind.NOT_A_FOLDER
+    assert view.exists("a/b") and view.exists("e/empty") and not view.exists("a/b1")
+    assert view.lstat("a/b0").st_size == 1 and view.lstat("e").st_mode & 0o040000
+    with pytest.raises(IsAFolder):
+        view.read_file("a/b-x", 10)
