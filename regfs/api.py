@@ -380,7 +380,7 @@ class Registry:
             RetainRefused: refused for safety; its ``result`` holds the plan and reasons.
         """
         return retain_run(
-            self._place.folder("retain"),
+            self._place.runnable(),
             rules,
             dry_run=dry_run,
             trash=trash,

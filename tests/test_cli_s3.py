@@ -180,10 +180,6 @@ def test_errors_are_one_line_exit_2(
         (["orphans", str(tmp_path), "--endpoint-url", aws.endpoint], ("--endpoint-url",)),
         (["orphans", good, "--config", "x.yml"], ("ROOT or --config",)),
         (["orphans", "--config", str(tmp_path / "missing.yml")], ("missing.yml", "cannot read")),
-        (
-            ["retain", good, "--endpoint-url", aws.endpoint, "--keep-last", "1", "--dry-run"],
-            ("folder only",),
-        ),
     ]
     bad = tmp_path / "bad.yml"
     bad.write_text("storage: [not, a, mapping\n")

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from regfs.layout import blob_data
 from regfs.model.snapshot import Snapshot
-from regfs.storage.local import LocalStorage
+from regfs.storage.base import Storage
 
 # An image config is a few KiB; a "config" larger than this is not an image's.
 CONFIG_READ_LIMIT = 4 * 1024 * 1024
@@ -46,7 +46,7 @@ def parse_created(raw: bytes) -> float | None:
         return None
 
 
-def created_reader(storage: LocalStorage, snap: Snapshot) -> Callable[[str], float | None]:
+def created_reader(storage: Storage, snap: Snapshot) -> Callable[[str], float | None]:
     """digest -> build time of that manifest (memoised); see the module docstring."""
     configs: dict[str, float | None] = {}
     done: dict[str, float | None] = {}

@@ -13,20 +13,20 @@ from dataclasses import dataclass
 from regfs.defaults import MIN_AGE
 from regfs.errors import UsageError
 from regfs.gc.execute import Ops
-from regfs.gc.finish import Run, decide
+from regfs.gc.finish import Run, Store, decide
 from regfs.gc.live import Reason
 from regfs.gc.outcome import GcOutcome, GcRefused
 from regfs.gc.plan import GcPlan
 from regfs.gc.probe import check_url
 from regfs.gc.rules import locked
-from regfs.gc.run import scan_for_plan
+from regfs.gc.run import open_root, scan_for_plan
 from regfs.parallel.tuning import SERIAL, Tuning
 from regfs.retain.created import created_reader
 from regfs.retain.plan import RetainPlan, build_retain_plan
 from regfs.retain.policy import By, Rule
 from regfs.retain.select import Selection, select
 from regfs.scan import Progress, Refresher
-from regfs.storage.local import LocalStorage, resolve_root
+from regfs.storage.locate import state_of
 
 
 @dataclass(slots=True)
@@ -52,7 +52,7 @@ class RetainOutcome:
 
 
 def retain(
-    root: str | None,
+    root: str | Store | None,
     rules: list[Rule],
     *,
     dry_run: bool,
@@ -67,7 +67,8 @@ def retain(
     command: str = "regfs retain",
     tuning: Tuning = SERIAL,
 ) -> RetainOutcome:
-    """Apply retention ``rules`` to ROOT (or, with ``dry_run``, only plan it).
+    """Apply retention ``rules`` to ROOT: a folder, or a store (a bucket) as
+    :func:`regfs.gc.run.collect` takes it (or, with ``dry_run``, only plan it).
 
     A repository the rules cannot judge (equal pushed-at seconds, unreadable tags) is left
     untouched and listed in ``selection.refused``; the others proceed. A dry run and a real
@@ -82,15 +83,16 @@ def retain(
     if not rules:
         raise UsageError("no retention rule given")
     url = check_url(registry_url) if registry_url else None
-    v2 = resolve_root(root)
-    storage = LocalStorage(v2)
+    storage = open_root(root)
     now = time.time() if now is None else now
-    with locked(storage.state, command, dry_run) as lock:
-        snap = scan_for_plan(storage, progress, tag_links=True, tuning=tuning)[0]
-        created = created_reader(storage, snap) if any(r.by is By.CREATED for r in rules) else None
+    with locked(state_of(storage), command, dry_run) as lock:
+        # ``seen``: what the scan read through (a bucket: its one listing), which also
+        # answers the refresh and the reads of ``--by created``.
+        snap, seen = scan_for_plan(storage, progress, tag_links=True, tuning=tuning)
+        created = created_reader(seen, snap) if any(r.by is By.CREATED for r in rules) else None
         sel = select(snap, rules, now=now, min_age=min_age, created=created)
         plan = build_retain_plan(
-            snap, sel, trash=trash, min_age=min_age, now=now, refresh=Refresher(storage, snap)
+            snap, sel, trash=trash, min_age=min_age, now=now, refresh=Refresher(seen, snap)
         )
         outcome = GcOutcome(plan, snap, dry_run, live_check_skipped=skip_live_check)
         result = RetainOutcome(sel, outcome)

@@ -129,24 +129,9 @@ class Place:
 
         if not isinstance(storage, LocalStorage | S3Storage):
             raise UsageError(
-                f"regfs gc and rm run on a folder or a bucket, not on {storage.location}"
+                f"regfs gc, rm and retain run on a folder or a bucket, not on {storage.location}"
             )
         return storage
-
-    def folder(self, command: str) -> str | None:
-        """ROOT for the runs that read a folder only.
-
-        Raises:
-            UsageError: the store is not a folder.
-        """
-        where = self.runnable()
-        if where is None or isinstance(where, str):
-            return where
-        if not isinstance(where, LocalStorage):
-            raise UsageError(
-                f"regfs {command} works on a registry folder only for now, not on {where.location}"
-            )
-        return where.location
 
 
 def is_s3_url(root: str | None) -> bool:
