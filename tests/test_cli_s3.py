@@ -16,6 +16,7 @@ from s3compare import comparable_orphans
 from typer.testing import CliRunner
 
 from regfs.cli import app
+from regfs.storage.s3client import Retry
 
 pytestmark = pytest.mark.registry
 
@@ -265,3 +266,27 @@ def test_orphans_on_a_bucket_lists_the_open_multipart_uploads(
     # Started just now (nothing can back-date a multipart upload): not stale at the default age.
     code, out, err = run("orphans", *where, "--json")
     assert json.loads(out)["multipart_uploads"] == []
+
+
+def test_a_throttled_start_is_retried_as_every_request_is(
+    aws: s3bed.Weed, scenarios: s3bed.Scenarios
+) -> None:
+    """The start-up check (one small listing) meets throttling (``SlowDown``, 503) with the
+    retries and backoff of every other request: five throttled answers in a row still
+    start; a bucket that stays throttled is one line, exit 2, after as many tries as any
+    request gets."""
+    tree = scenarios.get("demo")
+    clean = run("orphans", url(aws, tree), "--endpoint-url", aws.endpoint, "--json")
+    assert clean[0] == 0, clean[2]
+    with faultproxy.FaultProxy(aws.s3_port) as proxy:
+        proxy.inject("slowdown", op="ListObjectsV2", times=5)
+        code, out, err = run("orphans", url(aws, tree), "--endpoint-url", proxy.url, "--json")
+        assert (code, stable(out)) == (0, stable(clean[1])), err
+        first = [(s.op, s.fault) for s in proxy.seen()][:6]
+        assert first == [("ListObjectsV2", "slowdown")] * 5 + [("ListObjectsV2", None)]
+        proxy.clear_faults()
+        proxy.reset()
+        proxy.inject("slowdown", op="ListObjectsV2", times=-1)
+        code, out, err = run("orphans", url(aws, tree), "--endpoint-url", proxy.url)
+        _one_line_error(code, out, err, "SlowDown", url(aws, tree))
+        assert proxy.counts() == {"ListObjectsV2": Retry().attempts}

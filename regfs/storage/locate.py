@@ -12,8 +12,10 @@
 
 A bucket is checked at once with one small listing, so that an unreachable endpoint, a wrong
 bucket, refused credentials or a prefix holding no registry is one clear error (exit 2) before
-any work. Every failure is a :class:`~regfs.errors.RootError` or
-:class:`~regfs.errors.UsageError` naming what was given.
+any work. That listing is retried as every request to the bucket is
+(:class:`regfs.storage.s3client.Retry`: throttling, server errors, dropped connections).
+Every failure is a :class:`~regfs.errors.RootError` or :class:`~regfs.errors.UsageError`
+naming what was given.
 """
 
 from __future__ import annotations
@@ -251,7 +253,6 @@ def _config_storage(settings: S3Settings, threads: int) -> S3Storage:
 def _bucket(storage: S3Storage, endpoint_url: str | None) -> Store:
     """The bucket as a store, after one small listing proves it is reachable and holds a
     registry below the prefix."""
-    from regfs.storage.s3client import Retry
     from regfs.storage.s3state import S3StateStore
 
     shown = storage.location
@@ -261,13 +262,12 @@ def _bucket(storage: S3Storage, endpoint_url: str | None) -> Store:
         "Prefix": storage.v2_prefix + "/",
         "MaxKeys": 1,
     }
-    kept, storage.retry = storage.retry, Retry(attempts=3, base=0.05, cap=0.5)
+    # Retried as every request is (throttling and network errors, with backoff): a bucket
+    # that is busy at the start is no different from one busy later in the run.
     try:
         page = storage.call("ListObjectsV2", "", lambda: storage.client.list_objects_v2(**probe))
     except StorageError as exc:
         raise RootError(_probe_message(exc, where), path=shown) from None
-    finally:
-        storage.retry = kept
     if not page.get("Contents"):
         raise RootError(
             "not a registry storage root (no docker/registry/v2 keys under this prefix)",
