@@ -212,6 +212,10 @@ def test_a_filesystem_config_and_its_override(
     # --config works for the deleting commands too, on a folder.
     code, _out, err = run("gc", "--config", str(cfg), "--dry-run", "--skip-live-check")
     assert code == 0, err
+    # A relative rootdirectory starts at the registry's working directory, not regfs's.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", "moved")
+    _one_line_error(*run("gc", "--config", str(cfg), "--dry-run"), "'moved' is relative")
 
 
 def test_missing_boto3_says_how_to_install(

@@ -71,6 +71,39 @@ def test_a_filesystem_config(tmp_path: Path) -> None:
         open_store(None, config=str(cfg), environ=env, endpoint_url="http://127.0.0.1:1")
 
 
+def test_a_relative_filesystem_rootdirectory_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry resolves a relative ``rootdirectory`` from its own working directory
+    (measured: ``docker-registry serve`` with ``rootdirectory: relstore`` writes below its
+    cwd), which the file does not say: regfs refuses it rather than read a folder relative
+    to its own, even when that folder is a registry's. An empty one is ``/``, as the driver
+    joins it."""
+    b = StoreBuilder(tmp_path / "t")
+    b.image("app", tags=["v1"], layers=[b.layer("x")])
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "config.yml"
+    for rel in ("t", "./t", "t/../t"):
+        cfg.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {rel}\n")
+        with pytest.raises(RootError, match="is relative") as err:
+            open_store(None, config=str(cfg), environ={})
+        assert err.value.path == str(cfg)
+        env = {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(b.root)}
+        assert open_store(None, config=str(cfg), environ=env).storage.location == str(b.v2)
+    cfg.write_text("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /tmp\n")
+    env = {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": "t"}
+    with pytest.raises(RootError, match="is relative"):
+        open_store(None, config=str(cfg), environ=env)
+    # An empty override is YAML null, which the driver formats as "<nil>": relative.
+    env = {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": ""}
+    with pytest.raises(RootError, match="'<nil>' is relative"):
+        open_store(None, config=str(cfg), environ=env)
+    cfg.write_text('version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ""\n')
+    with pytest.raises(RootError) as err:  # "/" holds no registry here
+        open_store(None, config=str(cfg), environ={})
+    assert "relative" not in str(err.value) and err.value.path == "/"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -213,13 +213,36 @@ def _from_config(
         if endpoint_url is not None:
             raise UsageError("--endpoint-url applies to an s3 storage; this one is a filesystem")
         assert described.rootdirectory is not None
-        local = LocalStorage(resolve_root(described.rootdirectory or "."))
+        local = LocalStorage(resolve_root(_config_folder(described.rootdirectory, config)))
         return Store(local, local.state)
     assert described.s3 is not None
     settings = described.s3
     if endpoint_url is not None:
         settings = dataclasses.replace(settings, regionendpoint=endpoint_url)
     return _bucket(_config_storage(settings, threads), settings.endpoint_url)
+
+
+def _config_folder(rootdirectory: str, config: str) -> str:
+    """The folder a ``filesystem`` storage's ``rootdirectory`` names, as the registry opens it.
+
+    The driver joins it before every path (Go's ``path.Join``): an empty one is ``/``, and a
+    relative one starts at the registry's own working directory, which the file does not say
+    (a service's ``WorkingDirectory``, a container's ``WORKDIR``). regfs does not guess it
+    from its own.
+
+    Raises:
+        RootError: ``rootdirectory`` is relative.
+    """
+    if not rootdirectory:
+        return "/"
+    if not os.path.isabs(rootdirectory):
+        raise RootError(
+            f"rootdirectory {rootdirectory!r} is relative: the registry resolves it from its own "
+            "working directory, which the configuration does not say; make it absolute "
+            "(or REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY), or give the folder as ROOT",
+            path=config,
+        )
+    return rootdirectory
 
 
 def _url_storage(bucket: str, prefix: str, endpoint_url: str | None, threads: int) -> S3Storage:
