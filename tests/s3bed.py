@@ -37,10 +37,13 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faultproxy
 import pytest
+
+if TYPE_CHECKING:
+    from regfs.storage.s3 import S3Storage
 
 WEED_BIN = "weed"
 GRPC_OFFSET = 10000
@@ -430,6 +433,40 @@ def _build_module() -> Any:
 
 
 # --- shared by the S3 test modules --------------------------------------------------------------
+
+
+def storage(
+    weed: Weed, prefix: str, endpoint: str | None = None, *, timeout: float = 5, **kw: Any
+) -> S3Storage:
+    """regfs's :class:`~regfs.storage.s3.S3Storage` on ``prefix`` of the server (or through
+    ``endpoint``, a fault proxy), with the test keys; ``kw`` goes to ``S3Storage``. Retries
+    are quick (4 tries, backoff of milliseconds) unless ``retry`` is given."""
+    from regfs.storage.s3 import S3Storage
+    from regfs.storage.s3client import Retry, make_client
+
+    client = make_client(
+        endpoint_url=endpoint or weed.endpoint,
+        region=weed.REGION,
+        access_key=weed.ACCESS_KEY,
+        secret_key=weed.SECRET_KEY,
+        timeout=timeout,
+    )
+    kw.setdefault("retry", Retry(attempts=4, base=0.001, cap=0.01))
+    return S3Storage(client, weed.bucket, prefix, **kw)
+
+
+def copy_scenario(weed: Weed, tree: Any, made: list[str], label: str) -> str:
+    """A private copy of scenario ``tree``'s prefix (``label``: the new prefix's start), to
+    change; appended to ``made`` (the :func:`bucket_copy` list) to be deleted after."""
+    prefix = weed.new_prefix(label)
+    made.append(prefix)
+    copy_prefix(weed, tree.s3.prefix, prefix)
+    return prefix
+
+
+def registry_storage_of(tree: Any, prefix: str) -> dict[str, Any]:
+    """The registry's ``storage.s3`` section for scenario ``tree`` copied to ``prefix``."""
+    return {**tree.s3.storage, "rootdirectory": "/" + prefix}
 
 
 def copy_prefix(weed: Weed, src: str, dst: str) -> int:

@@ -25,8 +25,7 @@ from regfs.gc.outcome import GcOutcome, GcRefused, RunStatus
 from regfs.gc.plan import GcOptions
 from regfs.gc.run import collect
 from regfs.render.json_gc import gc_dict
-from regfs.storage.s3 import S3Storage
-from regfs.storage.s3client import make_client
+from regfs.storage.s3client import Retry
 
 pytestmark = pytest.mark.registry
 
@@ -45,20 +44,12 @@ def aws(weed: s3bed.Weed) -> s3bed.Weed:
 
 proxy = s3bed.proxy
 bucket_copy = s3bed.bucket_copy
-copy_prefix = s3bed.copy_prefix
 
 
 def gc(weed: s3bed.Weed, prefix: str, *args: str, endpoint: str | None = None) -> Any:
     """``regfs gc s3://BUCKET/PREFIX --min-age 0 --json ARGS`` through the library (the run
     the command makes): (exit code, the --json document, the refusal's message)."""
-    client = make_client(
-        endpoint_url=endpoint or weed.endpoint,
-        region=weed.REGION,
-        access_key=weed.ACCESS_KEY,
-        secret_key=weed.SECRET_KEY,
-        timeout=30,
-    )
-    storage = S3Storage(client, weed.bucket, prefix)
+    storage = s3bed.storage(weed, prefix, endpoint, timeout=30, retry=Retry())
     url = args[args.index("--registry-url") + 1] if "--registry-url" in args else None
     options = GcOptions(
         delete_untagged="--delete-untagged" in args,
@@ -117,7 +108,7 @@ def pull_everything_from_the_bucket(
     tree: Any, prefix: str, must: set[tuple[str, str]], gone: set[tuple[str, str]]
 ) -> None:
     meta = tree.meta
-    storage = {**tree.s3.storage, "rootdirectory": "/" + prefix}
+    storage = s3bed.registry_storage_of(tree, prefix)
     absent = {i["digest"] for i in meta["images"] if i["state"] == "deleted"}
     schema1 = bool(meta.get("registry_config", {}).get("schema1", tree.schema1))
     # skopeo copies one image at a time (an index: one platform, chosen for this host)
@@ -148,10 +139,8 @@ def test_default_gc_on_the_bucket_equals_the_reference_and_every_image_pulls(
     aws: s3bed.Weed, scenarios: s3bed.Scenarios, bucket_copy: list[str], name: str
 ) -> None:
     tree = scenarios.get(name)
-    prefix = aws.new_prefix(f"gc-{name}")
-    bucket_copy.append(prefix)
-    copy_prefix(aws, tree.s3.prefix, prefix)
-    storage = {**tree.s3.storage, "rootdirectory": "/" + prefix}
+    prefix = s3bed.copy_scenario(aws, tree, bucket_copy, f"gc-{name}")
+    storage = s3bed.registry_storage_of(tree, prefix)
     ref = rr.reference_gc(None, dry_run=True, s3=storage, schema1=tree.schema1)
     assert ref.exit_code == 0, ref.output
     code, dry, err = gc(aws, prefix, "--dry-run")
@@ -175,14 +164,12 @@ def test_delete_untagged_on_the_bucket_keeps_every_live_image(
     aws: s3bed.Weed, scenarios: s3bed.Scenarios, bucket_copy: list[str], name: str
 ) -> None:
     tree = scenarios.get(name)
-    prefix = aws.new_prefix(f"gcu-{name}")
-    bucket_copy.append(prefix)
-    copy_prefix(aws, tree.s3.prefix, prefix)
+    prefix = s3bed.copy_scenario(aws, tree, bucket_copy, f"gcu-{name}")
     must, gone = survivors(tree.meta, untagged_mode=True)
     code, dry, err = gc(aws, prefix, "--dry-run", "--delete-untagged")
     assert code == 0, err
     if name in RIGHT_UNTAGGED:  # the reference is right here: the same plan
-        storage = {**tree.s3.storage, "rootdirectory": "/" + prefix}
+        storage = s3bed.registry_storage_of(tree, prefix)
         ref = rr.reference_gc(
             None, dry_run=True, delete_untagged=True, s3=storage, schema1=tree.schema1
         )
@@ -201,10 +188,8 @@ def test_faults_are_retried_and_never_delete_the_wrong_key(
     proxy: faultproxy.FaultProxy,
 ) -> None:
     tree = scenarios.get("shared")
-    prefix = aws.new_prefix("gcf-shared")
-    bucket_copy.append(prefix)
-    copy_prefix(aws, tree.s3.prefix, prefix)
-    storage = {**tree.s3.storage, "rootdirectory": "/" + prefix}
+    prefix = s3bed.copy_scenario(aws, tree, bucket_copy, "gcf-shared")
+    storage = s3bed.registry_storage_of(tree, prefix)
     ref = rr.reference_gc(None, dry_run=True, s3=storage, schema1=tree.schema1)
     before = blob_keys(aws, prefix)
 
@@ -233,9 +218,7 @@ def test_a_batch_that_keeps_failing_exits_4_and_the_journal_names_what_is_left(
     proxy: faultproxy.FaultProxy,
 ) -> None:
     tree = scenarios.get("shared")
-    prefix = aws.new_prefix("gcx-shared")
-    bucket_copy.append(prefix)
-    copy_prefix(aws, tree.s3.prefix, prefix)
+    prefix = s3bed.copy_scenario(aws, tree, bucket_copy, "gcx-shared")
     before = blob_keys(aws, prefix)
     proxy.inject("slowdown", op="DeleteObjects", times=-1)
     code, out, err = gc(aws, prefix, "--yes", "--skip-live-check", endpoint=proxy.url)
@@ -256,7 +239,7 @@ def test_a_batch_that_keeps_failing_exits_4_and_the_journal_names_what_is_left(
     proxy.clear_faults()
     code, out, err = gc(aws, prefix, "--yes", "--skip-live-check", endpoint=proxy.url)
     assert code == 0, err
-    ref = rr.reference_gc(None, dry_run=True, s3={**tree.s3.storage, "rootdirectory": "/" + prefix})
+    ref = rr.reference_gc(None, dry_run=True, s3=s3bed.registry_storage_of(tree, prefix))
     assert ref.blobs == set()  # nothing left for the reference either
 
 
@@ -265,11 +248,9 @@ def test_a_registry_serving_the_bucket_refuses_the_run(
     aws: s3bed.Weed, scenarios: s3bed.Scenarios, bucket_copy: list[str]
 ) -> None:
     tree = scenarios.get("demo")
-    prefix = aws.new_prefix("gcl-demo")
-    bucket_copy.append(prefix)
-    copy_prefix(aws, tree.s3.prefix, prefix)
+    prefix = s3bed.copy_scenario(aws, tree, bucket_copy, "gcl-demo")
     before = s3bed.list_keys(aws.client(), aws.bucket, f"{prefix}/{V2}/")
-    storage = {**tree.s3.storage, "rootdirectory": "/" + prefix}
+    storage = s3bed.registry_storage_of(tree, prefix)
     with rr.Registry(None, s3=storage) as reg:
         assert reg.proc is not None
         for args in (("--dry-run",), ("--yes",), ("--yes", "--registry-url", reg.url)):
@@ -287,9 +268,7 @@ def test_abandoned_multipart_uploads_are_aborted(
     aws: s3bed.Weed, scenarios: s3bed.Scenarios, bucket_copy: list[str]
 ) -> None:
     tree = scenarios.get("demo")
-    prefix = aws.new_prefix("gcm-demo")
-    bucket_copy.append(prefix)
-    copy_prefix(aws, tree.s3.prefix, prefix)
+    prefix = s3bed.copy_scenario(aws, tree, bucket_copy, "gcm-demo")
     client = aws.client()
     repo = sorted(tree.meta["tags"])[0]
     upload = f"repositories/{repo}/_uploads/6b3c1e2a-0000-4000-8000-000000000001"

@@ -39,15 +39,13 @@ def cli(*args: str) -> tuple[int, Any, str]:
 
 def fresh_copy(weed: s3bed.Weed, tree: Any, made: list[str], label: str) -> tuple[str, str]:
     """A private copy of a scenario's bucket prefix: (prefix, ``s3://`` URL)."""
-    prefix = weed.new_prefix(label)
-    made.append(prefix)
-    s3bed.copy_prefix(weed, tree.s3.prefix, prefix)
+    prefix = s3bed.copy_scenario(weed, tree, made, label)
     return prefix, f"s3://{weed.bucket}/{prefix}"
 
 
 def reference_blobs(tree: Any, prefix: str, **kw: Any) -> set[str]:
     """What ``docker-registry garbage-collect --dry-run`` would delete from the copy now."""
-    storage = {**tree.s3.storage, "rootdirectory": "/" + prefix}
+    storage = s3bed.registry_storage_of(tree, prefix)
     ref = rr.reference_gc(None, dry_run=True, s3=storage, schema1=tree.schema1, **kw)
     assert ref.exit_code == 0, ref.output
     return set(ref.blobs)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import faultproxy
@@ -20,7 +19,7 @@ from regfs.gc.s3exec import S3Executor, plain_md5, same_second
 from regfs.gc.steps import Action, ExecResult, Step
 from regfs.gc.trash import restore
 from regfs.storage.s3 import S3Storage
-from regfs.storage.s3client import Retry, make_client
+from regfs.storage.s3client import Retry
 from regfs.storage.s3state import S3StateStore
 
 pytestmark = pytest.mark.registry
@@ -28,22 +27,10 @@ pytestmark = pytest.mark.registry
 V2 = "docker/registry/v2"
 
 
-def _storage(weed: s3bed.Weed, prefix: str, endpoint: str | None = None, **kw: Any) -> S3Storage:
-    client = make_client(
-        endpoint_url=endpoint or weed.endpoint,
-        region=weed.REGION,
-        access_key=weed.ACCESS_KEY,
-        secret_key=weed.SECRET_KEY,
-        timeout=5,
-    )
-    kw.setdefault("retry", Retry(attempts=4, base=0.001, cap=0.01))
-    return S3Storage(client, weed.bucket, prefix, **kw)
+_storage = s3bed.storage
 
 
-@pytest.fixture
-def proxy(weed: s3bed.Weed) -> Iterator[faultproxy.FaultProxy]:
-    with faultproxy.FaultProxy(weed.s3_port) as p:
-        yield p
+proxy = s3bed.proxy
 
 
 class Bucket:

@@ -19,22 +19,12 @@ from regfs.model.findings import Kind
 from regfs.reports.orphans import orphans
 from regfs.scan import ScanMode, scan
 from regfs.storage.local import LocalStorage, resolve_root
-from regfs.storage.s3 import S3Storage
-from regfs.storage.s3client import Retry, make_client
+from regfs.storage.s3client import Retry
 
 pytestmark = pytest.mark.registry
 
 
-def _storage(weed: s3bed.Weed, prefix: str, endpoint: str | None = None, **kw: Any) -> S3Storage:
-    client = make_client(
-        endpoint_url=endpoint or weed.endpoint,
-        region=weed.REGION,
-        access_key=weed.ACCESS_KEY,
-        secret_key=weed.SECRET_KEY,
-        timeout=5,
-    )
-    kw.setdefault("retry", Retry(attempts=4, base=0.001, cap=0.01))
-    return S3Storage(client, weed.bucket, prefix, **kw)
+_storage = s3bed.storage
 
 
 @pytest.mark.timeout(600)
@@ -84,10 +74,7 @@ def test_damaged_bucket_reference_gives_up_regfs_reports(
     assert {Kind.UNPARSEABLE_MANIFEST, Kind.LINK_MISMATCH, Kind.BAD_LINK, Kind.EMPTY_LINK} <= kinds
 
 
-@pytest.fixture
-def proxy(weed: s3bed.Weed) -> Any:
-    with faultproxy.FaultProxy(weed.s3_port) as p:
-        yield p
+proxy = s3bed.proxy
 
 
 def test_throttling_is_retried_and_the_report_is_the_same(

@@ -4,7 +4,6 @@ registry wrote, with throttling and dropped connections injected by a loopback p
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 import faultproxy
@@ -22,27 +21,17 @@ from regfs.storage.base import (
     Unavailable,
 )
 from regfs.storage.s3 import S3Storage, proves_revision_link
-from regfs.storage.s3client import Retry, make_client
+from regfs.storage.s3client import Retry
 
 pytestmark = pytest.mark.registry
 
 
 def _storage(weed: s3bed.Weed, prefix: str, endpoint: str | None = None, **kw: Any) -> S3Storage:
-    client = make_client(
-        endpoint_url=endpoint or weed.endpoint,
-        region=weed.REGION,
-        access_key=weed.ACCESS_KEY,
-        secret_key=weed.SECRET_KEY,
-        timeout=5,
-    )
     kw.setdefault("retry", Retry(attempts=6, base=0.001, cap=0.01))
-    return S3Storage(client, weed.bucket, prefix, **kw)
+    return s3bed.storage(weed, prefix, endpoint, **kw)
 
 
-@pytest.fixture
-def proxy(weed: s3bed.Weed) -> Iterator[faultproxy.FaultProxy]:
-    with faultproxy.FaultProxy(weed.s3_port) as p:
-        yield p
+proxy = s3bed.proxy
 
 
 def _v2_keys(weed: s3bed.Weed, prefix: str) -> dict[str, dict[str, Any]]:
