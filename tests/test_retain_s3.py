@@ -3,10 +3,10 @@ registry wrote with its S3 driver.
 
 A tag's pushed-at time on S3 is its ``current/link``'s ``LastModified``, which nothing can set:
 the tags are pushed a second and more apart, so that only their order matters (``--keep-last``,
-``--tags``). After ``retain --trash`` the registry, restarted on the bucket, serves exactly the
-kept tags (every one pulls with every digest verified, skopeo too), each removed tag is 404 and
-the bucket holds exactly the blobs of the kept images; ``regfs restore`` brings every removed tag
-back, pullable.
+``--tags``); ``--by created`` orders by the image configs' build times, read from the bucket.
+After ``retain --trash`` the registry, restarted on the bucket, serves the kept tags (every one
+pulls with every digest verified, skopeo too), each removed tag is 404 and the bucket holds
+exactly the blobs of the kept images; ``regfs restore`` brings every removed tag back, pullable.
 """
 
 from __future__ import annotations
@@ -61,7 +61,12 @@ def test_retain_on_a_bucket_removes_by_order_and_restore_brings_back(
     base = fx.layer("retain-s3-base", 500)
     app_tags = {f"v{i}": img(f"s3-app-{i}", shared=[base]) for i in range(1, 5)}
     tool_tags = {n: img(f"s3-tools-{n}") for n in ("dev-1", "dev-2", "dev-3", "rel-1")}
-    pushed = {"s3/app": app_tags, "s3/tools": tool_tags}
+    built = {  # --by created: the image configs' build times, read from the bucket
+        "a": img("s3-built-a", created="2020-06-01T00:00:00Z"),
+        "b": img("s3-built-b", created="2022-06-01T00:00:00Z"),
+        "c": img("s3-built-c", created="2021-06-01T00:00:00Z"),
+    }
+    pushed = {"s3/app": app_tags, "s3/tools": tool_tags, "s3/built": built}
     with rr.Registry(None, s3=storage) as reg:
         for repo, tags in pushed.items():
             for tag, m in tags.items():  # oldest first, each in a later second
@@ -73,9 +78,14 @@ def test_retain_on_a_bucket_removes_by_order_and_restore_brings_back(
     expect = {
         "s3/app": ({"v3", "v4"}, {"v1", "v2"}),
         "s3/tools": ({"dev-3", "rel-1"}, {"dev-1", "dev-2"}),
+        "s3/built": ({"b"}, {"a", "c"}),
     }
     runs: list[str] = []
-    rules = {"s3/app": ["--keep-last", "2"], "s3/tools": ["--tags", "dev-.*", "--keep-last", "1"]}
+    rules = {
+        "s3/app": ["--keep-last", "2"],
+        "s3/tools": ["--tags", "dev-.*", "--keep-last", "1"],
+        "s3/built": ["--by", "created", "--keep-last", "1"],
+    }
     for repo, rule in rules.items():
         args = ["--repo", repo, *rule]
         now = s3bed.list_keys(weed.client(), weed.bucket, prefix + "/")
