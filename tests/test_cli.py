@@ -678,8 +678,20 @@ def test_completion_scripts_and_repository_names(store: StoreBuilder) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "complete " in out.stdout and "_REGFS_COMPLETE" in out.stdout
-    r = invoke("--show-completion", env={"SHELL": "/bin/bash"})
-    assert r.exit_code == 0 and "_REGFS_COMPLETE" in r.stdout
+    # As a user runs it, from bash (typer detects the shell from the parent processes).
+    shown = subprocess.run(
+        [
+            "bash",
+            "-c",
+            '"$0" -c "from regfs.cli import main; main()" --show-completion; exit $?',
+            sys.executable,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "_REGFS_COMPLETE" in shown.stdout
 
     def complete(words: str) -> list[str]:
         env = dict(
