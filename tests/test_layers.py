@@ -54,7 +54,7 @@ LAYERS: list[set[str]] = [
     {"gc.steps"},  # the gc protocol: steps, statuses, actions, results
     {"gc.plan", "gc.folders"},  # a plan and its parts; the folders a plan leaves empty
     {"gc.targets", "gc.garbage", "gc.compose", "gc.rm", "gc.multipart"},  # GC plans (pure)
-    {"retain.plan", "retain.created"},  # retention plans (pure)
+    {"retain.freed", "retain.plan", "retain.created"},  # retention plans (pure)
     {"gc.regconfig", "gc.procs", "gc.probe", "gc.bucketroot", "gc.registries"},  # guard evidence
     {"gc.journal", "gc.lock", "gc.live", "gc.trash", "gc.relinks", "gc.execute", "gc.refresh"},
     {"gc.s3relinks", "gc.s3exec"},  # GC execution on a bucket (built on the generic one)

@@ -11,13 +11,17 @@ from builder import COSIGN_SIG, Pushed, StoreBuilder
 from gc_helpers import age_tree, assert_whole, fingerprint, rescan
 
 from regfs.api import Registry
-from regfs.gc.steps import Step
+from regfs.gc.execute import Ops
+from regfs.gc.plan import PartKind
+from regfs.gc.steps import Status, Step
+from regfs.graph.servable import tag_report
 from regfs.layout import blob_dir
 from regfs.retain.plan import build_retain_plan
 from regfs.retain.policy import Rule, make_rule
 from regfs.retain.run import retain
 from regfs.retain.select import select
 from regfs.scan import Refresher, ScanMode
+from regfs.storage.base import Storage
 
 NOW = time.time()
 D = 86400.0
@@ -191,3 +195,82 @@ def test_equal_seconds_refuse_only_that_repository(tmp_path: Path) -> None:
     assert tags_on_disk(b, "copied") == {"a", "b", "c"}
     assert tags_on_disk(b, "fine") == {"c"}
     assert_whole(rescan(b))
+
+
+class PushedAgainMidRun(Ops):
+    """At the run's first change (removing one of ``tags``), the other tag is pushed again
+    (same digest: the registry rewrites its current link, which gets a new mtime), as a
+    client may do between plan and run."""
+
+    def __init__(self, tags: Path, names: set[str]) -> None:
+        self.tags = tags
+        self.names = names
+        self.pushed: str | None = None
+
+    def _push(self, path: str) -> None:
+        if self.pushed is None:
+            first = {n for n in self.names if f"/tags/{n}/" in path + "/"}
+            (self.pushed,) = self.names - first
+            link = self.tags / self.pushed / "current" / "link"
+            link.write_bytes(link.read_bytes())
+            t = time.time()
+            os.utime(link, (t, t))
+
+    def unlink(self, storage: Storage, path: str) -> None:
+        self._push(path)
+        super().unlink(storage, path)
+
+    def move_to_trash(self, storage: Storage, path: str, run_id: str) -> None:
+        self._push(path)
+        super().move_to_trash(storage, path, run_id)
+
+
+@pytest.mark.parametrize("trash", [False, True])
+def test_tag_pushed_again_mid_run_keeps_its_manifest_and_blobs(three, trash: bool) -> None:  # type: ignore[no-untyped-def]
+    """keep-last 1 plans v1 and v2 with their manifests and own blobs. One of them is pushed
+    again after the other's folder went: its removal is skipped at the re-check, and so is
+    every step planned because the tags went (the gc part of the composed plan): its
+    manifest, revision, layer links and blobs all stay, and it still pulls."""
+    b, imgs, _base = three
+    ops = PushedAgainMidRun(b.path("repositories/app/_manifests/tags"), {"v1", "v2"})
+    before = fingerprint(b.root)
+    out = retain(
+        str(b.root),
+        [make_rule(keep_last=1)],
+        dry_run=False,
+        trash=trash,
+        min_age=0,
+        skip_live_check=True,
+        ops=ops,
+        now=NOW,
+    )
+    plan = out.plan
+    assert ops.pushed is not None and out.run.executed is not None
+    assert not out.run.executed.failed
+    victim = imgs[int(ops.pushed[1]) - 1]
+    first = {"v1", "v2"} - {ops.pushed}
+    assert {plan.origin[a.path] for a in plan.by_step(Step.TAG)} == {PartKind.RETAIN}
+    freed = [a for a in plan.actions if a.step not in (Step.TAG, Step.FOLDER)]
+    assert freed and {plan.origin[a.path] for a in freed} == {PartKind.GC}
+    assert ("app", victim.digest) in plan.manifests  # planned to go with its tag
+    results = {r.action.path: r for r in out.run.executed.results}
+    for tag in first:
+        assert results[f"repositories/app/_manifests/tags/{tag}"].status is Status.DONE
+    skipped = results[f"repositories/app/_manifests/tags/{ops.pushed}"]
+    assert skipped.status is Status.SKIPPED and "moved" in skipped.detail
+    for a in freed:
+        assert results[a.path].status is Status.SKIPPED, a.path
+        assert "planned on the removal of" in results[a.path].detail
+    assert tags_on_disk(b, "app") == {ops.pushed, "v3", "latest"}
+    assert victim.blob_digests <= blobs_on_disk(b)
+    now = fingerprint(b.root)
+    kept = {p for p in before if not any(f"/tags/{t}" in p for t in {"v1", "v2"})}
+    assert {p: now.get(p) for p in kept} == {p: before[p] for p in kept}, "every file stays"
+    snap = rescan(b)
+    assert_whole(snap)
+    report = tag_report(snap, snap.repositories["app"], ops.pushed)
+    assert not report.broken, report
+    if trash:
+        Registry.open(str(b.root)).restore(plan.run_id)
+        assert tags_on_disk(b, "app") == {"v1", "v2", "v3", "latest"}
+        assert_whole(rescan(b))

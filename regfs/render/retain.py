@@ -13,7 +13,8 @@ from regfs.render.base import SCHEMA_VERSION, plural, quote, rfc3339, size, wrap
 from regfs.render.findings import problem_dict
 from regfs.render.json_gc import done_actions, gc_dict
 from regfs.render.text_gc import guard_lines, kept_lines, skipped_lines
-from regfs.retain.plan import FreedManifest, RetainPlan
+from regfs.retain.freed import FreedManifest
+from regfs.retain.plan import RetainPlan
 from regfs.retain.run import RetainOutcome
 from regfs.retain.select import RepoSelection, TagDecision
 

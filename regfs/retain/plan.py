@@ -1,6 +1,11 @@
-"""The removal a retention selection asks for, as one gc plan (pure but for the lazy refresh).
+"""The removal a retention selection asks for, as one composed plan (pure but for the lazy
+refresh).
 
-What goes, in the order of :data:`regfs.gc.plan.STEP_ORDER`:
+Two parts (:mod:`regfs.gc.compose`), so that one run id, lock, journal and ``regfs restore``
+cover them and the executor's rule "a removal step not done stops the gc steps planned on it"
+holds: the removal (:data:`PartKind.RETAIN`: the removed tags' folders), and what it frees
+(:data:`PartKind.GC`: planned on the tree as the removal leaves it; a tag pushed again between
+plan and run keeps its manifest and everything below it). In plan order:
 
 * every removed tag's folder (``tag``);
 * every manifest this run leaves with no tag: the tags' targets no surviving tag still points
@@ -22,42 +27,23 @@ to are left alone: that is ``regfs gc``'s job.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 from dataclasses import dataclass, field
 
 from regfs.defaults import MIN_AGE
 from regfs.duration import cutoff as age_cutoff
-from regfs.gc.folders import plan_folders
-from regfs.gc.plan import (
-    GcOptions,
-    GcPlan,
-    keep_off_symlinks,
-    new_run_id,
-    sort_actions,
-    young_uploads,
-)
-from regfs.gc.steps import Action, Kept, Step
-from regfs.graph.mark import Marks, Mode, mark
+from regfs.gc.compose import compose
+from regfs.gc.plan import GcOptions, GcPlan, Part, PartKind, new_run_id, young_uploads
+from regfs.gc.steps import Action, Step
+from regfs.graph.mark import Mode, mark
 from regfs.graph.unread import Unknowns, unknowns
-from regfs.layout import blob_dir, layer_dir, revision_dir, tag_dir, tag_index_dir
+from regfs.layout import revision_dir, tag_dir, tag_index_dir
 from regfs.model.snapshot import Link, Repository, Snapshot
 from regfs.reports.orphans import manifest_closure
+from regfs.retain.freed import FreedManifest, FreedPart, plan_blobs, without_removed
 from regfs.retain.select import Selection
 from regfs.scan import Refresher
-
-
-@dataclass(frozen=True, slots=True)
-class FreedManifest:
-    """A manifest the run removes: ``role`` is ``tagged`` (a removed tag pointed at it),
-    ``child`` (of an index it removes) or ``referrer`` (its subject goes)."""
-
-    repository: str
-    digest: str
-    role: str
-    # The tag, index or subject through which it was live before the run.
-    via: str
 
 
 @dataclass(slots=True)
@@ -68,29 +54,6 @@ class RetainPlan(GcPlan):
     freed_manifests: list[FreedManifest] = field(default_factory=list)
     # repository -> bytes of the blobs removed that only its removed manifests used
     freed_bytes: dict[str, int] = field(default_factory=dict)
-
-
-def _after(
-    snap: Snapshot, gone_tags: dict[str, set[str]], gone_revisions: dict[str, set[str]]
-) -> Snapshot:
-    """The snapshot without the tags and revisions the plan removes (for marking only).
-
-    Repositories the plan does not touch are shared, not copied; layer links are left as
-    they are (marking never reads them). Cheaper than :func:`regfs.gc.rm.without`, which
-    rebuilds every path of every repository.
-    """
-    repos = dict(snap.repositories)
-    for name in gone_tags.keys() | gone_revisions.keys():
-        if name not in repos:
-            continue
-        r = copy.copy(repos[name])
-        tags, revs = gone_tags.get(name, set()), gone_revisions.get(name, set())
-        if tags:
-            r.tags = {t: v for t, v in r.tags.items() if t not in tags}
-        if revs:
-            r.revisions = {d: v for d, v in r.revisions.items() if d not in revs}
-        repos[name] = r
-    return dataclasses.replace(snap, repositories=repos)
 
 
 def _role(why: str) -> tuple[str, str]:
@@ -114,7 +77,7 @@ def _history(repo: Repository, gone: set[str]) -> dict[str, list[tuple[str, Link
 
 def _plan_manifests(
     snap: Snapshot,
-    plan: RetainPlan,
+    plan: FreedPart,
     gone_tags: dict[str, set[str]],
     cutoff: float,
     unknown: Unknowns,
@@ -141,7 +104,7 @@ def _plan_manifests(
                 roots.add(target)
         if roots:
             keep[name] = roots
-    after = mark(_after(sub, gone_tags, {}), Mode.UNTAGGED, keep, unknown=unknown)
+    after = mark(without_removed(sub, gone_tags, {}), Mode.UNTAGGED, keep, unknown=unknown)
     gone_revisions: dict[str, set[str]] = {}
     planned: set[tuple[str, str]] = set(plan.manifests)
     for name in touched:
@@ -187,170 +150,43 @@ def _plan_manifests(
     return gone_revisions
 
 
-def _mismatched(links: dict[str, Link]) -> list[tuple[str, str]]:
-    """(folder digest, content digest) of the links whose content names another digest."""
-    return [(d, t) for d, link in links.items() if (t := link.digest) is not None and t != d]
-
-
-def _newest_links(snap: Snapshot, wanted: set[str]) -> dict[str, float]:
-    """digest -> newest mtime of any link naming it (by folder name or by content), for the
-    digests in ``wanted``."""
-    out: dict[str, float] = {}
-
-    def note(d: str, mtime: float) -> None:
-        if mtime > out.get(d, 0.0):
-            out[d] = mtime
-
-    for repo in snap.repositories.values():
-        for links in (repo.layers, repo.revisions):
-            if not links:
-                continue
-            for d in links.keys() & wanted:
-                note(d, links[d].mtime)
-            for d, t in _mismatched(links):
-                if t in wanted:
-                    note(t, links[d].mtime)
-        for tag in repo.tags.values():
-            cur = tag.current
-            if cur is not None and cur.digest in wanted:
-                note(cur.digest, cur.mtime)
-            if tag.index:
-                for d in tag.index.keys() & wanted:
-                    note(d, tag.index[d].mtime)
-                for d, t in _mismatched(tag.index):
-                    if t in wanted:
-                        note(t, tag.index[d].mtime)
-    return out
-
-
-def _plan_blobs(
+def retain_parts(
     snap: Snapshot,
-    plan: RetainPlan,
-    gone: tuple[dict[str, set[str]], dict[str, set[str]]],
-    released: dict[str, set[str]],
-    refresh: Refresher | None,
-    cutoff: float,
-) -> set[str]:
-    """The blobs the removed manifests used that nothing left needs; returns them.
-
-    ``gone`` is (repository -> removed tags, repository -> removed revision folders);
-    ``released`` is repository -> every blob its removed manifests used.
-    """
-    marks: Marks = mark(_after(snap, *gone), Mode.DEFAULT)
-    users: set[str] = set().union(*released.values())
-    candidates = (users & snap.blobs.keys()) - marks.marked
-    used_in: dict[str, set[str]] = {}
-
-    def used(name: str) -> set[str]:
-        """Every blob the repository's remaining manifests use."""
-        if name not in used_in:
-            out: set[str] = set()
-            for m in marks.live.get(name, {}):
-                manifest_closure(snap, m, into=out)
-            used_in[name] = out
-        return used_in[name]
-
-    def only_ours(name: str) -> set[str]:
-        """What the repository's removed manifests used and its remaining ones do not."""
-        mine = released.get(name)
-        return mine - used(name) if mine else set()
-
-    if refresh is not None:
-        refresh.blobs(sorted(candidates))
-        # The links whose age decides: to a candidate blob (anywhere), and, in the
-        # repositories that lost manifests, to a released blob no remaining manifest uses.
-        pairs: list[tuple[str, str]] = []
-        for name, repo in snap.repositories.items():
-            layers = repo.layers
-            if not layers:
-                continue
-            ours = only_ours(name)
-            hit = layers.keys() & candidates
-            if ours:
-                hit |= layers.keys() & ours
-            for d, target in _mismatched(layers):
-                if d in candidates or target in candidates or target in ours:
-                    hit.add(d)
-                else:
-                    hit.discard(d)
-            pairs.extend((name, d) for d in hit)
-        refresh.layer_links(sorted(pairs))
-        late = unknowns(snap)
-        if late.everything and not marks.keep_all:
-            marks.unknown.everything.extend(late.everything)
-    newest = _newest_links(snap, candidates) if cutoff != float("inf") else {}
-    doomed: set[str] = set()
-    owners: dict[str, list[str]] = {}
-    for name in sorted(released):
-        for d in released[name]:
-            owners.setdefault(d, []).append(name)
-    for d in sorted(candidates):
-        blob = snap.blobs.get(d)
-        if blob is None:
-            continue  # vanished since the scan (reported by the refresh)
-        why = marks.undecided_reason(d)
-        if why is not None:
-            plan.kept.append(
-                Kept(Step.BLOB, blob_dir(d), f"cannot be decided: {why}", d, size=blob.known_size)
+    sel: Selection,
+    *,
+    min_age: float = MIN_AGE,
+    now: float,
+    refresh: Refresher | None = None,
+) -> tuple[Part, FreedPart]:
+    """The removal of the tags ``sel`` removes and what it frees, as two parts (see the
+    module docstring); both tidy the folders of the repositories that lose a tag only."""
+    cutoff = age_cutoff(now, min_age)
+    removal = Part(PartKind.RETAIN)
+    freed = FreedPart(PartKind.GC)
+    unknown = unknowns(snap)
+    gone_tags: dict[str, set[str]] = {}
+    for name, tag in sel.removed_tags():
+        cur = snap.repositories[name].tags[tag].current
+        removal.actions.append(
+            Action(
+                Step.TAG,
+                tag_dir(name, tag),
+                name,
+                cur.digest if cur else None,
+                expect_mtime=cur.mtime if cur else None,
             )
-            continue
-        if blob.mtime > cutoff or newest.get(d, 0.0) > cutoff:
-            plan.kept.append(
-                Kept(Step.BLOB, blob_dir(d), "younger than --min-age", d, size=blob.known_size)
-            )
-            continue
-        doomed.add(d)
-        plan.actions.append(
-            Action(Step.BLOB, blob_dir(d), None, d, blob.known_size, blob.known_size, blob.mtime)
         )
-        who = owners[d]
-        if len(who) == 1:
-            plan.freed_bytes[who[0]] = plan.freed_bytes.get(who[0], 0) + blob.known_size
-    # Links: to a removed blob, anywhere; and, where manifests went, links only they used.
-    protected = marks.protected
-    for name in sorted(snap.repositories):
-        repo = snap.repositories[name]
-        layers = repo.layers
-        if repo.incomplete or not layers:
-            continue
-        mine = released.get(name, set())
-        hit = layers.keys() & doomed
-        if mine:
-            hit |= layers.keys() & mine
-        for d, target in _mismatched(layers):
-            if d in doomed or target in doomed or target in mine:
-                hit.add(d)
-            else:
-                hit.discard(d)
-        for d in sorted(hit):
-            link = layers[d]
-            target = link.digest or d
-            if d in doomed or target in doomed:
-                plan.actions.append(
-                    Action(
-                        Step.LAYER_LINK,
-                        layer_dir(name, d),
-                        name,
-                        target,
-                        expect_mtime=link.mtime or None,
-                    )
-                )
-                continue
-            if target not in mine:
-                continue
-            here = used(name)
-            if target in here or d in here or d in protected or target in protected:
-                continue
-            path = layer_dir(name, d)
-            if link.mtime > cutoff:
-                plan.kept.append(
-                    Kept(Step.LAYER_LINK, path, "younger than --min-age", target, name)
-                )
-                continue
-            plan.actions.append(
-                Action(Step.LAYER_LINK, path, name, target, expect_mtime=link.mtime or None)
-            )
-    return doomed
+        gone_tags.setdefault(name, set()).add(tag)
+    removal.scope = freed.scope = frozenset(gone_tags)
+    gone_revisions = _plan_manifests(snap, freed, gone_tags, cutoff, unknown) if gone_tags else {}
+    released: dict[str, set[str]] = {}
+    for name, digest in freed.manifests:
+        manifest_closure(snap, digest, into=released.setdefault(name, set()))
+    if released:
+        plan_blobs(snap, freed, (gone_tags, gone_revisions), released, refresh, cutoff)
+    removal.young_uploads = young_uploads(snap, cutoff)
+    freed.blocking = snap.blocking  # with what the refresh met
+    return removal, freed
 
 
 def build_retain_plan(
@@ -362,13 +198,13 @@ def build_retain_plan(
     now: float | None = None,
     refresh: Refresher | None = None,
 ) -> RetainPlan:
-    """The one plan that removes what ``sel`` selects (see the module docstring).
+    """The one plan that removes what ``sel`` selects: :func:`retain_parts`, composed.
 
     ``snap`` must come from a scan that read the tag links; with a lazy scan, ``refresh``
     stats the blobs and layer links the decision needs.
     """
     now = time.time() if now is None else now
-    cutoff = age_cutoff(now, min_age)
+    removal, freed = retain_parts(snap, sel, min_age=min_age, now=now, refresh=refresh)
     plan = RetainPlan(
         run_id=new_run_id(now),
         v2=str(snap.v2),
@@ -376,33 +212,9 @@ def build_retain_plan(
         created=now,
         actions=[],
         kept=[],
-        blocking=snap.blocking,
+        blocking=[],
         selection=sel,
+        freed_manifests=freed.freed_manifests,
+        freed_bytes=freed.freed_bytes,
     )
-    unknown = unknowns(snap)
-    gone_tags: dict[str, set[str]] = {}
-    for name, tag in sel.removed_tags():
-        cur = snap.repositories[name].tags[tag].current
-        plan.actions.append(
-            Action(
-                Step.TAG,
-                tag_dir(name, tag),
-                name,
-                cur.digest if cur else None,
-                expect_mtime=cur.mtime if cur else None,
-            )
-        )
-        gone_tags.setdefault(name, set()).add(tag)
-    touched = set(gone_tags)
-    gone_revisions = _plan_manifests(snap, plan, gone_tags, cutoff, unknown) if touched else {}
-    released: dict[str, set[str]] = {}
-    for name, digest in plan.manifests:
-        manifest_closure(snap, digest, into=released.setdefault(name, set()))
-    if released:
-        _plan_blobs(snap, plan, (gone_tags, gone_revisions), released, refresh, cutoff)
-    plan.young_uploads = young_uploads(snap, cutoff)
-    plan_folders(snap, plan, scope=touched)
-    keep_off_symlinks(plan, unknowns(snap))
-    plan.blocking = snap.blocking  # with what the refresh met
-    sort_actions(plan)
-    return plan
+    return compose(snap, plan, [removal, freed])
