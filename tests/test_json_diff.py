@@ -130,3 +130,66 @@ def test_ages_are_compared_within_the_runs_time_spans() -> None:
     # a start time 5 s off is a difference, however the runs are timed
     assert not jd.ages_agree(a, _record(jd, [108], 1103.0, 1103.4))
     assert not jd.ages_agree(a, _record(jd, [103, 1], 1103.0, 1103.4))
+
+
+def test_retain_ages_are_compared_apart() -> None:
+    jd = _json_diff()
+    doc = {
+        "repositories": [
+            {
+                "name": "app",
+                "kept": [{"tag": "v2", "pushed_age_seconds": 86400.125}],
+                "removed": [{"tag": "v1", "pushed_age_seconds": 172800.5}],
+            }
+        ]
+    }
+    out, ages = jd.normalise_doc(doc)
+    assert ages == [86400.125, 172800.5]
+    repo = out["repositories"][0]
+    assert repo["kept"][0]["pushed_age_seconds"] == "<age: compared apart>"
+    assert repo["removed"][0] == {"tag": "v1", "pushed_age_seconds": "<age: compared apart>"}
+
+
+def test_pushed_at_spread_is_deterministic_and_latest_is_newest(tmp_path: Path) -> None:
+    """The PUSHED step gives each tag its own pushed-at time, the same on every copy (a
+    function of repository, tag and the anchor), at least two hours old; latest the newest."""
+    jd = _json_diff()
+    times = []
+    for copy in ("a", "b"):
+        tags = tmp_path / copy / "docker/registry/v2/repositories/org/app/_manifests/tags"
+        for t in ("v1", "v2", "v3", "latest"):
+            (tags / t / "current").mkdir(parents=True)
+            (tags / t / "current" / "link").write_text("sha256:" + "0" * 64)
+        assert jd.spread_pushed_at(tmp_path / copy, anchor=1_000_000_000.0) == 4
+        times.append(
+            {
+                t: (tags / t / "current" / "link").stat().st_mtime
+                for t in ("v1", "v2", "v3", "latest")
+            }
+        )
+    assert times[0] == times[1]
+    mtimes = times[0]
+    assert len({mtimes[t] for t in ("v1", "v2", "v3")}) == 3
+    assert mtimes["latest"] == max(mtimes.values())
+    assert all(m <= 1_000_000_000.0 - 7200 for m in mtimes.values())
+
+
+def test_retain_cases_run_with_spread_times(tmp_path: Path) -> None:
+    """A dry run and a real --trash run then restore on the referrers fixture: identical for
+    the same revision, and they really removed tags (the spread times let the rule decide)."""
+    keep = tmp_path / "keep"
+    cases = "retain-dry-keep-last-1,retain-real-trash-restore"
+    res = subprocess.run(
+        [sys.executable, str(SCRIPT), "--no-gen", "--fixtures", "referrers", "--base", "HEAD",
+         "--new", "HEAD", "--commands", cases, "--keep", str(keep)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    real = (keep / "new" / "referrers" / "retain-real-trash-restore.txt").read_text()
+    assert "$ (pushed-at times of 5 tags spread)" in real
+    assert '"pushed_age_seconds": "<age: compared apart>"' in real
+    assert "$ regfs restore <ROOT> <RUN_ID-1> --json" in real
+    assert "d .regfs/trash/<RUN_ID-1>/repositories/" in real
+    assert '"restored": [' in real
+    dry = (keep / "new" / "referrers" / "retain-dry-keep-last-1.txt").read_text()
+    assert '"removed": [\n        {' in dry

@@ -28,10 +28,16 @@ with their option combinations, trash list/purge --dry-run, restore of an unknow
 copy per revision, followed by a listing of that copy (it must be unchanged); and real runs,
 each scenario on its own fresh copy per revision: gc (default and --delete-untagged
 --min-age 0), gc --trash then trash list, trash purge --dry-run, restore and trash purge, and
-rm of a few targets then rm --gc. After each real step the resulting tree is listed (path,
-type, size of files, target of symlinks) and compared too. The rm targets are chosen from the
-tree on disk (a tag, a manifest by short digest, a whole repository, globs, an index child,
-an unknown name).
+rm of a few targets then rm --gc; and ``regfs retain`` with every rule kind (keep-last,
+older-than, both, --tags/--keep-tags regexes, --repo, a --policy file of two overlapping
+rules, --by created, --min-age, --trash, no rule, a policy with flags), dry and real
+(--trash, trash list, restore), each on its own copy whose tags' pushed-at times are first
+spread deterministically (the ``PUSHED`` step, :func:`spread_pushed_at`; without it every tag
+of a fixture or of the generated tree has one mtime, which retain rightly refuses: case
+``retain-dry-unspread``); on the generated tree one chain of them. After each real step the
+resulting tree is listed (path, type, size of files, target of symlinks) and compared too. The
+rm targets are chosen from the tree on disk (a tag, a manifest by short digest, a whole
+repository, globs, an index child, an unknown name).
 
 What is compared for each case: the exit status, stderr, and stdout. stdout is parsed as JSON
 when it is JSON; the documented normalisations below are applied and the document is written
@@ -57,6 +63,7 @@ import argparse
 import concurrent.futures
 import difflib
 import fnmatch
+import hashlib
 import json
 import os
 import re
@@ -95,7 +102,12 @@ VOLATILE: dict[str, str] = {
 # Ages computed as (now - a time read from the tree): compared with the two runs' start and
 # end times as tolerance (the implied "time read from the tree" must agree within the span
 # each run took, plus 1 s for the int() truncation), not ignored.
-NOW_FIELDS = ("stale_uploads.*.age_seconds",)
+NOW_FIELDS = (
+    "stale_uploads.*.age_seconds",
+    # retain: how long ago each tag was pushed (rounded to the millisecond).
+    "repositories.*.kept.*.pushed_age_seconds",
+    "repositories.*.removed.*.pushed_age_seconds",
+)
 # Live-guard notes about registry processes serving *other* roots: the machine is shared and
 # other engineers' test registries come and go between two runs. Refusals are not filtered
 # (they come only from a registry serving the copy, which nothing here starts).
@@ -128,7 +140,7 @@ def _walk(doc: Any, parts: list[str], fn: Callable[[Any], Any]) -> Any:
     return doc
 
 
-def normalise_doc(doc: Any) -> tuple[Any, list[int]]:
+def normalise_doc(doc: Any) -> tuple[Any, list[float]]:
     """The document with VOLATILE values replaced, NOW_FIELDS taken out (returned apart, in
     document order) and environmental guard notes dropped."""
     for path, placeholder in VOLATILE.items():
@@ -137,10 +149,10 @@ def normalise_doc(doc: Any) -> tuple[Any, list[int]]:
             return p if v is not None else v
 
         doc = _walk(doc, path.split("."), replace)
-    ages: list[int] = []
+    ages: list[float] = []
 
     def take(v: Any) -> Any:
-        if isinstance(v, int):
+        if isinstance(v, int | float) and not isinstance(v, bool):
             ages.append(v)
             return "<age: compared apart>"
         return v
@@ -188,7 +200,7 @@ class Record:
     """What is compared for one step of one case."""
 
     text: str
-    ages: list[int]
+    ages: list[float]
     start: float
     end: float
     raw: Result
@@ -213,7 +225,7 @@ def make_record(res: Result, root: Path) -> Record:
         return number_run_ids(text, res.run_ids)
 
     out = subst(res.stdout)
-    ages: list[int] = []
+    ages: list[float] = []
     body: str
     try:
         doc = json.loads(out)
@@ -476,6 +488,127 @@ def real_cases(t: Targets, big: bool = False) -> list[Case]:
     return cases
 
 
+# --- retain: pushed-at times --------------------------------------------------------------------
+# ``PUSHED``: a step that spreads every tag's pushed-at time (its ``current/link`` mtime) over
+# the DAYS before PUSHED_AT, by a hash of repository and tag (``latest``: its repository's
+# newest), on the case's copy of each side: the fixtures and the generated tree give tags one
+# mtime (or a few), which retain rightly refuses or cannot order. The same times on both sides.
+PUSHED = "PUSHED"
+DAY = 86400.0
+PUSHED_DAYS = 300.0
+# The time the spread counts back from: the second json_diff started, for every case and side.
+PUSHED_AT = float(int(time.time()))
+# ``{policy}`` in a step: a retention policy file with two overlapping rules (written once).
+POLICY_NAME = "retain-policy.toml"
+
+
+def spread_pushed_at(root: Path, anchor: float = PUSHED_AT, days: float = PUSHED_DAYS) -> int:
+    """Set every tag's pushed-at time below ``root`` (see PUSHED); returns how many. At least
+    two hours old: older than retain's default --min-age. Links that are not regular files
+    are left alone."""
+    repos = root / "docker" / "registry" / "v2" / "repositories"
+    count = 0
+    for dirpath, dirnames, _ in os.walk(repos):
+        dirnames.sort()
+        if not dirpath.endswith("/_manifests/tags"):
+            continue
+        repo = Path(dirpath).parent.parent.relative_to(repos).as_posix()
+        times: dict[str, float] = {}
+        for tag in dirnames:
+            if tag != "latest":
+                h = hashlib.sha256(f"{repo}:{tag}".encode()).digest()
+                frac = int.from_bytes(h[:8], "big") / 2**64
+                times[tag] = anchor - 2 * 3600 - days * DAY * frac
+        if "latest" in dirnames:
+            times["latest"] = max(times.values(), default=anchor - 2 * 3600)
+        for tag, when in times.items():
+            link = os.path.join(dirpath, tag, "current", "link")
+            if os.path.isfile(link) and not os.path.islink(link):
+                os.utime(link, (when, when), follow_symlinks=False)
+                count += 1
+        dirnames[:] = []  # nothing to find inside the tags
+    return count
+
+
+def policy_path(work: Path, tree: str) -> Path:
+    """Where the policy file of ``tree`` is written (``{policy}`` in a step)."""
+    return work / f"{tree}-{POLICY_NAME}"
+
+
+def write_policy(work: Path, tree: str, t: Targets) -> Path:
+    """Two overlapping rules: every repository keeps its newest tag and what is younger than
+    120 days; the first repository's group keeps only its newest (but 1* tags always)."""
+    group = t.glob.split(":")[0] if t.glob else "**"
+    path = policy_path(work, tree)
+    path.write_text(
+        "# json_diff: two overlapping rules\n"
+        '[[rule]]\nrepo = "**"\nkeep_last = 1\nolder_than = "120d"\n\n'
+        f'[[rule]]\nrepo = "{group}"\ntags = ".*"\nkeep_tags = "1.*|latest"\nkeep_last = 1\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def retain_cases(t: Targets, big: bool = False) -> list[Case]:
+    """``regfs retain`` with every rule kind, dry and real (``--trash`` then ``restore``),
+    each on its own copy with spread pushed-at times (``big``: one chain on the read-only
+    copies, after every other case)."""
+    j = ["--json", SKIP]
+    group = t.glob.split(":")[0] if t.glob else "**"
+    dry: list[tuple[str, list[str]]] = [
+        ("keep-last-1", ["--keep-last", "1"]),
+        ("keep-last-3", ["--keep-last", "3"]),
+        ("older-than-90d", ["--older-than", "90d"]),
+        ("both", ["--keep-last", "1", "--older-than", "30d"]),
+        ("tags-regex", ["--tags", "v.*|[0-9].*", "--keep-tags", "2.*|latest", "--keep-last", "1"]),
+        ("keep-tags-none", ["--keep-tags", "", "--keep-last", "1"]),
+        ("repo", ["--repo", group, "--keep-last", "1"]),
+        ("policy", ["--policy", "{policy}"]),
+        ("by-created", ["--by", "created", "--keep-last", "1"]),
+        ("min0", ["--keep-last", "1", "--min-age", "0"]),
+        ("min-3650d", ["--keep-last", "1", "--min-age", "3650d"]),
+        ("trash", ["--keep-last", "1", "--trash", "--min-age", "0"]),
+        ("no-rule", []),
+        ("policy-and-flags", ["--policy", "{policy}", "--keep-last", "1"]),
+    ]
+    dry_steps = [["retain", *args, "--dry-run", *j] for _, args in dry]
+    real = ["--yes", *j]
+    chains: list[tuple[str, list[list[str]]]] = [
+        (
+            "retain-real-trash-restore",
+            [
+                ["retain", "--keep-last", "1", "--trash", "--min-age", "0", *real],
+                ["LIST"],
+                ["trash", "list", "--json"],
+                ["restore", "{run_id}", "--json"],
+                ["LIST"],
+                ["retain", "--keep-last", "1", "--trash", "--min-age", "0", "--dry-run", *j],
+            ],
+        ),
+        ("retain-real-older", [["retain", "--older-than", "90d", *real], ["LIST"]]),
+        (
+            "retain-real-policy",
+            [["retain", "--policy", "{policy}", "--min-age", "0", *real], ["LIST"]],
+        ),
+        (
+            "retain-real-by-created",
+            [["retain", "--by", "created", "--keep-last", "2", "--min-age", "0", *real], ["LIST"]],
+        ),
+    ]
+    if big:
+        steps = [[PUSHED], *dry_steps[:4], dry_steps[7]]
+        steps += [s for _, chain in chains[:1] for s in chain]
+        return [Case("retain-chain", steps, mutating=True, on_shared=True)]
+    cases = [
+        Case(f"retain-dry-{name}", [[PUSHED], step], mutating=True)
+        for (name, _), step in zip(dry, dry_steps, strict=True)
+    ]
+    # Every tag one pushed-at second (as extracted): refused per repository (exit 3).
+    cases.append(Case("retain-dry-unspread", [["retain", "--keep-last", "1", "--dry-run", *j]]))
+    cases += [Case(name, [[PUSHED], *steps], mutating=True) for name, steps in chains]
+    return cases
+
+
 # --- preparing sources and trees --------------------------------------------------------------
 
 
@@ -592,6 +725,14 @@ def run_case(
         recs: dict[str, Record] = {}
         for s in sides:
             root = roots[s.label]
+            if step == [PUSHED]:
+                n = spread_pushed_at(root)
+                now = time.time()
+                recs[s.label] = Record(
+                    f"$ (pushed-at times of {n} tags spread)\n", [], now, now,
+                    Result([], 0, "", "", now, now),
+                )  # fmt: skip
+                continue
             if step == ["LIST"]:
                 text = listing(root).replace(str(root), "<ROOT>")
                 # sorted after numbering: run ids made in the same second sort by their
@@ -602,7 +743,12 @@ def run_case(
                     "$ (listing of ROOT)\n" + text, [], now, now, Result([], 0, "", "", now, now)
                 )
                 continue
-            args = [a.replace("{run_id}", run_ids[s.label] or "NO-RUN-ID") for a in step]
+            args = [
+                a.replace("{run_id}", run_ids[s.label] or "NO-RUN-ID").replace(
+                    "{policy}", str(policy_path(work, tree))
+                )
+                for a in step
+            ]
             # ROOT first: every command accepts it there (rm and restore: with a target after).
             if args[0] == "trash":
                 argv = [args[0], args[1], str(root), *args[2:]]
@@ -611,7 +757,7 @@ def run_case(
             res = run_regfs(s, argv, work, timeout)
             if run_ids[s.label] is None:
                 m = RUN_ID_RE.search(res.stdout)
-                if m and args[0] in ("gc", "rm"):
+                if m and args[0] in ("gc", "rm", "retain"):
                     run_ids[s.label] = m.group(0)
             res.run_ids = seen[s.label]
             recs[s.label] = make_record(res, root)
@@ -680,7 +826,13 @@ def main(argv: list[str] | None = None) -> int:
         plan: list[tuple[str, Case]] = []
         for name, root in trees.items():
             targets = find_targets(root)
-            cases = [*read_only_cases(targets), *real_cases(targets, big=name == GEN_NAME)]
+            write_policy(work, name, targets)
+            big = name == GEN_NAME
+            cases = [
+                *read_only_cases(targets),
+                *real_cases(targets, big=big),
+                *retain_cases(targets, big=big),
+            ]
             wanted = set(pick([c.name for c in cases], opts.commands))
             plan += [(name, c) for c in cases if c.name in wanted]
         if opts.list:
