@@ -4,6 +4,7 @@
     python benchmarks/retain.py [--repos 2000] [--tags 10] [--pairs 5] [--warmup 1]
                                 [--rule 'keep-last 8'] ... [--json] [--days 300]
                                 [--workdir DIR] [--regfs CMD] [--json-out FILE]
+                                [--baseline 'gc --delete-untagged']
 
 1. Generates a tree with gen_tree.py (cached in WORKDIR/retain, keyed like bench.py's),
    then spreads the tags' pushed-at times (the mtime of `_manifests/tags/<t>/current/link`)
@@ -11,11 +12,12 @@
    gets the time of its repository's newest tag, as when it is pushed with it. gen_tree.py
    gives every file one mtime, which retain rightly refuses (a copy that lost mtimes).
 2. For each --rule (default: keep-last 8, keep-last 3, older-than 90d), runs
-   `regfs gc ROOT --dry-run` and `regfs retain ROOT --<rule> --dry-run` alternately (ABBA
-   order), --pairs times each, after --warmup untimed runs of each; text output (or --json
-   for both) goes to a file. Every run gets wall time, user and system CPU (of the command
-   and its reaped helpers) and peak RSS from os.wait4, through regtools' launcher, and the
-   1-minute load average when it started.
+   `regfs gc ROOT --dry-run` (--baseline: another gc, e.g. 'gc --delete-untagged', which
+   reads the tag links as retain does) and `regfs retain ROOT --<rule> --dry-run`
+   alternately (ABBA order), --pairs times each, after --warmup untimed runs of each; text
+   output (or --json for both) goes to a file. Every run gets wall time, user and system CPU
+   (of the command and its reaped helpers) and peak RSS from os.wait4, through regtools'
+   launcher, and the 1-minute load average when it started.
 3. Reports, per rule, the medians and the median of the per-pair retain/gc ratios of wall
    time, user CPU and user+system CPU. On a shared machine wall time measures the
    neighbours too: the CPU ratios are the steadier figure.
@@ -123,7 +125,10 @@ class RetainBench:
 
     def rule(self, case: str, rule: str) -> dict[str, Any]:
         flag, _, value = rule.partition(" ")
-        commands = {"gc": ["gc"], "retain": ["retain", f"--{flag}", *value.split()]}
+        commands = {
+            "gc": shlex.split(self.a.baseline),
+            "retain": ["retain", f"--{flag}", *value.split()],
+        }
         name = rule.replace(" ", "-")
         for k in range(self.a.warmup):
             for tool, argv in commands.items():
@@ -194,6 +199,9 @@ def main() -> int:
     ap.add_argument("--workdir", default=os.path.join(bench.tempfile.gettempdir(), "regfs-bench"))
     ap.add_argument("--regfs", help="how to run regfs (default: this checkout)")
     ap.add_argument("--json-out", help="write the figures as JSON")
+    ap.add_argument(
+        "--baseline", default="gc", help="the gc command retain is compared with (default: gc)"
+    )
     a = ap.parse_args()
     try:
         cmd, env = regfs_command(a.regfs)
@@ -210,7 +218,8 @@ def main() -> int:
     b = RetainBench(a, cmd, env)
     results = [b.rule(case, rule) for rule in a.rule or DEFAULT_RULES]
     log(
-        f"\n{a.repos}x{a.tags}, {a.pairs} pairs, output {'--json' if a.json else 'text'}; "
+        f"\n{a.repos}x{a.tags}, {a.pairs} pairs, output {'--json' if a.json else 'text'}, "
+        f"baseline `{a.baseline} --dry-run`; "
         f"regfs: {shlex.join(cmd)}{' (PYTHONPATH=' + REPO_ROOT + ')' if env else ''}"
     )
     log(
@@ -233,6 +242,7 @@ def main() -> int:
                     "tags": a.tags,
                     "pairs": a.pairs,
                     "json": a.json,
+                    "baseline": a.baseline,
                     "regfs": cmd,
                     "results": results,
                     "failures": b.failures,
