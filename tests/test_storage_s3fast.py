@@ -198,6 +198,19 @@ def test_an_answer_only_the_client_handles_turns_it_off() -> None:
     assert len(session.sent) == 1
 
 
+def test_a_signature_refused_goes_back_to_the_client() -> None:
+    refused = b"<Error><Code>SignatureDoesNotMatch</Code></Error>"
+    session = _Session(_Answer(403, refused))
+    fast = _fast(session)
+    with pytest.raises(Fallback):
+        fast.get("x/link", 10)
+    assert not fast.usable
+    denied = _fast(_Session(_Answer(403, b"<Error><Code>AccessDenied</Code></Error>")))
+    with pytest.raises(Exception) as exc:
+        denied.get("x/link", 10)
+    assert error_code(exc.value) == "AccessDenied" and denied.usable
+
+
 def test_signed_request_names_the_key_and_range() -> None:
     headers = {
         "Content-Range": "bytes 0-1/5",

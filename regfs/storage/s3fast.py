@@ -26,12 +26,15 @@ import xml.etree.ElementTree as ET
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote_plus, urlsplit
 
-from regfs.storage.s3client import FakeClientError, parse_timestamp
+from regfs.storage.s3client import FakeClientError, error_code, parse_timestamp
 
 # Error answers the client would raise the same way: a missing key or bucket, a refusal, a
 # range past the end, throttling and server trouble. Any other status means botocore might
 # have done something of its own (follow a region redirect, say): fall back to it.
 _PASSED_ON = frozenset({403, 404, 416, 429, 500, 502, 503, 504})
+# Errors that may be this module's own doing (a request signed or addressed otherwise than
+# botocore would): the client sends it again, and every request after it.
+_CLIENTS_OWN = frozenset({"SignatureDoesNotMatch", "AuthorizationHeaderMalformed"})
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 
@@ -107,10 +110,11 @@ class FastPath:
         body: bytes = response.content
         if status in (200, 206):
             return body, response.headers
-        if status not in _PASSED_ON:
+        err = None if status not in _PASSED_ON else _error(status, body)
+        if err is None or error_code(err) in _CLIENTS_OWN:
             self._off.set()
             raise Fallback(url)
-        raise _error(status, body)
+        raise err
 
     def get(self, key: str, limit: int) -> Got:
         """At most ``limit`` bytes of ``key`` (all of it when ``limit <= 0``).
