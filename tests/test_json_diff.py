@@ -188,8 +188,9 @@ def test_retain_cases_run_with_spread_times(tmp_path: Path) -> None:
     real = (keep / "new" / "referrers" / "retain-real-trash-restore.txt").read_text()
     assert "$ (pushed-at times of 5 tags spread)" in real
     assert '"pushed_age_seconds": "<age: compared apart>"' in real
-    assert "$ regfs restore <ROOT> <RUN_ID-1> --json" in real
-    assert "d .regfs/trash/<RUN_ID-1>/repositories/" in real
+    # {run_id} is the real run's (the dry run before it printed RUN_ID-1)
+    assert "$ regfs restore <ROOT> <RUN_ID-2> --json\nexit 0\n" in real
+    assert "d .regfs/trash/<RUN_ID-2>/repositories/" in real
     assert '"restored": [' in real
     dry = (keep / "new" / "referrers" / "retain-dry-keep-last-1.txt").read_text()
     assert '"removed": [\n        {' in dry

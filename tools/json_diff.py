@@ -336,7 +336,8 @@ def find_targets(root: Path, limit: int = 200) -> Targets:
 @dataclass
 class Case:
     """A named sequence of steps on one copy of a tree. A step is regfs arguments after ROOT
-    (``{run_id}`` is the run id of the first gc or rm step), or ``LIST``."""
+    (``{run_id}`` is the run id of the first real gc, rm or retain step: not a dry run's),
+    ``LIST`` or ``PUSHED``."""
 
     name: str
     steps: list[list[str]]
@@ -577,6 +578,8 @@ def retain_cases(t: Targets, big: bool = False) -> list[Case]:
         (
             "retain-real-trash-restore",
             [
+                # a dry run first: its run id is not the one {run_id} names
+                ["retain", "--keep-last", "1", "--trash", "--min-age", "0", "--dry-run", *j],
                 ["retain", "--keep-last", "1", "--trash", "--min-age", "0", *real],
                 ["LIST"],
                 ["trash", "list", "--json"],
@@ -755,7 +758,8 @@ def run_case(
             else:
                 argv = [args[0], str(root), *args[1:]]
             res = run_regfs(s, argv, work, timeout)
-            if run_ids[s.label] is None:
+            if run_ids[s.label] is None and "--dry-run" not in args:
+                # A dry run prints a run id too, but nothing is made under it to restore.
                 m = RUN_ID_RE.search(res.stdout)
                 if m and args[0] in ("gc", "rm", "retain"):
                     run_ids[s.label] = m.group(0)
