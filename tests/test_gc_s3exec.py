@@ -14,7 +14,7 @@ import s3bed
 
 from regfs.gc.finish import left_paths
 from regfs.gc.journal import Journal, load_run
-from regfs.gc.plan import GcOptions, GcPlan
+from regfs.gc.plan import GcOptions, GcPlan, PartKind
 from regfs.gc.s3exec import S3Executor, plain_md5, same_second
 from regfs.gc.steps import Action, ExecResult, Step
 from regfs.gc.trash import restore
@@ -382,3 +382,50 @@ def test_an_upload_written_to_since_the_scan_stays(weed: s3bed.Weed, s3_root: st
     ]
     assert b.names() == {f"{upload}/startedat"}
     assert len(storage.multipart_uploads()) == 1
+
+
+@pytest.mark.parametrize("batch", [1, 1000])
+def test_a_skipped_removal_skips_the_gc_planned_on_it(
+    weed: s3bed.Weed, s3_root: str, batch: int
+) -> None:
+    """rm --gc and retain on a bucket: what gc planned on a removal that was not done stays,
+    also when the removal's step and the gc's share a step and would share a batch."""
+    b = Bucket(weed, s3_root)
+    storage = _storage(weed, s3_root)
+    # The removal: an index's revision, changed since the scan (pushed again elsewhere).
+    index = _link(b, "revision", "app", 10, content=_digest(99))
+    # What gc planned on it: the child's revision (same step), a layer link, a blob.
+    child = _link(b, "revision", "app", 11)
+    layer = _link(b, "layer_link", "app", 12)
+    blob = _blob(b, 13)
+    # Not planned on the removal: an orphan blob of the gc alone stays planned.
+    plan = _plan(storage, [index, child, layer, blob])
+    plan.origin = {
+        index.path: PartKind.RM,
+        child.path: PartKind.GC,
+        layer.path: PartKind.GC,
+        blob.path: PartKind.GC,
+    }
+    before = b.names()
+    res, _state = _run(storage, plan, batch=batch)
+    by = {r.action.path: (r.status, r.detail) for r in res.results}
+    assert by[index.path] == ("skipped", "link content changed since the scan")
+    for a in (child, layer, blob):
+        assert by[a.path] == (
+            "skipped",
+            f"planned on the removal of {index.path}, which was not done",
+        )
+    assert b.names() == before
+
+
+def test_a_done_removal_lets_the_gc_planned_on_it_go(weed: s3bed.Weed, s3_root: str) -> None:
+    b = Bucket(weed, s3_root)
+    storage = _storage(weed, s3_root)
+    index = _link(b, "revision", "app", 20)
+    child = _link(b, "revision", "app", 21)
+    blob = _blob(b, 23)
+    plan = _plan(storage, [index, child, blob])
+    plan.origin = {index.path: PartKind.RETAIN, child.path: PartKind.GC, blob.path: PartKind.GC}
+    res, _state = _run(storage, plan)
+    assert [r.status for r in res.results] == ["done", "done", "done"]
+    assert not any(n.startswith((index.path, child.path, blob.path)) for n in b.names())

@@ -167,7 +167,7 @@ class Executor(StopsOnSigint):
                     wanted = {a.digest for a in actions if a.step is Step.BLOB and a.digest}
                     relinked = self.relinked(wanted)
             try:
-                if not_removed is not None and _planned_on_others(origin, action):
+                if not_removed is not None and planned_on_others(origin, action):
                     raise _Skip(f"planned on the removal of {not_removed}, which was not done")
                 if action.step in PUSH_CHECKED_STEPS and action.digest in pushed:
                     raise _Skip("referenced by a manifest pushed since the scan")
@@ -198,7 +198,7 @@ class Executor(StopsOnSigint):
                 return
             else:
                 r = StepResult(action, Status.DONE)
-            if r.status is Status.SKIPPED and _others_plan_on(origin, action):
+            if r.status is Status.SKIPPED and others_plan_on(origin, action):
                 not_removed = not_removed or action.path
             res.results.append(r)
             if self.journal:
@@ -383,13 +383,13 @@ class Executor(StopsOnSigint):
             raise
 
 
-def _planned_on_others(origin: dict[str, PartKind], a: Action) -> bool:
+def planned_on_others(origin: dict[str, PartKind], a: Action) -> bool:
     """An action of gc composed after a removal: gc planned it on the tree as the removal
     leaves it (a folder is only removed when empty: never on others' say)."""
     return origin.get(a.path) is PartKind.GC and a.step is not Step.FOLDER
 
 
-def _others_plan_on(origin: dict[str, PartKind], a: Action) -> bool:
+def others_plan_on(origin: dict[str, PartKind], a: Action) -> bool:
     """A removal's step another part of the plan counts on (an upload's does not matter)."""
     kind = origin.get(a.path)
     return kind in (PartKind.RM, PartKind.RETAIN) and a.step is not Step.UPLOAD

@@ -32,7 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import assert_never
 
-from regfs.gc.execute import PUSH_CHECKED_STEPS, StopsOnSigint
+from regfs.gc.execute import (
+    PUSH_CHECKED_STEPS,
+    StopsOnSigint,
+    others_plan_on,
+    planned_on_others,
+)
 from regfs.gc.journal import Journal
 from regfs.gc.plan import GcPlan
 from regfs.gc.steps import Action, ExecResult, Status, Step, StepResult
@@ -102,6 +107,8 @@ class S3Executor(StopsOnSigint):
         self.batch = max(1, min(batch, DELETE_BATCH))
         self._stop = False
         self._done = 0
+        # A removal step not done (skipped) that a gc composed into the plan was planned on.
+        self._not_removed: str | None = None
 
     # --- steps and chunks ----------------------------------------------------------------
 
@@ -117,6 +124,7 @@ class S3Executor(StopsOnSigint):
     def _run(self, res: ExecResult) -> None:
         pushed: set[str] = set()
         looked: set[Step] = set()
+        origin = self.plan.origin
         for step, items in self._steps():
             try:
                 if step in PUSH_CHECKED_STEPS and step not in looked and self.pushed is not None:
@@ -130,14 +138,28 @@ class S3Executor(StopsOnSigint):
                 detail = f"could not look for pushes since the scan: {exc.strerror or exc}"
                 self._finish(res, [_Prepared(a, i, outcome=StepResult(a, Status.FAILED, detail))])
                 return
-            for chunk in self._chunks(step, items):
-                if self._stop:
-                    res.interrupted = True
-                    return
-                preps = self._prepare_all(chunk, pushed, relinked)
-                self._execute_chunk(preps)
-                if self._finish(res, preps):
-                    return
+            # The removal's actions of a step before the rest of it, never in one batch: a
+            # gc composed into the plan was planned on the removal being done (the executor on
+            # disk goes in plan order, where they come first too).
+            removal = [(i, a) for i, a in items if others_plan_on(origin, a)]
+            rest = [(i, a) for i, a in items if not others_plan_on(origin, a)]
+            for group in (removal, rest):
+                for chunk in self._chunks(step, group):
+                    if self._stop:
+                        res.interrupted = True
+                        return
+                    preps = self._prepare_all(chunk, pushed, relinked)
+                    self._execute_chunk(preps)
+                    if self._finish(res, preps):
+                        return
+                    for p in preps:
+                        r = p.outcome
+                        if (
+                            r is not None
+                            and r.status is Status.SKIPPED
+                            and others_plan_on(origin, p.action)
+                        ):
+                            self._not_removed = self._not_removed or p.action.path
 
     def _prepare_all(
         self, chunk: list[tuple[int, Action]], pushed: set[str], relinked: set[str]
@@ -176,6 +198,8 @@ class S3Executor(StopsOnSigint):
     def _prepare(self, i: int, a: Action, pushed: set[str], relinked: set[str]) -> _Prepared:
         p = _Prepared(a, i)
         try:
+            if self._not_removed is not None and planned_on_others(self.plan.origin, a):
+                raise _Skip(f"planned on the removal of {self._not_removed}, which was not done")
             if a.step in PUSH_CHECKED_STEPS and a.digest in pushed:
                 raise _Skip("referenced by a manifest pushed since the scan")
             if a.step is Step.BLOB and a.digest in relinked:
