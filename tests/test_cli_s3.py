@@ -21,16 +21,7 @@ from regfs.storage.s3client import Retry
 pytestmark = pytest.mark.registry
 
 
-@pytest.fixture
-def aws(weed: s3bed.Weed, monkeypatch: pytest.MonkeyPatch) -> s3bed.Weed:
-    """The AWS credential chain (environment) set to the test server's keys."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CONFIG_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", weed.ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", weed.SECRET_KEY)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", weed.REGION)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    return weed
+aws = s3bed.aws_env
 
 
 def run(*args: str) -> tuple[int, str, str]:

@@ -14,12 +14,13 @@ from gc_helpers import age_tree
 from test_storage_memory_gc import build, to_memory
 
 from regfs.gc.compose import compose
-from regfs.gc.garbage import gc_candidates, gc_part
+from regfs.gc.garbage import gc_candidates, gc_part, newest_links
 from regfs.gc.plan import GcOptions, GcPlan, PartKind
 from regfs.gc.refresh import build_plan, refreshed
 from regfs.gc.rm import rm_part, without
 from regfs.gc.steps import Step
 from regfs.gc.targets import parse_target, select
+from regfs.model.snapshot import iter_links
 from regfs.scan import Refresher, ScanMode, scan
 from regfs.storage.memory import MemoryStorage
 
@@ -104,3 +105,36 @@ def test_removal_and_its_gc_are_planned_without_io(storage: Tripwire) -> None:
     assert snap == frozen
     assert {PartKind.RM, PartKind.GC, PartKind.FOLDERS} <= set(plan.origin.values())
     assert plan.by_step(Step.BLOB), "the repository's own blobs go with it"
+
+
+def _newest_by_walk(snap: Any, wanted: set[str]) -> dict[str, float]:
+    """The rule spelled out link by link: every link naming a wanted digest, by its folder
+    (not a tag's, whose folder is its name) or by its content."""
+    out: dict[str, float] = {}
+    for repo in snap.repositories.values():
+        for role, key, link in iter_links(repo):
+            for d in {key if role != "tag" else None, link.digest}:
+                if d is not None and d in wanted and link.mtime > out.get(d, 0.0):
+                    out[d] = link.mtime
+    return out
+
+
+def test_newest_links_is_the_newest_link_naming_each_digest(builder: StoreBuilder) -> None:
+    import os
+
+    img = builder.image("app", tags=["v1", "v2"])
+    other = builder.image("lib", tags=["v1"])
+    layer = img.layers[0].digest
+    # A link whose content names another digest than its folder (damage, or a mount).
+    path = builder.write_link(
+        f"repositories/lib/_layers/sha256/{layer.split(':')[1]}/link", other.digest
+    )
+    os.utime(path, (5e8, 5e8))
+    for n, p in enumerate(sorted(builder.v2.rglob("link"))):
+        if p != path:
+            os.utime(p, (1e9 + n, 1e9 + n))
+    snap = builder.scan()
+    wanted = {img.digest, other.digest, layer, *img.blob_digests, *other.blob_digests}
+    assert newest_links(snap, wanted) == _newest_by_walk(snap, wanted)
+    assert newest_links(snap, {layer}) == _newest_by_walk(snap, {layer})
+    assert newest_links(snap, set()) == {}

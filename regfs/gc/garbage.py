@@ -22,7 +22,7 @@ from regfs.gc.steps import Action, Kept, Step
 from regfs.graph.mark import Marks, Mode, mark
 from regfs.graph.unread import unknowns
 from regfs.layout import blob_dir, layer_dir, revision_dir, tag_index_dir, upload_dir
-from regfs.model.snapshot import Repository, Snapshot, iter_links
+from regfs.model.snapshot import Link, Repository, Snapshot
 from regfs.reports.orphans import manifest_closure, upload_is_stale
 
 
@@ -95,7 +95,7 @@ def gc_part(snap: Snapshot, cands: Candidates) -> Part:
         _plan_manifests(snap, marks, part)
     unmarked = snap.blobs.keys() - marks.marked
     # With no grace period (cutoff = infinity) no link can be young: skip the link walk.
-    newest = _newest_links(snap, unmarked) if cutoff != float("inf") else {}
+    newest = newest_links(snap, unmarked) if cutoff != float("inf") else {}
     doomed = _plan_blobs(snap, marks, unmarked, newest, cutoff, part)
     _plan_layer_links(snap, marks, cands.used, doomed, cutoff, part)
     _plan_uploads(snap, options, cutoff, cands.now, part)
@@ -115,7 +115,12 @@ def _with_late_unknowns(marks: Marks, snap: Snapshot) -> Marks:
     return dataclasses.replace(marks, unknown=unknown)
 
 
-def _newest_links(snap: Snapshot, wanted: set[str]) -> dict[str, float]:
+def mismatched(links: dict[str, Link]) -> list[tuple[str, str]]:
+    """(folder digest, content digest) of the links whose content names another digest."""
+    return [(d, t) for d, link in links.items() if (t := link.digest) is not None and t != d]
+
+
+def newest_links(snap: Snapshot, wanted: set[str]) -> dict[str, float]:
     """digest -> newest mtime of any link naming it (by folder name or by content), for the
     digests in ``wanted``."""
     out: dict[str, float] = {}
@@ -125,12 +130,24 @@ def _newest_links(snap: Snapshot, wanted: set[str]) -> dict[str, float]:
             out[d] = mtime
 
     for repo in snap.repositories.values():
-        for role, key, link in iter_links(repo):
-            if role != "tag" and key in wanted:  # a tag's key is its name, not a digest
-                note(key, link.mtime)
-            content = link.digest
-            if content is not None and content != key and content in wanted:
-                note(content, link.mtime)
+        for links in (repo.layers, repo.revisions):
+            if not links:
+                continue
+            for d in links.keys() & wanted:
+                note(d, links[d].mtime)
+            for d, t in mismatched(links):
+                if t in wanted:
+                    note(t, links[d].mtime)
+        for tag in repo.tags.values():
+            cur = tag.current
+            if cur is not None and cur.digest in wanted:
+                note(cur.digest, cur.mtime)
+            if tag.index:
+                for d in tag.index.keys() & wanted:
+                    note(d, tag.index[d].mtime)
+                for d, t in mismatched(tag.index):
+                    if t in wanted:
+                        note(t, tag.index[d].mtime)
     return out
 
 

@@ -8,12 +8,13 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 
+from regfs.gc.garbage import mismatched, newest_links
 from regfs.gc.plan import Part
 from regfs.gc.steps import Action, Kept, Step
 from regfs.graph.mark import Marks, Mode, mark
 from regfs.graph.unread import unknowns
 from regfs.layout import blob_dir, layer_dir
-from regfs.model.snapshot import Link, Snapshot
+from regfs.model.snapshot import Snapshot
 from regfs.reports.orphans import manifest_closure
 from regfs.scan import Refresher
 
@@ -62,42 +63,6 @@ def without_removed(
     return dataclasses.replace(snap, repositories=repos)
 
 
-def _mismatched(links: dict[str, Link]) -> list[tuple[str, str]]:
-    """(folder digest, content digest) of the links whose content names another digest."""
-    return [(d, t) for d, link in links.items() if (t := link.digest) is not None and t != d]
-
-
-def _newest_links(snap: Snapshot, wanted: set[str]) -> dict[str, float]:
-    """digest -> newest mtime of any link naming it (by folder name or by content), for the
-    digests in ``wanted``."""
-    out: dict[str, float] = {}
-
-    def note(d: str, mtime: float) -> None:
-        if mtime > out.get(d, 0.0):
-            out[d] = mtime
-
-    for repo in snap.repositories.values():
-        for links in (repo.layers, repo.revisions):
-            if not links:
-                continue
-            for d in links.keys() & wanted:
-                note(d, links[d].mtime)
-            for d, t in _mismatched(links):
-                if t in wanted:
-                    note(t, links[d].mtime)
-        for tag in repo.tags.values():
-            cur = tag.current
-            if cur is not None and cur.digest in wanted:
-                note(cur.digest, cur.mtime)
-            if tag.index:
-                for d in tag.index.keys() & wanted:
-                    note(d, tag.index[d].mtime)
-                for d, t in _mismatched(tag.index):
-                    if t in wanted:
-                        note(t, tag.index[d].mtime)
-    return out
-
-
 def plan_blobs(
     snap: Snapshot,
     plan: FreedPart,
@@ -143,7 +108,7 @@ def plan_blobs(
             hit = layers.keys() & candidates
             if ours:
                 hit |= layers.keys() & ours
-            for d, target in _mismatched(layers):
+            for d, target in mismatched(layers):
                 if d in candidates or target in candidates or target in ours:
                     hit.add(d)
                 else:
@@ -153,7 +118,7 @@ def plan_blobs(
         late = unknowns(snap)
         if late.everything and not marks.keep_all:
             marks.unknown.everything.extend(late.everything)
-    newest = _newest_links(snap, candidates) if cutoff != float("inf") else {}
+    newest = newest_links(snap, candidates) if cutoff != float("inf") else {}
     doomed: set[str] = set()
     owners: dict[str, list[str]] = {}
     for name in sorted(released):
@@ -192,7 +157,7 @@ def plan_blobs(
         hit = layers.keys() & doomed
         if mine:
             hit |= layers.keys() & mine
-        for d, target in _mismatched(layers):
+        for d, target in mismatched(layers):
             if d in doomed or target in doomed or target in mine:
                 hit.add(d)
             else:
