@@ -14,7 +14,7 @@ from regfs.gc.steps import Action, Kept, Step
 from regfs.graph.mark import Marks, Mode, mark
 from regfs.graph.unread import unknowns
 from regfs.layout import blob_dir, layer_dir
-from regfs.model.snapshot import Snapshot
+from regfs.model.snapshot import Link, Snapshot
 from regfs.reports.orphans import manifest_closure
 from regfs.scan import Refresher
 
@@ -104,15 +104,7 @@ def plan_blobs(
             layers = repo.layers
             if not layers:
                 continue
-            ours = only_ours(name)
-            hit = layers.keys() & candidates
-            if ours:
-                hit |= layers.keys() & ours
-            for d, target in mismatched(layers):
-                if d in candidates or target in candidates or target in ours:
-                    hit.add(d)
-                else:
-                    hit.discard(d)
+            hit = _hits(layers, candidates, only_ours(name))
             pairs.extend((name, d) for d in hit)
         refresh.layer_links(sorted(pairs))
         late = unknowns(snap)
@@ -154,15 +146,7 @@ def plan_blobs(
         if repo.incomplete or not layers:
             continue
         mine = released.get(name, set())
-        hit = layers.keys() & doomed
-        if mine:
-            hit |= layers.keys() & mine
-        for d, target in mismatched(layers):
-            if d in doomed or target in doomed or target in mine:
-                hit.add(d)
-            else:
-                hit.discard(d)
-        for d in sorted(hit):
+        for d in sorted(_hits(layers, doomed, mine)):
             link = layers[d]
             target = link.digest or d
             if d in doomed or target in doomed:
@@ -191,3 +175,18 @@ def plan_blobs(
                 Action(Step.LAYER_LINK, path, name, target, expect_mtime=link.mtime or None)
             )
     return doomed
+
+
+def _hits(layers: dict[str, Link], wanted: set[str], only: set[str]) -> set[str]:
+    """The layer links of one repository that name a ``wanted`` digest (by folder or by
+    content) or, by content or by a folder whose content agrees, one of ``only`` (digests
+    only this repository's removed manifests used)."""
+    hit = layers.keys() & wanted
+    if only:
+        hit |= layers.keys() & only
+    for d, target in mismatched(layers):
+        if d in wanted or target in wanted or target in only:
+            hit.add(d)
+        else:
+            hit.discard(d)
+    return hit
