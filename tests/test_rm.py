@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from regfs.cli import app
 from regfs.errors import UsageError
 from regfs.gc.targets import parse_target
+from regfs.graph.servable import tag_report
 
 FIXTURES = ["demo", "shared", "multiarch", "partial", "referrers", "schema1", "uploads"]
 
@@ -547,3 +548,21 @@ def test_rm_plans_nothing_at_or_below_a_symlink(
     assert res.exit_code in (0, 3), res.stderr
     assert store.path(level).is_symlink()
     assert fingerprint(real) == before
+
+
+def test_rm_keeps_a_tag_another_tag_is_served_through(store: StoreBuilder) -> None:
+    """app:latest's ``current`` folder is a symbolic link to app:v1's (inside ROOT): the
+    registry serves latest through v1's folder. rm app:v1 must not remove that folder (the
+    scan reads ``current/link`` by path in its fast path and, before, followed the link
+    unseen: latest lost its current link), with or without --force."""
+    tags = store.path("repositories/app/_manifests/tags")
+    import shutil
+
+    shutil.rmtree(tags / "latest" / "current")
+    os.symlink("../v1/current", tags / "latest" / "current")
+    for force in ([], ["--force"]):
+        res = invoke("rm", str(store.root), "app:v1", "--yes", "--skip-live-check", *force)
+        assert res.exit_code in (0, 3), res.output
+        assert (tags / "v1" / "current" / "link").is_file()
+        snap = rescan(store)
+        assert not tag_report(snap, snap.repositories["app"], "latest").broken

@@ -575,6 +575,33 @@ def test_symlinks_inside_a_repository(app: StoreBuilder, tmp_path: Path) -> None
     assert all(f.blocks_gc for f in snap.findings if f.kind is Kind.SYMLINK)
 
 
+@pytest.mark.parametrize("mode", [ScanMode.FULL, ScanMode.FAST, ScanMode.LAZY])
+def test_symlinked_tag_current_folder_is_reported(
+    builder: StoreBuilder, tmp_path: Path, mode: ScanMode
+) -> None:
+    """A tag's ``current`` folder that is a symbolic link (outside the store, or to another
+    tag's ``current``) is read through and reported in every mode, with a target inside the
+    store: the fast path reads ``current/link`` by path, which alone would follow it unseen
+    (and a retention run would then remove the tag folder a kept tag is served through)."""
+    img = builder.image("app", tags=["v1", "v2", "v3"])
+    tags = builder.path("repositories/app/_manifests/tags")
+    shutil.move(tags / "v1" / "current", tmp_path / "current")
+    os.symlink(tmp_path / "current", tags / "v1" / "current")
+    shutil.rmtree(tags / "v2" / "current")
+    os.symlink("../v3/current", tags / "v2" / "current")
+    snap = scan(LocalStorage(builder.v2), mode=mode)
+    got = sorted(kinds(snap))
+    assert got == [
+        (Kind.SYMLINK, "repositories/app/_manifests/tags/v1/current"),
+        (Kind.SYMLINK, "repositories/app/_manifests/tags/v2/current"),
+        (Kind.SYMLINK, "repositories/app/_manifests/tags/v3/current"),  # the target
+    ]
+    assert all(f.blocks_gc for f in snap.findings)
+    for tag in ("v1", "v2", "v3"):
+        cur = snap.repositories["app"].tags[tag].current
+        assert cur is not None and cur.digest == img.digest, tag
+
+
 @pytest.mark.parametrize("mode", [ScanMode.FULL, ScanMode.LAZY], ids=["thorough", "fast"])
 def test_symlinked_blob_data_is_a_stored_blob(
     builder: StoreBuilder, tmp_path: Path, mode: ScanMode

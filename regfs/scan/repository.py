@@ -133,8 +133,9 @@ def _tags(storage: Storage, repo: Repository, base: str, out: Out, mode: ScanMod
             tag.current = not_read(None)
             repo.tags[t.name] = tag
             continue
-        if not mode.thorough:
-            # Fast path: read current/link and list the history without listing every folder.
+        if not mode.thorough and not is_symlink(storage, join(trel, "current")):
+            # Fast path: read current/link and list the history without listing every folder
+            # (reading by path would follow a symbolic link ``current`` unreported: listed).
             tag.current = read_link(
                 storage, tag_current_link(repo.name, t.name), None, out, repo=repo.name, blocks=True
             )
