@@ -140,6 +140,50 @@ def test_select_reads_pushed_at_from_the_tag_link(tmp_path) -> None:  # type: ig
     assert sel.repositories[0].removed[0].pushed_at == NOW - 9 * D
 
 
+def test_a_tag_a_symbolic_link_protects_is_kept_and_others_decided_as_before() -> None:
+    """The rules remove v1 and v2; v1's folder cannot be removed (a symbolic link): it is kept
+    with the link as its reason, v2 still goes, and the newest N are counted as without it."""
+    links = {"v1": "repositories/app/_manifests/tags/v1/current"}
+    sel = select_repository(
+        "app",
+        aged(v1=9, v2=8, v3=1),
+        [make_rule(keep_last=1)],
+        now=NOW,
+        min_age=H,
+        untouchable=links.get,
+    )
+    assert sel is not None and sel.refused is None
+    assert removed(sel) == ["v2"]
+    reasons = {t.tag: t.reason for t in sel.kept}
+    assert reasons["v3"] == "among the newest 1 (command line)"
+    assert "symbolic link repositories/app/_manifests/tags/v1/current" in reasons["v1"]
+
+
+def test_select_keeps_a_tag_below_a_symbolic_link(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Through a scan: a tag folder that is a symbolic link, and a tag folder that is the
+    target of another tag's link (inside the store), are both kept."""
+    import os
+    import shutil
+
+    b = StoreBuilder(tmp_path / "store")
+    names = ["v1", "v2", "v3", "v4", "v5"]
+    b.image("app", tags=names, layers=[b.layer("x")])
+    tags = b.path("repositories/app/_manifests/tags")
+    for i, t in enumerate(names):
+        os.utime(tags / t / "current" / "link", (NOW - (10 - i) * D, NOW - (10 - i) * D))
+    shutil.move(tags / "v1", tmp_path / "v1")
+    os.symlink(tmp_path / "v1", tags / "v1")
+    shutil.rmtree(tags / "v3")
+    os.symlink("v2", tags / "v3")  # v3 is served through v2's folder
+    snap = b.scan(mode=ScanMode.LAZY)
+    sel = select(snap, [make_rule(keep_last=1)], now=NOW, min_age=H)
+    assert sel.removed_tags() == [("app", "v4")]
+    reasons = {t.tag: t.reason for t in sel.repositories[0].kept}
+    assert reasons["v5"] == "among the newest 1 (command line)"
+    for tag in ("v1", "v2", "v3"):
+        assert f"symbolic link repositories/app/_manifests/tags/{tag} (" in reasons[tag], tag
+
+
 # --- properties ----------------------------------------------------------------------------------
 
 tag_names = st.from_regex(r"[a-c][0-9]?", fullmatch=True)

@@ -20,6 +20,10 @@ The semantics (the README's "Retention" section says the same, sentence by sente
 * Tags pushed within ``min_age`` are never removed, whatever the order.
 * A repository that cannot be fully read (a tag link unreadable, a folder unlistable) is
   refused: its tags' order is not known.
+* A tag whose folder is at, below or containing a symbolic link (or a link's target inside
+  the store) is kept, whatever the rules say: the registry serves through the link and regfs
+  never deletes through or beyond one, so the tag survives, and with it its manifest and all
+  it reaches (the plan is made with the tag in place).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from datetime import UTC, datetime
 
 from regfs.duration import cutoff as age_cutoff
 from regfs.duration import format_duration
+from regfs.graph.unread import unknowns
+from regfs.layout import tag_dir
 from regfs.model.snapshot import Repository, Snapshot
 from regfs.retain.policy import By, Rule
 
@@ -158,10 +164,13 @@ def select_repository(
     now: float,
     min_age: float,
     unreadable: str | None = None,
+    untouchable: Callable[[str], str | None] | None = None,
 ) -> RepoSelection | None:
     """The decision for one repository (None: no rule covers it, it is untouched).
 
     ``unreadable`` says why the repository cannot be fully read: it is then refused.
+    ``untouchable`` maps a tag to the symbolic link that forbids removing its folder (the
+    tag is then kept), or None.
     """
     covering = [r for r in rules if r.covers(name)]
     if not covering:
@@ -195,11 +204,21 @@ def select_repository(
             out.kept.append(
                 _decide(t, False, f"pushed within --min-age {format_duration(min_age)}")
             )
+        elif untouchable is not None and (link := untouchable(t.tag)) is not None:
+            out.kept.append(_decide(t, False, _SYMLINKED.format(link=link)))
         else:
             out.removed.append(_decide(t, True, removes[t.tag]))
     out.kept.sort(key=lambda d: _order_key(d.pushed_at, d.tag))
     out.removed.sort(key=lambda d: _order_key(d.pushed_at, d.tag))
     return out
+
+
+# Why a tag the rules remove is kept: its folder cannot be removed (the plan then keeps its
+# manifest and everything it reaches, as for any tag that stays).
+_SYMLINKED = (
+    "its folder is at, below or containing the symbolic link {link} (served through it, "
+    "never deleted)"
+)
 
 
 def _decide(t: TagInfo, removed: bool, reason: str) -> TagDecision:
@@ -241,8 +260,12 @@ def select(
     build time.
     """
     sel = Selection(list(rules))
+    unknown = unknowns(snap)
     for name in sorted(snap.repositories):
         repo = snap.repositories[name]
+        untouchable = None
+        if unknown.symlinks:
+            untouchable = _untouchable(unknown.untouchable, name)
         decided = select_repository(
             name,
             tag_infos(repo, created),
@@ -250,7 +273,13 @@ def select(
             now=now,
             min_age=min_age,
             unreadable=_unreadable(repo),
+            untouchable=untouchable,
         )
         if decided is not None:
             sel.repositories.append(decided)
     return sel
+
+
+def _untouchable(link_at: Callable[[str], str | None], repo: str) -> Callable[[str], str | None]:
+    """``link_at`` (a path to the symbolic link forbidding its removal) for ``repo``'s tags."""
+    return lambda tag: link_at(tag_dir(repo, tag))
