@@ -46,8 +46,10 @@ def _link_leaves(
     A surviving folder that is not itself a candidate only keeps its parent (and what lies
     above), so the parent stands in for all of them: one leaf instead of thousands."""
     out: set[str] = set()
+    head = base + "/"
     for d in digests:
-        p = digest_dir(base, d)
+        # digest_dir(base, d), inlined: this runs once per link of every touched repository.
+        p = head + d.replace(":", "/", 1)
         if p in removed:
             continue
         out.add(link_file(p) if p in candidates else p[: p.rfind("/")])
@@ -146,6 +148,16 @@ def _leaves(
         yield f.path
 
 
+def _inside(path: str, folders: set[str]) -> bool:
+    """Whether ``path`` lies strictly inside one of ``folders`` (one set lookup per level)."""
+    i = path.rfind("/")
+    while i > 0:
+        if path[:i] in folders:
+            return True
+        i = path.rfind("/", 0, i)
+    return False
+
+
 def _ancestors(path: str) -> Iterable[str]:
     i = path.rfind("/")
     while i > 0:
@@ -169,12 +181,14 @@ def folder_actions(
     empty = set(snap.empty_dirs)
     if scope is not None:
         # Only the targets' own leftovers (``regfs rm``): never tidy up elsewhere.
-        bases = tuple(repo_dir(name) + "/" for name in scope)
-        empty = {p for p in empty if p.startswith(bases)}
+        folders = {repo_dir(name) for name in scope}
+        empty = {p for p in empty if _inside(p, folders)}
     stop = {"", BLOBS, REPOSITORIES} | {blob_alg_dir(alg) for alg in ALGORITHMS}
     walked: set[str] = set()
     # Parents first (one per removed folder, most of them shared), then their ancestors.
-    for parent in {p.rpartition("/")[0] for p in removed | empty}:
+    parents = {p.rpartition("/")[0] for p in removed}
+    parents.update(p.rpartition("/")[0] for p in empty)
+    for parent in parents:
         if parent in stop or parent in walked:
             continue
         walked.add(parent)

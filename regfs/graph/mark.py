@@ -126,10 +126,13 @@ class Marks:
         return self.protected.get(digest)
 
 
-def referrers_index(snap: Snapshot, repo: Repository) -> dict[str, list[str]]:
-    """subject digest -> referrer manifest digests stored in this repository."""
+def referrers_index(
+    snap: Snapshot, repo: Repository, digests: set[str] | None = None
+) -> dict[str, list[str]]:
+    """subject digest -> referrer manifest digests stored in this repository (``digests``:
+    its :meth:`~regfs.model.snapshot.Repository.revision_digests`, when already known)."""
     out: dict[str, list[str]] = {}
-    for d in sorted(repo.revision_digests()):
+    for d in sorted(repo.revision_digests() if digests is None else digests):
         m = snap.manifests.get(d)
         if m is not None and m.subject is not None:
             out.setdefault(m.subject, []).append(d)
@@ -168,7 +171,8 @@ def _roots(
     snap: Snapshot, repo: Repository, mode: Mode, unknown: Unknowns
 ) -> list[tuple[str, str, str, str | None]]:
     """(digest, why, referring kind, referring path) for every root of a repository; a path of
-    None stands for the digest's own revision link (built only if ever reported)."""
+    None stands for the tag's current link (kind ``tag``, why ``tag <name>``) or else the
+    digest's own revision link, built only if ever reported (:func:`_where`)."""
     roots: list[tuple[str, str, str, str | None]] = []
     unknown_tag = False
     if mode is Mode.DEFAULT:
@@ -187,14 +191,8 @@ def _roots(
                 # if it does, every revision stays a root): keep everything it might name.
                 unknown_tag = True
                 continue
-            roots.append(
-                (
-                    tag.current.digest,
-                    f"tag {name}",
-                    "tag",
-                    tag_current_link(repo.name, name),
-                )
-            )
+            # The path (the tag's current link) is built only if it is ever reported.
+            roots.append((tag.current.digest, f"tag {name}", "tag", None))
         for d in sorted(_unknowable(snap, repo)):
             roots.append((d, "kept: unreadable", "revision", link_file(revision_dir(repo.name, d))))
         if unknown_tag or repo.incomplete or unknown.roots_all_revisions(repo.name):
@@ -211,13 +209,18 @@ def _roots(
 
 
 def _mark_repository(
-    snap: Snapshot, repo: Repository, mode: Mode, marks: Marks, extra: list[str]
+    snap: Snapshot,
+    repo: Repository,
+    mode: Mode,
+    marks: Marks,
+    extra: list[str],
 ) -> None:
     live: dict[str, str] = {}
-    referrers = referrers_index(snap, repo) if mode is Mode.UNTAGGED else {}
+    held = repo.revision_digests()
+    referrers = referrers_index(snap, repo, held) if mode is Mode.UNTAGGED else {}
     # What the registry can serve from this repository (see the module docstring); with an
     # unreadable part nothing is known to be unservable.
-    servable = None if repo.incomplete else repo.revision_digests()
+    servable = None if repo.incomplete else held
     queue: deque[tuple[str, str, str, str | None, str | None]] = deque()
     unknown = marks.unknown
     for d, why, kind, path in _roots(snap, repo, mode, unknown):
@@ -239,7 +242,7 @@ def _mark_repository(
         m = manifests.get(d)
         if m is None:
             if d not in blobs and d not in snap.unparseable and not unknown.blob_unknown(d):
-                where = path if path is not None else link_file(revision_dir(repo.name, d))
+                where = path if path is not None else _where(repo.name, kind, why, d)
                 marks.dangling.append(Dangling(repo.name, kind, d, where, referrer))
             continue
         cfg = m.config
@@ -267,6 +270,14 @@ def _mark_repository(
             protected.setdefault(ld, because)
             if link.digest:
                 protected.setdefault(link.digest, because)
+
+
+def _where(repo: str, kind: str, why: str, d: str) -> str:
+    """The referring path a root of :func:`_roots` left as None: a tag's current link, or
+    the digest's own revision link."""
+    if kind == "tag":
+        return tag_current_link(repo, why.removeprefix("tag "))
+    return link_file(revision_dir(repo, d))
 
 
 def _why_protected(snap: Snapshot, repo: Repository, unknown: Unknowns) -> str | None:

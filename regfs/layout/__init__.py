@@ -27,6 +27,9 @@ REPO_PARTS = (MANIFESTS, LAYERS, UPLOADS)
 LINK = "link"
 DATA = "data"
 STARTEDAT = "startedat"
+# Inside a tag's folder: its current link, and its history (``index/<alg>/<hex>/link``).
+TAG_CURRENT_LINK = "current/link"
+TAG_HISTORY = "index"
 
 # distribution/reference: path components and tags. Its separator is ``[._]|__|[-]*``; an
 # empty separator only joins two alphanumeric runs, so ``-+`` accepts the same names without
@@ -211,12 +214,12 @@ def tag_current_dir(repo: str, tag: str) -> str:
 
 def tag_current_link(repo: str, tag: str) -> str:
     """``_manifests/tags/<tag>/current/link``."""
-    return link_file(tag_current_dir(repo, tag))
+    return f"{tag_dir(repo, tag)}/{TAG_CURRENT_LINK}"
 
 
 def tag_history_dir(repo: str, tag: str) -> str:
     """A tag's history: ``_manifests/tags/<tag>/index``."""
-    return f"{tag_dir(repo, tag)}/index"
+    return f"{tag_dir(repo, tag)}/{TAG_HISTORY}"
 
 
 def tag_index_dir(repo: str, tag: str, digest: str) -> str:

@@ -6,14 +6,14 @@ from regfs.layout import (
     LAYERS,
     LINK,
     MANIFESTS,
+    TAG_CURRENT_LINK,
+    TAG_HISTORY,
     UPLOADS,
     join,
     layers_dir,
     link_file,
     manifests_dir,
     tag_current_link,
-    tag_dir,
-    tag_history_dir,
     valid_tag,
 )
 from regfs.model.digest import ALGORITHMS, is_hex_for, make_digest
@@ -118,7 +118,8 @@ def _tags(storage: Storage, repo: Repository, base: str, out: Out, mode: ScanMod
         return False
     complete = True
     for t in tags:
-        trel = tag_dir(repo.name, t.name)
+        # tag_dir(repo.name, t.name): ``base`` is the repository's tags folder.
+        trel = f"{base}/{t.name}"
         tkind = kind_of(storage, trel, t.kind, out, repo.name)
         if not tkind:
             continue
@@ -136,13 +137,12 @@ def _tags(storage: Storage, repo: Repository, base: str, out: Out, mode: ScanMod
         if not mode.thorough and not is_symlink(storage, join(trel, "current")):
             # Fast path: read current/link and list the history without listing every folder
             # (reading by path would follow a symbolic link ``current`` unreported: listed).
+            # tag_current_link and tag_history_dir, from the tag's folder built once.
             tag.current = read_link(
-                storage, tag_current_link(repo.name, t.name), None, out, repo=repo.name, blocks=True
+                storage, f"{trel}/{TAG_CURRENT_LINK}", None, out, repo=repo.name, blocks=True
             )
             if tag.current is not None:
-                tag.index = _history_names(
-                    storage, tag_history_dir(repo.name, t.name), repo.name, out
-                )
+                tag.index = _history_names(storage, f"{trel}/{TAG_HISTORY}", repo.name, out)
                 repo.tags[t.name] = tag
                 continue
         listed = _tag_folder(storage, repo, tag, trel, out, mode)
