@@ -12,28 +12,24 @@ reclaim is shown as a preview of its own.
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Unpack
 
 from regfs.errors import UsageError
 from regfs.gc.compose import compose
-from regfs.gc.execute import Ops
-from regfs.gc.finish import Run, Store, decide
+from regfs.gc.finish import Store
 from regfs.gc.garbage import gc_candidates, gc_part
 from regfs.gc.outcome import GcOutcome, GcRefused, RunStatus
 from regfs.gc.plan import GcOptions, GcPlan, Part, PartKind, new_run_id
-from regfs.gc.probe import check_url
 from regfs.gc.refresh import build_plan, refreshed
 from regfs.gc.rm import RmPart, RmPlan, gc_notes, rm_part, without
-from regfs.gc.rules import locked
-from regfs.gc.run import collect, execute_planned, open_root, scan_for_plan
+from regfs.gc.run import collect, execute_planned, locked_scan
+from regfs.gc.runoptions import RunOptions, check_options
 from regfs.gc.steps import ExecResult
 from regfs.gc.targets import Selection, Target, parse_target, select
 from regfs.parallel.tuning import SERIAL, Tuning
 from regfs.scan import Progress, Refresher, Snapshot
 from regfs.storage.base import Storage
-from regfs.storage.locate import state_of
 from regfs.storage.s3 import S3Storage
 
 
@@ -80,14 +76,9 @@ def remove(
     trash: bool = False,
     run_gc: bool = False,
     gc_options: GcOptions | None = None,
-    registry_url: str | None = None,
-    skip_live_check: bool = False,
-    confirm: Callable[[GcPlan], bool] | None = None,
-    progress: Progress | None = None,
-    ops: Ops | None = None,
     now: float | None = None,
-    command: str = "regfs rm",
     tuning: Tuning = SERIAL,
+    **kw: Unpack[RunOptions],
 ) -> RmOutcome:
     """Remove tags, manifests or repositories (with ``run_gc``, and what gc then reclaims,
     in the same run); without ``run_gc``, report what gc would reclaim.
@@ -95,36 +86,34 @@ def remove(
     Decided before anything is deleted, by the same rules in a dry run: a removal that
     breaks a tag that stays (``breaks_tag``) and, with ``run_gc``, a gc that meets blocking
     scan problems are refusals unless ``gc_options.force``, next to the live-registry guard
-    and the lock.
+    and the lock. ``kw``: the :class:`~regfs.gc.runoptions.RunOptions` (``command``
+    defaults to ``regfs rm``).
 
     Raises:
         UsageError: a malformed target, or one that matches nothing (nothing is touched).
         GcRefused: refused for safety (its ``outcome`` is the :class:`RmOutcome`). Nothing
             is deleted.
     """
+    check_options(kw, "remove")
     parsed = [parse_target(t) for t in targets]
     if not parsed:
         raise UsageError("no target given")
-    url = check_url(registry_url) if registry_url else None
-    storage = open_root(root)
     gopts = gc_options or GcOptions()
-    asked_now, now = now, time.time() if now is None else now
-    run = Run(storage, confirm, progress, ops, command)
-    with locked(state_of(storage), command, dry_run) as lock:
-        snap, seen = scan_for_plan(storage, progress, tag_links=True, tuning=tuning)
-        planned = _plan(seen, snap, parsed, trash, run_gc, gopts, now, dry_run, skip_live_check)
+    with locked_scan(
+        root, kw, command="regfs rm", dry_run=dry_run, tag_links=True, now=now, tuning=tuning
+    ) as frame:
+        skipped = frame.tail.skip_live_check
+        planned = _plan(
+            frame.seen, frame.snap, parsed, trash, run_gc, gopts, frame.now, dry_run, skipped
+        )
         try:
-            decide(
-                planned.removal if planned.run is None else planned.run,
-                run,
-                force=gopts.force,
-                lock=lock,
-                registry_url=url,
-                skip_live_check=skip_live_check,
+            frame.tail.decide(
+                planned.removal if planned.run is None else planned.run, force=gopts.force
             )
         except GcRefused as exc:
             raise GcRefused(_again(planned), exc.details) from None
-    return _finish(planned, _again_root(root, storage), tuning, progress, asked_now)
+    # After the lock: the preview of what gc would then reclaim takes its own look.
+    return _finish(planned, _again_root(root, frame.storage), tuning, kw.get("progress"), now)
 
 
 def execute_removal(
@@ -132,39 +121,28 @@ def execute_removal(
     storage: Store,
     *,
     root: str | Store | None,
-    registry_url: str | None = None,
-    skip_live_check: bool = False,
-    confirm: Callable[[GcPlan], bool] | None = None,
-    progress: Progress | None = None,
-    ops: Ops | None = None,
-    command: str = "regfs rm",
     tuning: Tuning = SERIAL,
+    **kw: Unpack[RunOptions],
 ) -> RmOutcome:
     """Execute the run of a dry ``rm`` (:func:`remove` with ``dry_run``): that plan, under
     the lock, the rules decided again now (:func:`regfs.gc.run.execute_planned`); then the
-    report of the removal and its gc as :func:`remove` gives it.
+    report of the removal and its gc as :func:`remove` gives it. ``kw``: the
+    :class:`~regfs.gc.runoptions.RunOptions` (``command`` defaults to ``regfs rm``).
 
     Raises:
         UsageError: not a dry run's plan, a malformed ``registry_url``, not confirmed.
         GcRefused: refused for safety (its ``outcome`` is the :class:`RmOutcome`).
     """
+    check_options(kw, "execute_removal")
     if planned.run is None or planned.options is None:
         raise UsageError("only a dry run's plan can be executed (and only once)")
+    kw.setdefault("command", "regfs rm")
     try:
-        done = execute_planned(
-            planned.run,
-            storage,
-            force=planned.options.force,
-            registry_url=registry_url,
-            skip_live_check=skip_live_check,
-            confirm=confirm,
-            progress=progress,
-            ops=ops,
-            command=command,
-        )
+        done = execute_planned(planned.run, storage, force=planned.options.force, **kw)
     except GcRefused as exc:
         assert isinstance(exc.outcome, GcOutcome)
         raise GcRefused(_again(planned, exc.outcome), exc.details) from None
+    progress = kw.get("progress")
     return _finish(_again(planned, done), _again_root(root, storage), tuning, progress, None)
 
 

@@ -3,7 +3,7 @@ set of keywords: :class:`Look` while planning, :class:`RunOptions` while running
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypedDict
 
 from regfs.gc.execute import Ops
@@ -26,3 +26,15 @@ class RunOptions(Look, total=False):
     confirm: Callable[[GcPlan], bool] | None
     ops: Ops | None
     command: str
+
+
+def check_options(given: Mapping[str, object], function: str) -> None:
+    """Refuse a keyword that is not one of :class:`RunOptions`, as Python refuses a function's
+    unknown keyword (a ``**kw`` of them would otherwise take a misspelt one silently).
+
+    Raises:
+        TypeError: ``given`` has a key :class:`RunOptions` does not.
+    """
+    for name in given:
+        if name not in RunOptions.__optional_keys__:
+            raise TypeError(f"{function}() got an unexpected keyword argument {name!r}")

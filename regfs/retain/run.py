@@ -6,27 +6,22 @@ one lock, one journal, one ``--trash`` run that ``regfs restore`` brings back wh
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Unpack
 
 from regfs.defaults import MIN_AGE
 from regfs.errors import UsageError
-from regfs.gc.execute import Ops
-from regfs.gc.finish import Run, Store, decide
+from regfs.gc.finish import Store
 from regfs.gc.live import Reason
 from regfs.gc.outcome import GcOutcome, GcRefused
-from regfs.gc.plan import GcPlan
-from regfs.gc.probe import check_url
-from regfs.gc.rules import locked
-from regfs.gc.run import open_root, scan_for_plan
+from regfs.gc.run import locked_scan
+from regfs.gc.runoptions import RunOptions, check_options
 from regfs.parallel.tuning import SERIAL, Tuning
 from regfs.retain.created import created_reader
 from regfs.retain.plan import RetainPlan, build_retain_plan
 from regfs.retain.policy import By, Rule
 from regfs.retain.select import Selection, select
-from regfs.scan import Progress, Refresher
-from regfs.storage.locate import state_of
+from regfs.scan import Refresher
 
 
 @dataclass(slots=True)
@@ -58,14 +53,9 @@ def retain(
     dry_run: bool,
     trash: bool = False,
     min_age: float = MIN_AGE,
-    registry_url: str | None = None,
-    skip_live_check: bool = False,
-    confirm: Callable[[GcPlan], bool] | None = None,
-    progress: Progress | None = None,
-    ops: Ops | None = None,
     now: float | None = None,
-    command: str = "regfs retain",
     tuning: Tuning = SERIAL,
+    **kw: Unpack[RunOptions],
 ) -> RetainOutcome:
     """Apply retention ``rules`` to ROOT: a folder, or a store (a bucket) as
     :func:`regfs.gc.run.collect` takes it (or, with ``dry_run``, only plan it).
@@ -73,6 +63,8 @@ def retain(
     A repository the rules cannot judge (equal pushed-at seconds, unreadable tags) is left
     untouched and listed in ``selection.refused``; the others proceed. A dry run and a real
     run refuse by the same rules as gc (blocking scan problems, live registry, lock held).
+    ``kw``: the :class:`~regfs.gc.runoptions.RunOptions` (``command`` defaults to
+    ``regfs retain``).
 
     Raises:
         RootError: ROOT is unusable.
@@ -80,31 +72,24 @@ def retain(
         RetainRefused: the graph is incomplete, something may write to ROOT, or another regfs
             holds the lock. Nothing is deleted.
     """
+    check_options(kw, "retain")
     if not rules:
         raise UsageError("no retention rule given")
-    url = check_url(registry_url) if registry_url else None
-    storage = open_root(root)
-    now = time.time() if now is None else now
-    with locked(state_of(storage), command, dry_run) as lock:
+    with locked_scan(
+        root, kw, command="regfs retain", dry_run=dry_run, tag_links=True, now=now, tuning=tuning
+    ) as frame:
         # ``seen``: what the scan read through (a bucket: its one listing), which also
         # answers the refresh and the reads of ``--by created``.
-        snap, seen = scan_for_plan(storage, progress, tag_links=True, tuning=tuning)
+        snap, seen, now = frame.snap, frame.seen, frame.now
         created = created_reader(seen, snap) if any(r.by is By.CREATED for r in rules) else None
         sel = select(snap, rules, now=now, min_age=min_age, created=created)
         plan = build_retain_plan(
             snap, sel, trash=trash, min_age=min_age, now=now, refresh=Refresher(seen, snap)
         )
-        outcome = GcOutcome(plan, snap, dry_run, live_check_skipped=skip_live_check)
+        outcome = frame.outcome(plan, dry_run=dry_run)
         result = RetainOutcome(sel, outcome)
         try:
-            decide(
-                outcome,
-                Run(storage, confirm, progress, ops, command),
-                force=False,
-                lock=lock,
-                registry_url=url,
-                skip_live_check=skip_live_check,
-            )
+            frame.tail.decide(outcome, force=False)
         except GcRefused as exc:
             raise RetainRefused(result, exc.details) from None
         return result
