@@ -244,6 +244,25 @@ def test_a_linked_revision_lets_the_tag_go_but_keeps_its_manifest(
     assert plan.manifests == [] and plan.freed_manifests == []
     assert not plan.by_step(Step.BLOB) and not plan.by_step(Step.REVISION)
     assert not plan.by_step(Step.LAYER_LINK)
+    # The preview says why the manifest stays: the link at its revision (and only that one:
+    # what it reaches stays because it stays).
+    (kept,) = [k for k in plan.kept if k.kind is Step.REVISION]
+    assert (kept.path, kept.digest, kept.repository) == (store.link, store.digest, fx.repo)
+    assert f"symbolic link {store.link}" in kept.reason
+
+
+@pytest.mark.parametrize("fx", FIXTURES, ids=[f.name for f in FIXTURES])
+def test_a_linked_revision_a_kept_tag_still_reaches_needs_no_word(
+    tmp_path: Path, fx: Fixture
+) -> None:
+    """The manifest stays because a kept tag (``into``, a plain copy of the removed tag)
+    still points at it: the link is not why, and the preview does not say it is."""
+    store = prepare(tmp_path, fx, "revision")
+    shutil.copytree(store.tags / fx.tag, store.tags / "into", symlinks=True)
+    plan = plan_of(store)
+    assert [a.path for a in plan.by_step(Step.TAG)] == [_tag(store)]
+    assert plan.manifests == [] and not plan.by_step(Step.BLOB)
+    assert [k for k in plan.kept if k.kind is Step.REVISION] == []
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -264,6 +283,7 @@ def test_cli_dry_and_real_run_agree(tmp_path: Path, fx: Fixture, variant: str) -
     assert doc["manifests"] == [] and doc["blobs"] == [] and doc["reclaimed_bytes"] == 0
     if variant == "revision":
         assert [t["tag"] for t in repo["removed"]] == [fx.tag]
+        assert [k["path"] for k in doc["kept"] if k["kind"] == "revision"] == [store.link]
     else:
         assert repo["removed"] == []
         (kept,) = [t for t in repo["kept"] if t["tag"] == fx.tag]

@@ -35,7 +35,7 @@ from regfs.defaults import MIN_AGE
 from regfs.duration import cutoff as age_cutoff
 from regfs.gc.compose import compose
 from regfs.gc.plan import GcOptions, GcPlan, Part, PartKind, new_run_id, young_uploads
-from regfs.gc.steps import Action, Step
+from regfs.gc.steps import Action, Kept, Step
 from regfs.graph.mark import Mode, mark
 from regfs.graph.unread import Unknowns, unknowns
 from regfs.layout import revision_dir, tag_dir, tag_index_dir
@@ -90,21 +90,41 @@ def _plan_manifests(
     sub = dataclasses.replace(snap, repositories={n: snap.repositories[n] for n in touched})
     before = mark(sub, Mode.UNTAGGED, unknown=unknown)
     keep: dict[str, set[str]] = {}
+    # Kept only because a symbolic link serves the revision: (repository, folder digest,
+    # link); and the roots without them, to tell which of those the run would otherwise free.
+    linked: list[tuple[str, str, str]] = []
+    unlinked: dict[str, set[str]] = {}
     symlinks = bool(unknown.symlinks)
     for name in touched:
         live = before.live.get(name, {})
         roots: set[str] = set()
         for d, link in snap.repositories[name].revisions.items():
             target = link.digest or d
-            if (
-                target not in live
-                or link.mtime > cutoff
-                or (symlinks and unknown.untouchable(revision_dir(name, d)))
-            ):
+            if target not in live or link.mtime > cutoff:
                 roots.add(target)
+                unlinked.setdefault(name, set()).add(target)
+            elif symlinks and (at := unknown.untouchable(revision_dir(name, d))) is not None:
+                roots.add(target)
+                linked.append((name, d, at))
         if roots:
             keep[name] = roots
-    after = mark(without_removed(sub, gone_tags, {}), Mode.UNTAGGED, keep, unknown=unknown)
+    remaining = without_removed(sub, gone_tags, {})
+    after = mark(remaining, Mode.UNTAGGED, keep, unknown=unknown)
+    if linked:
+        # Said in the preview: the manifests that stay only because of the link.
+        plain = mark(remaining, Mode.UNTAGGED, unlinked, unknown=unknown)
+        for name, d, at in linked:
+            target = snap.repositories[name].revisions[d].digest or d
+            if target not in plain.live.get(name, {}):
+                plan.kept.append(
+                    Kept(
+                        Step.REVISION,
+                        revision_dir(name, d),
+                        f"its revision is at, below or containing the symbolic link {at}",
+                        target,
+                        name,
+                    )
+                )
     gone_revisions: dict[str, set[str]] = {}
     planned: set[tuple[str, str]] = set(plan.manifests)
     for name in touched:
