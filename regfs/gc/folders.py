@@ -46,10 +46,8 @@ def _link_leaves(
     A surviving folder that is not itself a candidate only keeps its parent (and what lies
     above), so the parent stands in for all of them: one leaf instead of thousands."""
     out: set[str] = set()
-    head = base + "/"
     for d in digests:
-        # digest_dir(base, d), inlined: this runs once per link of every touched repository.
-        p = head + d.replace(":", "/", 1)
+        p = digest_dir(base, d)
         if p in removed:
             continue
         out.add(link_file(p) if p in candidates else p[: p.rfind("/")])

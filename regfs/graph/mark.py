@@ -171,8 +171,7 @@ def _roots(
     snap: Snapshot, repo: Repository, mode: Mode, unknown: Unknowns
 ) -> list[tuple[str, str, str, str | None]]:
     """(digest, why, referring kind, referring path) for every root of a repository; a path of
-    None stands for the tag's current link (kind ``tag``, why ``tag <name>``) or else the
-    digest's own revision link, built only if ever reported (:func:`_where`)."""
+    None stands for the digest's own revision link (built only if ever reported)."""
     roots: list[tuple[str, str, str, str | None]] = []
     unknown_tag = False
     if mode is Mode.DEFAULT:
@@ -191,8 +190,14 @@ def _roots(
                 # if it does, every revision stays a root): keep everything it might name.
                 unknown_tag = True
                 continue
-            # The path (the tag's current link) is built only if it is ever reported.
-            roots.append((tag.current.digest, f"tag {name}", "tag", None))
+            roots.append(
+                (
+                    tag.current.digest,
+                    f"tag {name}",
+                    "tag",
+                    tag_current_link(repo.name, name),
+                )
+            )
         for d in sorted(_unknowable(snap, repo)):
             roots.append((d, "kept: unreadable", "revision", link_file(revision_dir(repo.name, d))))
         if unknown_tag or repo.incomplete or unknown.roots_all_revisions(repo.name):
@@ -209,11 +214,7 @@ def _roots(
 
 
 def _mark_repository(
-    snap: Snapshot,
-    repo: Repository,
-    mode: Mode,
-    marks: Marks,
-    extra: list[str],
+    snap: Snapshot, repo: Repository, mode: Mode, marks: Marks, extra: list[str]
 ) -> None:
     live: dict[str, str] = {}
     held = repo.revision_digests()
@@ -242,7 +243,7 @@ def _mark_repository(
         m = manifests.get(d)
         if m is None:
             if d not in blobs and d not in snap.unparseable and not unknown.blob_unknown(d):
-                where = path if path is not None else _where(repo.name, kind, why, d)
+                where = path if path is not None else link_file(revision_dir(repo.name, d))
                 marks.dangling.append(Dangling(repo.name, kind, d, where, referrer))
             continue
         cfg = m.config
@@ -270,14 +271,6 @@ def _mark_repository(
             protected.setdefault(ld, because)
             if link.digest:
                 protected.setdefault(link.digest, because)
-
-
-def _where(repo: str, kind: str, why: str, d: str) -> str:
-    """The referring path a root of :func:`_roots` left as None: a tag's current link, or
-    the digest's own revision link."""
-    if kind == "tag":
-        return tag_current_link(repo, why.removeprefix("tag "))
-    return link_file(revision_dir(repo, d))
 
 
 def _why_protected(snap: Snapshot, repo: Repository, unknown: Unknowns) -> str | None:
